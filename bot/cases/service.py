@@ -1,0 +1,446 @@
+"""Case actions: assignment, decision, task completion. One call is one user action.
+
+Each function works inside the caller's transaction: the state change, its tasks, the
+audit row and the outbox rows commit together. Refusals change nothing but their audit
+row, and come back as an `Outcome` with a Swedish message instead of raising.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.audit import service as audit
+from bot.cases import states, views
+from bot.cases.models import Case, CaseEvent, Decision
+from bot.directory import service as directory
+from bot.directory.models import Staff
+from bot.outbox import service as outbox
+from bot.tasks import service as tasks_service
+from bot.tasks.models import Task
+
+DECISIONS = ("normal_letter", "normal_call", "call_in", "other", "reassign")
+MAX_NOTE = 1000
+
+
+@dataclass
+class Outcome:
+    """What an action did. `error` answers with an error message; otherwise with a card."""
+
+    ok: bool
+    case: Case | None = None
+    task: Task | None = None
+    message: str | None = None
+    error: bool = False
+
+
+def actor_id(person: Staff | None, aad_object_id: str | None) -> str:
+    """The audit log's name for a person acting in Teams."""
+    if person is not None:
+        return f"staff:{person.aad_object_id}"
+    return f"aad:{aad_object_id or 'unknown'}"
+
+
+async def get_case(session: AsyncSession, *, case_id: int, for_update: bool = False) -> Case | None:
+    """A case by id; with `for_update` the row is locked until the transaction ends."""
+    query = select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
+    if for_update:
+        query = query.with_for_update(of=Case)
+    return await session.scalar(query)
+
+
+def transition(
+    session: AsyncSession,
+    case: Case,
+    to_state: str,
+    *,
+    actor: str,
+    action: str,
+    reason: str | None = None,
+    now: datetime,
+) -> None:
+    """Move a case to a new state (checked), bump its version and record the event."""
+    states.check_transition(case.state, to_state)
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            at=now,
+            actor=actor,
+            action=action,
+            from_state=case.state,
+            to_state=to_state,
+            reason=reason,
+        )
+    )
+    case.state = to_state
+    case.version += 1
+
+
+def _refuse(
+    session: AsyncSession,
+    *,
+    action: str,
+    actor: str,
+    message: str,
+    case: Case | None = None,
+    task: Task | None = None,
+    reason: str,
+    error: bool = True,
+) -> Outcome:
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        outcome="refused",
+        unit_id=case.unit_id if case else (task.unit_id if task else None),
+        case_id=case.id if case else (task.case_id if task else None),
+        task_id=task.id if task else None,
+        patient=case.patient_key if case else None,
+        detail={"reason": reason},
+    )
+    return Outcome(ok=False, case=case, task=task, message=message, error=error)
+
+
+def _already_decided_text(case: Case) -> str:
+    decision = case.decision
+    if decision is None:
+        return "Kortet var inaktuellt; här är det aktuella."
+    return f"Redan beslutat av {decision.by.name} ({views.fmt_time(decision.at)})."
+
+
+async def notify_physician(
+    session: AsyncSession, case: Case, *, notice: str | None = None
+) -> None:
+    """Send the decision card to the case's physician (via the outbox)."""
+    assert case.physician is not None
+    card = await views.decision_card(session, case, notice=notice)
+    outbox.enqueue(
+        session,
+        purpose="decision_card",
+        target_kind="user",
+        target=case.physician.aad_object_id,
+        activity=outbox.card_activity(card, summary=f"DXA-svar att bedöma: {views.case_ref(case.id)}"),
+        unit_id=case.unit_id,
+        case_id=case.id,
+    )
+
+
+async def notify_triage(session: AsyncSession, case: Case, *, notice: str | None = None) -> None:
+    """Post the triage card in the unit's MVA channel."""
+    card = await views.triage_card(session, case, notice=notice)
+    outbox.enqueue(
+        session,
+        purpose="triage_card",
+        target_kind="channel",
+        target=case.unit.mva_channel or "",
+        activity=outbox.card_activity(card, summary=f"DXA-svar att fördela: {views.case_ref(case.id)}"),
+        unit_id=case.unit_id,
+        case_id=case.id,
+    )
+
+
+async def notify_tasks(
+    session: AsyncSession, case: Case, tasks: list[Task], *, now: datetime
+) -> None:
+    """Post one task card per assignee group: the MVA channel, or the physician's chat."""
+    groups: dict[str, Task] = {}
+    for task in tasks:
+        groups.setdefault(views.task_group(task), task)
+    for group, first in groups.items():
+        card = await views.task_card(session, case, group=group, now=now)
+        if group == "mva":
+            kind, target = "channel", case.unit.mva_channel or ""
+        else:
+            assert first.assignee is not None
+            kind, target = "user", first.assignee.aad_object_id
+        outbox.enqueue(
+            session,
+            purpose="task_card",
+            target_kind=kind,
+            target=target,
+            activity=outbox.card_activity(card, summary=f"Nya uppgifter: {views.case_ref(case.id)}"),
+            unit_id=case.unit_id,
+            case_id=case.id,
+            task_id=first.id,
+        )
+
+
+async def assign_case(
+    session: AsyncSession,
+    *,
+    case_id: int,
+    version: int,
+    physician_aad: str,
+    actor: Staff | None,
+    actor_aad: str | None,
+    now: datetime,
+) -> Outcome:
+    """An MVA or physician of the unit gives an unassigned case to a physician."""
+    who = actor_id(actor, actor_aad)
+    case = await get_case(session, case_id=case_id, for_update=True)
+    if case is None:
+        return _refuse(session, action="case.assign", actor=who, reason="unknown case",
+                       message=f"Ärende {case_id} finns inte.")
+    if not (directory.has_role(actor, case.unit_id, "mva")
+            or directory.has_role(actor, case.unit_id, "physician")):
+        return _refuse(session, action="case.assign", actor=who, case=case, reason="role",
+                       message="Du saknar behörighet att fördela ärenden på den här enheten.")
+    if case.state != states.AWAITING_ASSIGNMENT or case.version != version:
+        audit.record(session, actor=who, action="case.assign", outcome="stale",
+                     unit_id=case.unit_id, case_id=case.id, patient=case.patient_key)
+        taken = case.physician.name if case.physician else None
+        message = f"Redan fördelat till {taken}." if taken else _already_decided_text(case)
+        return Outcome(ok=False, case=case, message=message)
+    physician = await directory.staff_by_aad(session, physician_aad)
+    if physician is None or not directory.has_role(physician, case.unit_id, "physician"):
+        return _refuse(session, action="case.assign", actor=who, case=case,
+                       reason="not a physician of the unit",
+                       message="Välj en läkare på enheten.")
+    assert actor is not None
+    case.physician_id = physician.id
+    case.physician = physician
+    transition(session, case, states.AWAITING_DECISION, actor=actor.name, action="Fördelat",
+               reason=f"till {physician.name}", now=now)
+    audit.record(session, actor=who, action="case.assign", unit_id=case.unit_id,
+                 case_id=case.id, patient=case.patient_key,
+                 detail={"physician": physician.aad_object_id})
+    await notify_physician(session, case)
+    return Outcome(ok=True, case=case,
+                   message=f"Fördelat till {physician.name} av {actor.name} "
+                           f"({views.fmt_time(now)}).")
+
+
+def _clean_note(note: Any) -> str | None:
+    if note is None:
+        return None
+    text = str(note).strip()
+    return text[:MAX_NOTE] if text else None
+
+
+async def decide_case(
+    session: AsyncSession,
+    *,
+    case_id: int,
+    version: int,
+    decision: str,
+    note: str | None,
+    visit_physician_aad: str | None,
+    reassign_to_aad: str | None,
+    actor: Staff | None,
+    actor_aad: str | None,
+    now: datetime,
+) -> Outcome:
+    """The physician's decision (SPEC 2.2): records it, creates tasks, tells the assignees."""
+    who = actor_id(actor, actor_aad)
+    case = await get_case(session, case_id=case_id, for_update=True)
+    if case is None:
+        return _refuse(session, action="case.decide", actor=who, reason="unknown case",
+                       message=f"Ärende {case_id} finns inte.")
+    if not directory.has_role(actor, case.unit_id, "physician"):
+        return _refuse(session, action="case.decide", actor=who, case=case, reason="role",
+                       message="Endast läkare på enheten kan besluta i ärendet.")
+    assert actor is not None
+    if case.state != states.AWAITING_DECISION or case.version != version:
+        audit.record(session, actor=who, action="case.decide", outcome="stale",
+                     unit_id=case.unit_id, case_id=case.id, patient=case.patient_key,
+                     detail={"card_version": version, "case_version": case.version})
+        if case.state == states.SUPERSEDED:
+            message = f"Ersatt av korrigerat svar: {views.case_ref(case.superseded_by_id or 0)}."
+        elif case.decision is not None:
+            message = _already_decided_text(case)
+        else:
+            message = "Kortet var inaktuellt; här är det aktuella. Inget beslut registrerades."
+        return Outcome(ok=False, case=case, message=message)
+    if decision not in DECISIONS:
+        return _refuse(session, action="case.decide", actor=who, case=case,
+                       reason="unknown decision", message="Okänt beslut.")
+    note = _clean_note(note)
+
+    if decision == "reassign":
+        target = await directory.staff_by_aad(session, reassign_to_aad or "")
+        if target is None or not directory.has_role(target, case.unit_id, "physician"):
+            return _refuse(session, action="case.decide", actor=who, case=case,
+                           reason="reassign target", message="Välj en läkare på enheten.")
+        if target.id == case.physician_id:
+            return _refuse(session, action="case.decide", actor=who, case=case,
+                           reason="reassign to same", message="Ärendet är redan ditt.")
+        case.physician_id = target.id
+        case.physician = target
+        transition(session, case, states.AWAITING_DECISION, actor=actor.name,
+                   action="Fördelat om", reason=f"till {target.name}", now=now)
+        audit.record(session, actor=who, action="case.reassign", unit_id=case.unit_id,
+                     case_id=case.id, patient=case.patient_key,
+                     detail={"physician": target.aad_object_id})
+        await notify_physician(session, case, notice=f"Fördelat om av {actor.name}.")
+        return Outcome(ok=True, case=case, message=f"Fördelat om till {target.name}.")
+
+    if decision == "other" and not note:
+        return _refuse(session, action="case.decide", actor=who, case=case,
+                       reason="other without text",
+                       message="Skriv vilken åtgärd som ska göras.")
+    visit_physician: Staff | None = None
+    if decision == "call_in":
+        if visit_physician_aad and visit_physician_aad != actor.aad_object_id:
+            visit_physician = await directory.staff_by_aad(session, visit_physician_aad)
+            if visit_physician is None or not directory.has_role(
+                visit_physician, case.unit_id, "physician"
+            ):
+                return _refuse(session, action="case.decide", actor=who, case=case,
+                               reason="visit physician",
+                               message="Välj en läkare på enheten för besöket.")
+        else:
+            visit_physician = actor
+
+    record = Decision(case_id=case.id, kind=decision, by_id=actor.id, by=actor, at=now,
+                      note=note, visit_physician_id=visit_physician.id if visit_physician else None,
+                      visit_physician=visit_physician)
+    session.add(record)
+    case.decision = record
+    case.decided_at = now
+    transition(session, case, states.DECIDED, actor=actor.name, action="Beslut",
+               reason=views.DECISION_LABELS[decision], now=now)
+    await session.flush()
+    tasks = tasks_service.create_tasks(session, case=case, decision=record, decided_by=actor,
+                                       visit_physician=visit_physician, now=now)
+    await session.flush()
+    audit.record(session, actor=who, action="case.decide", unit_id=case.unit_id,
+                 case_id=case.id, patient=case.patient_key,
+                 detail={"decision": decision, "tasks": [t.id for t in tasks]})
+    await notify_tasks(session, case, tasks, now=now)
+    return Outcome(ok=True, case=case)
+
+
+async def _task_and_case(
+    session: AsyncSession, task_id: int
+) -> tuple[Task | None, Case | None]:
+    task = await tasks_service.get_for_update(session, task_id=task_id)
+    if task is None:
+        return None, None
+    return task, await get_case(session, case_id=task.case_id, for_update=True)
+
+
+async def complete_task(
+    session: AsyncSession,
+    *,
+    task_id: int,
+    note: str | None,
+    actor: Staff | None,
+    actor_aad: str | None,
+    now: datetime,
+) -> Outcome:
+    """Tick a task off; the case closes when none is left open."""
+    who = actor_id(actor, actor_aad)
+    task, case = await _task_and_case(session, task_id)
+    if task is None or case is None:
+        return _refuse(session, action="task.complete", actor=who, reason="unknown task",
+                       message=f"Uppgift {task_id} finns inte.")
+    if not tasks_service.may_handle(task, actor):
+        return _refuse(session, action="task.complete", actor=who, case=case, task=task,
+                       reason="role", message="Du saknar behörighet för den här uppgiften.")
+    assert actor is not None
+    if task.status != "open":
+        audit.record(session, actor=who, action="task.complete", outcome="stale",
+                     unit_id=case.unit_id, case_id=case.id, task_id=task.id,
+                     patient=case.patient_key)
+        done = (f"Redan klar – {task.done_by.name} ({views.fmt_time(task.done_at)})."
+                if task.status == "done" and task.done_by else "Uppgiften är inte längre öppen.")
+        return Outcome(ok=False, case=case, task=task, message=done)
+    task.status = "done"
+    task.done_by_id = actor.id
+    task.done_by = actor
+    task.done_at = now
+    task.note = _clean_note(note) or task.note
+    session.add(CaseEvent(case_id=case.id, at=now, actor=actor.name, action="Uppgift klar",
+                          from_state=case.state, to_state=case.state, reason=task.title))
+    audit.record(session, actor=who, action="task.complete", unit_id=case.unit_id,
+                 case_id=case.id, task_id=task.id, patient=case.patient_key)
+    await session.flush()
+    if case.state == states.DECIDED and await tasks_service.open_count(session, case_id=case.id) == 0:
+        transition(session, case, states.CLOSED, actor=actor.name, action="Avslutat",
+                   reason="alla uppgifter klara", now=now)
+        case.closed_at = now
+    return Outcome(ok=True, case=case, task=task)
+
+
+async def reopen_task(
+    session: AsyncSession,
+    *,
+    task_id: int,
+    actor: Staff | None,
+    actor_aad: str | None,
+    now: datetime,
+) -> Outcome:
+    """Undo a completion within 24 hours; a case it had closed goes back to decided."""
+    who = actor_id(actor, actor_aad)
+    task, case = await _task_and_case(session, task_id)
+    if task is None or case is None:
+        return _refuse(session, action="task.reopen", actor=who, reason="unknown task",
+                       message=f"Uppgift {task_id} finns inte.")
+    if not tasks_service.may_handle(task, actor):
+        return _refuse(session, action="task.reopen", actor=who, case=case, task=task,
+                       reason="role", message="Du saknar behörighet för den här uppgiften.")
+    assert actor is not None
+    if task.status != "done" or task.done_at is None:
+        audit.record(session, actor=who, action="task.reopen", outcome="stale",
+                     unit_id=case.unit_id, case_id=case.id, task_id=task.id,
+                     patient=case.patient_key)
+        return Outcome(ok=False, case=case, task=task, message="Uppgiften är redan öppen.")
+    if now - task.done_at > tasks_service.REOPEN_WINDOW:
+        return _refuse(session, action="task.reopen", actor=who, case=case, task=task,
+                       reason="window", error=False,
+                       message="Det går bara att ångra inom 24 timmar.")
+    if case.state in (states.SUPERSEDED, states.CANCELLED):
+        return _refuse(session, action="task.reopen", actor=who, case=case, task=task,
+                       reason="case ended", error=False,
+                       message="Ärendet är avslutat på annat sätt; uppgiften kan inte ångras.")
+    task.status = "open"
+    task.done_by_id = None
+    task.done_by = None
+    task.done_at = None
+    session.add(CaseEvent(case_id=case.id, at=now, actor=actor.name, action="Uppgift ångrad",
+                          from_state=case.state, to_state=case.state, reason=task.title))
+    if case.state == states.CLOSED:
+        transition(session, case, states.DECIDED, actor=actor.name, action="Återöppnat",
+                   reason=f"uppgift ångrad: {task.title}", now=now)
+        case.closed_at = None
+    audit.record(session, actor=who, action="task.reopen", unit_id=case.unit_id,
+                 case_id=case.id, task_id=task.id, patient=case.patient_key)
+    return Outcome(ok=True, case=case, task=task)
+
+
+async def view_case(
+    session: AsyncSession,
+    *,
+    case_id: int | None,
+    task_id: int | None,
+    actor: Staff | None,
+    actor_aad: str | None,
+    now: datetime,
+    trigger: str | None,
+) -> tuple[Outcome, dict[str, Any] | None]:
+    """`card.refresh`: the current card for this viewer, audited as a card shown."""
+    who = actor_id(actor, actor_aad)
+    task: Task | None = None
+    if task_id is not None:
+        task = await session.get(Task, task_id)
+        case_id = task.case_id if task else None
+    case = await get_case(session, case_id=case_id) if case_id is not None else None
+    if case is None:
+        return _refuse(session, action="card.refresh", actor=who, reason="unknown case",
+                       message="Ärendet finns inte."), None
+    if not any(directory.has_role(actor, case.unit_id, r) for r in ("physician", "mva", "admin")):
+        return _refuse(session, action="card.refresh", actor=who, case=case, task=task,
+                       reason="role", message="Du saknar behörighet till ärendet."), None
+    assert actor is not None
+    audit.record(session, actor=who, action="card.shown", unit_id=case.unit_id, case_id=case.id,
+                 task_id=task.id if task else None, patient=case.patient_key,
+                 detail={"trigger": trigger or "unknown"})
+    if task is not None:
+        card = await views.task_card(session, case, group=views.task_group(task), now=now)
+    else:
+        card = await views.card_for_viewer(session, case, viewer=actor, now=now)
+    return Outcome(ok=True, case=case, task=task), card

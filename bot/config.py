@@ -1,0 +1,64 @@
+"""Settings: read once from the environment (and `.env`), then passed in."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _split(value: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Names follow SPEC section 7."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./frakturkedjan.db",
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+    )
+    app_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("MicrosoftAppId", "app_id")
+    )
+    app_password: str | None = Field(
+        default=None, validation_alias=AliasChoices("MicrosoftAppPassword", "app_password")
+    )
+    app_type: str = Field(
+        default="SingleTenant", validation_alias=AliasChoices("MicrosoftAppType", "app_type")
+    )
+    app_tenant_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("MicrosoftAppTenantId", "app_tenant_id")
+    )
+    intake_tokens_raw: str = Field(
+        default="", validation_alias=AliasChoices("INTAKE_TOKENS", "intake_tokens_raw")
+    )
+    report_tokens_raw: str = Field(
+        default="", validation_alias=AliasChoices("REPORT_TOKENS", "report_tokens_raw")
+    )
+    allowed_tenants_raw: str = Field(
+        default="", validation_alias=AliasChoices("ALLOWED_TENANTS", "allowed_tenants_raw")
+    )
+    port: int = Field(default=3978, validation_alias=AliasChoices("PORT", "port"))
+    host: str = Field(default="0.0.0.0", validation_alias=AliasChoices("HOST", "host"))  # noqa: S104
+    patient_key_secret: str = Field(
+        default="frakturkedjan-local",
+        validation_alias=AliasChoices("PATIENT_KEY_SECRET", "patient_key_secret"),
+    )
+    outbox_poll_seconds: float = Field(
+        default=1.0, validation_alias=AliasChoices("OUTBOX_POLL_SECONDS", "outbox_poll_seconds")
+    )
+    max_body_bytes: int = 5 * 1024 * 1024
+
+    @property
+    def intake_tokens(self) -> frozenset[str]:
+        return _split(self.intake_tokens_raw)
+
+    @property
+    def report_tokens(self) -> frozenset[str]:
+        return _split(self.report_tokens_raw)
+
+    @property
+    def allowed_tenants(self) -> frozenset[str]:
+        return _split(self.allowed_tenants_raw)

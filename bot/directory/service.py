@@ -1,0 +1,255 @@
+"""Units, staff and roles: loading the YAML directory and answering role questions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.audit import service as audit
+from bot.db import utcnow
+from bot.directory.models import DEFAULT_UNIT_SETTINGS, ROLES, Staff, StaffRole, Unit
+
+CARD_IDENTITIES = ("full", "masked", "reference")
+
+
+class DirectoryError(ValueError):
+    """The directory file is malformed; `problems` lists every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class LoadReport:
+    units_added: int = 0
+    units_updated: int = 0
+    staff_added: int = 0
+    staff_updated: int = 0
+    staff_deactivated: int = 0
+    changes: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.units_added
+            or self.units_updated
+            or self.staff_added
+            or self.staff_updated
+            or self.staff_deactivated
+        )
+
+
+def parse_directory(text: str) -> dict[str, Any]:
+    """Parse and check a directory file; raises DirectoryError listing every problem."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DirectoryError([f"not valid YAML: {exc}"]) from exc
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise DirectoryError(["the file must be a mapping with `units` and `staff`"])
+    units = data.get("units")
+    staff = data.get("staff", [])
+    if not isinstance(units, list):
+        problems.append("units: must be a list")
+        units = []
+    if not isinstance(staff, list):
+        problems.append("staff: must be a list")
+        staff = []
+    hsa_ids: set[str] = set()
+    for i, unit in enumerate(units):
+        where = f"units[{i}]"
+        if not isinstance(unit, dict):
+            problems.append(f"{where}: must be a mapping")
+            continue
+        for key in ("hsa_id", "name"):
+            if not isinstance(unit.get(key), str) or not unit[key].strip():
+                problems.append(f"{where}.{key}: required text")
+        if isinstance(unit.get("hsa_id"), str):
+            if unit["hsa_id"] in hsa_ids:
+                problems.append(f"{where}.hsa_id: {unit['hsa_id']} listed twice")
+            hsa_ids.add(unit["hsa_id"])
+        channel = unit.get("mva_channel")
+        if channel is not None and not isinstance(channel, str):
+            problems.append(f"{where}.mva_channel: must be text")
+        settings = unit.get("settings", {}) or {}
+        if not isinstance(settings, dict):
+            problems.append(f"{where}.settings: must be a mapping")
+            continue
+        for key in settings:
+            if key not in DEFAULT_UNIT_SETTINGS:
+                problems.append(f"{where}.settings.{key}: unknown setting")
+        if settings.get("card_identity", "full") not in CARD_IDENTITIES:
+            problems.append(f"{where}.settings.card_identity: one of {', '.join(CARD_IDENTITIES)}")
+        if settings.get("letter_tasks_to", "physician") not in ("physician", "mva"):
+            problems.append(f"{where}.settings.letter_tasks_to: physician or mva")
+        months = settings.get("call_in_months", 2)
+        if not isinstance(months, int) or isinstance(months, bool) or not 1 <= months <= 12:
+            problems.append(f"{where}.settings.call_in_months: a whole number 1–12")
+    aad_ids: set[str] = set()
+    for i, person in enumerate(staff):
+        where = f"staff[{i}]"
+        if not isinstance(person, dict):
+            problems.append(f"{where}: must be a mapping")
+            continue
+        for key in ("name", "aad_object_id"):
+            if not isinstance(person.get(key), str) or not person[key].strip():
+                problems.append(f"{where}.{key}: required text")
+        aad = person.get("aad_object_id")
+        if isinstance(aad, str):
+            if aad in aad_ids:
+                problems.append(f"{where}.aad_object_id: {aad} listed twice")
+            aad_ids.add(aad)
+        roles = person.get("units", {})
+        if not isinstance(roles, dict) or not roles:
+            problems.append(f"{where}.units: a mapping of unit HSA-id to a list of roles")
+            continue
+        for unit_hsa, unit_roles in roles.items():
+            if unit_hsa not in hsa_ids:
+                problems.append(f"{where}.units.{unit_hsa}: not a unit of this file")
+            if not isinstance(unit_roles, list) or not unit_roles:
+                problems.append(f"{where}.units.{unit_hsa}: a list of roles")
+                continue
+            for role in unit_roles:
+                if role not in ROLES:
+                    problems.append(f"{where}.units.{unit_hsa}: unknown role {role!r}")
+    if problems:
+        raise DirectoryError(problems)
+    return {"units": units, "staff": staff}
+
+
+async def load_directory(session: AsyncSession, text: str, *, actor: str) -> LoadReport:
+    """Apply a directory file. Idempotent; staff missing from the file are deactivated."""
+    data = parse_directory(text)
+    report = LoadReport()
+    units_by_hsa: dict[str, Unit] = {
+        u.hsa_id: u for u in (await session.scalars(select(Unit))).all()
+    }
+    for item in data["units"]:
+        settings = {**(item.get("settings") or {})}
+        unit = units_by_hsa.get(item["hsa_id"])
+        if unit is None:
+            unit = Unit(
+                hsa_id=item["hsa_id"],
+                name=item["name"],
+                mva_channel=item.get("mva_channel"),
+                settings=settings,
+                active=True,
+            )
+            session.add(unit)
+            units_by_hsa[unit.hsa_id] = unit
+            report.units_added += 1
+        elif (unit.name, unit.mva_channel, unit.settings, unit.active) != (
+            item["name"],
+            item.get("mva_channel"),
+            settings,
+            True,
+        ):
+            unit.name, unit.mva_channel, unit.settings = (
+                item["name"],
+                item.get("mva_channel"),
+                settings,
+            )
+            unit.active = True
+            unit.updated_at = utcnow()
+            report.units_updated += 1
+    await session.flush()
+
+    staff_by_aad: dict[str, Staff] = {
+        s.aad_object_id: s for s in (await session.scalars(select(Staff))).all()
+    }
+    listed: set[str] = set()
+    for item in data["staff"]:
+        aad = item["aad_object_id"]
+        listed.add(aad)
+        wanted_roles = {
+            (units_by_hsa[hsa].id, role) for hsa, roles in item["units"].items() for role in roles
+        }
+        person = staff_by_aad.get(aad)
+        if person is None:
+            person = Staff(
+                name=item["name"], aad_object_id=aad, hsa_id=item.get("hsa_id"), active=True
+            )
+            person.roles = [StaffRole(unit_id=u, role=r) for u, r in sorted(wanted_roles)]
+            session.add(person)
+            report.staff_added += 1
+            continue
+        current_roles = {(r.unit_id, r.role) for r in person.roles}
+        if (person.name, person.hsa_id, person.active, current_roles) == (
+            item["name"],
+            item.get("hsa_id"),
+            True,
+            wanted_roles,
+        ):
+            continue
+        person.name, person.hsa_id, person.active = item["name"], item.get("hsa_id"), True
+        person.roles = [r for r in person.roles if (r.unit_id, r.role) in wanted_roles]
+        for unit_id, role in sorted(wanted_roles - current_roles):
+            person.roles.append(StaffRole(unit_id=unit_id, role=role))
+        person.updated_at = utcnow()
+        report.staff_updated += 1
+    for aad, person in staff_by_aad.items():
+        if aad not in listed and person.active:
+            person.active = False
+            person.updated_at = utcnow()
+            report.staff_deactivated += 1
+    audit.record(
+        session,
+        actor=actor,
+        action="directory.load",
+        detail={
+            "units_added": report.units_added,
+            "units_updated": report.units_updated,
+            "staff_added": report.staff_added,
+            "staff_updated": report.staff_updated,
+            "staff_deactivated": report.staff_deactivated,
+        },
+    )
+    return report
+
+
+async def load_directory_file(session: AsyncSession, path: Path, *, actor: str) -> LoadReport:
+    return await load_directory(session, path.read_text(encoding="utf-8"), actor=actor)
+
+
+async def unit_by_hsa(session: AsyncSession, hsa_id: str) -> Unit | None:
+    return await session.scalar(select(Unit).where(Unit.hsa_id == hsa_id, Unit.active))
+
+
+async def unit_by_channel(session: AsyncSession, channel_id: str) -> Unit | None:
+    return await session.scalar(select(Unit).where(Unit.mva_channel == channel_id))
+
+
+async def staff_by_aad(session: AsyncSession, aad_object_id: str) -> Staff | None:
+    return await session.scalar(select(Staff).where(Staff.aad_object_id == aad_object_id))
+
+
+async def active_staff_by_hsa(session: AsyncSession, hsa_id: str) -> Staff | None:
+    return await session.scalar(select(Staff).where(Staff.hsa_id == hsa_id, Staff.active))
+
+
+def has_role(person: Staff | None, unit_id: int, role: str) -> bool:
+    """True when the person is active and holds `role` in the unit."""
+    return bool(
+        person is not None
+        and person.active
+        and any(r.unit_id == unit_id and r.role == role for r in person.roles)
+    )
+
+
+async def unit_staff(session: AsyncSession, *, unit_id: int, role: str) -> Sequence[Staff]:
+    """Active staff holding `role` in the unit, by name."""
+    rows = await session.scalars(
+        select(Staff)
+        .join(StaffRole)
+        .where(StaffRole.unit_id == unit_id, StaffRole.role == role, Staff.active)
+        .order_by(Staff.name)
+    )
+    return rows.unique().all()

@@ -1,0 +1,271 @@
+"""The intake contract (SPEC section 3): one FHIR bundle in, one case (or a clear refusal) out.
+
+Shared by `POST /api/dxa-answers` and `frakturkedjan ingest`. An invalid message changes
+nothing but is kept in the rejected-message log.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.audit import service as audit
+from bot.cases import service as cases
+from bot.cases import states, views
+from bot.cases.models import AnswerMessage, Case, CaseEvent
+from bot.db import transaction
+from bot.directory import service as directory
+from bot.intake.fhir import BundleInvalid, DxaAnswer, Problem, parse_bundle
+from bot.intake.models import RejectedMessage
+from bot.outbox import service as outbox
+from bot.tasks import service as tasks_service
+from bot.tasks.deadlines import local_date
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+KEPT_REJECTED_BYTES = 1024 * 1024
+
+
+@dataclass
+class IntakeResult:
+    """HTTP-shaped result: `status` 200/201/202 or 4xx, and the JSON body."""
+
+    status: int
+    body: dict[str, Any]
+    case_id: int | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _problems_body(problems: list[Problem], *, error: str) -> dict[str, Any]:
+    return {
+        "error": error,
+        "problems": [{"path": p.path, "message": p.message} for p in problems],
+    }
+
+
+async def reject(
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    status: int,
+    problems: list[Problem],
+    error: str,
+    channel: str,
+    sender: str | None,
+    content_type: str | None,
+    body: bytes | None,
+    size: int,
+) -> IntakeResult:
+    """Keep an invalid message for the operator and build the error answer."""
+    text = None
+    if body is not None:
+        text = body[:KEPT_REJECTED_BYTES].decode("utf-8", errors="replace")
+    async with transaction(factory) as session:
+        session.add(
+            RejectedMessage(
+                channel=channel,
+                sender=sender,
+                status=status,
+                problems=[{"path": p.path, "message": p.message} for p in problems],
+                content_type=content_type,
+                size=size,
+                body=text,
+            )
+        )
+        audit.record(
+            session,
+            actor=f"intake:{sender or 'unknown'}",
+            action="intake.rejected",
+            outcome="refused",
+            detail={"status": status, "problems": len(problems)},
+        )
+    return IntakeResult(status=status, body=_problems_body(problems, error=error), problems=problems)
+
+
+def _measurements_json(answer: DxaAnswer) -> list[dict[str, Any]]:
+    return [
+        {
+            "site": m.site,
+            "site_label": m.site_label,
+            "body_site_text": m.body_site_text,
+            "bmd": m.bmd,
+            "t_score": m.t_score,
+            "z_score": m.z_score,
+        }
+        for m in answer.measurements
+    ]
+
+
+async def ingest(
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    body: bytes,
+    content_type: str | None,
+    sender: str,
+    channel: str,
+    secret: str,
+    now: datetime,
+) -> IntakeResult:
+    """Validate and store one DXA answer; the whole change is one transaction."""
+    common = {"channel": channel, "sender": sender, "content_type": content_type,
+              "body": body, "size": len(body)}
+    if len(body) > MAX_BODY_BYTES:
+        return await reject(factory, status=413, error="payload too large",
+                            problems=[Problem("$", f"body is over {MAX_BODY_BYTES} bytes")],
+                            **{**common, "body": None})
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return await reject(factory, status=400, error="body is not JSON",
+                            problems=[Problem("$", f"not valid JSON: {exc}")], **common)
+    try:
+        answer = parse_bundle(data, today=local_date(now))
+    except BundleInvalid as exc:
+        return await reject(factory, status=422, error="invalid DXA answer bundle",
+                            problems=list(exc.problems), **common)
+
+    async with transaction(factory) as session:
+        unit = await directory.unit_by_hsa(session, answer.unit_hsa_id)
+        if unit is None:
+            problem = Problem(
+                "$.entry[?(@.resource.resourceType=='Organization')].identifier",
+                f"unknown care unit HSA-id {answer.unit_hsa_id}",
+            )
+            result = None
+        else:
+            result = await _store(session, answer=answer, unit_id=unit.id, body=body,
+                                  sender=sender, secret=secret, now=now)
+    if result is None:
+        return await reject(factory, status=422, error="invalid DXA answer bundle",
+                            problems=[problem], **common)
+    return result
+
+
+async def _store(
+    session: AsyncSession,
+    *,
+    answer: DxaAnswer,
+    unit_id: int,
+    body: bytes,
+    sender: str,
+    secret: str,
+    now: datetime,
+) -> IntakeResult:
+    previous = await session.scalar(
+        select(Case)
+        .where(
+            Case.report_system == answer.report_system,
+            Case.report_value == answer.report_value,
+            Case.state != states.SUPERSEDED,
+        )
+        .order_by(Case.id.desc())
+        .limit(1)
+        .with_for_update(of=Case)
+    )
+    key = audit.patient_key(secret, answer.patient.identity.number)
+    actor = f"intake:{sender}"
+    if previous is not None and previous.content_hash == answer.content_hash:
+        audit.record(session, actor=actor, action="intake.duplicate", unit_id=previous.unit_id,
+                     case_id=previous.id, patient=key)
+        return IntakeResult(status=200, case_id=previous.id,
+                            body={"case_id": previous.id, "outcome": "duplicate"})
+
+    case = _new_case(answer, unit_id=unit_id, key=key, now=now)
+    physician = None
+    if previous is not None and previous.physician is not None and previous.physician.active:
+        physician = previous.physician
+    elif answer.practitioner_hsa_id:
+        candidate = await directory.active_staff_by_hsa(session, answer.practitioner_hsa_id)
+        if directory.has_role(candidate, unit_id, "physician"):
+            physician = candidate
+    case.physician = physician
+    case.physician_id = physician.id if physician else None
+    first_state = states.AWAITING_DECISION if physician else states.AWAITING_ASSIGNMENT
+    states.check_transition(None, first_state)
+    case.state = first_state
+    session.add(case)
+    await session.flush()
+    session.add(CaseEvent(case_id=case.id, at=now, actor=actor, action="Svar mottaget",
+                          from_state=None, to_state=first_state,
+                          reason=f"korrigerar ärende {previous.id}" if previous else None))
+    session.add(AnswerMessage(case_id=case.id, received_at=now, sender=sender,
+                              body=body.decode("utf-8", errors="replace")))
+    await session.refresh(case, ["unit"])
+
+    notice = None
+    if previous is not None:
+        notice = await _supersede(session, previous=previous, case=case, actor=actor, now=now)
+    audit.record(session, actor=actor, action="intake.correction" if previous else "intake.new",
+                 unit_id=unit_id, case_id=case.id, patient=key,
+                 detail={"supersedes": previous.id if previous else None,
+                         "routed": "physician" if physician else "triage"})
+    if physician is not None:
+        await cases.notify_physician(session, case, notice=notice)
+    else:
+        await cases.notify_triage(session, case, notice=notice)
+    if previous is not None:
+        return IntakeResult(status=202, case_id=case.id,
+                            body={"case_id": case.id, "outcome": "correction",
+                                  "supersedes": previous.id})
+    return IntakeResult(status=201, case_id=case.id, body={"case_id": case.id, "outcome": "created"})
+
+
+def _new_case(answer: DxaAnswer, *, unit_id: int, key: str, now: datetime) -> Case:
+    patient = answer.patient
+    return Case(
+        version=1,
+        unit_id=unit_id,
+        received_at=now,
+        report_system=answer.report_system,
+        report_value=answer.report_value,
+        report_status=answer.status,
+        content_hash=answer.content_hash,
+        scan_date=answer.scan_date,
+        issued_at=answer.issued,
+        conclusion=answer.conclusion,
+        referral_id=answer.referral_id,
+        fracture_code=answer.fracture_code,
+        fracture_text=answer.fracture_text,
+        practitioner_hsa_id=answer.practitioner_hsa_id,
+        measurements=_measurements_json(answer),
+        patient_key=key,
+        patient_number=patient.identity.number,
+        patient_id_kind=patient.identity.kind,
+        patient_name=patient.name,
+        patient_birth_date=patient.birth_date or patient.identity.birth_date,
+        patient_gender=patient.gender,
+        protected_identity=patient.protected,
+    )
+
+
+async def _supersede(
+    session: AsyncSession, *, previous: Case, case: Case, actor: str, now: datetime
+) -> str:
+    """Mark the old case superseded, cancel its open tasks; returns the notice for the card."""
+    had_decision = views.decision_context(previous)
+    cancelled = await tasks_service.cancel_open(
+        session, case_id=previous.id, reason=f"Ersatt av korrigerat svar ({views.case_ref(case.id)})"
+    )
+    cases.transition(session, previous, states.SUPERSEDED, actor=actor,
+                     action="Ersatt", reason=f"korrigerat svar: {views.case_ref(case.id)}", now=now)
+    previous.superseded_by_id = case.id
+    case.supersedes_id = previous.id
+    notice = f"Korrigerat svar – ersätter {views.case_ref(previous.id)}."
+    if had_decision:
+        notice += (f" Tidigare beslut: {had_decision['label']} "
+                   f"({had_decision['by']}, {had_decision['at']}); ta ställning på nytt.")
+    if cancelled and previous.unit.mva_channel:
+        card = views.notice_card(
+            title="Korrigerat svar",
+            text=(f"{views.case_ref(previous.id)} har ersatts av {views.case_ref(case.id)}. "
+                  f"{len(cancelled)} öppna uppgifter har avbrutits; nytt beslut kommer."),
+            case=case,
+        )
+        outbox.enqueue(session, purpose="correction_notice", target_kind="channel",
+                       target=previous.unit.mva_channel,
+                       activity=outbox.card_activity(card, summary="Korrigerat DXA-svar"),
+                       unit_id=previous.unit_id, case_id=case.id)
+    return notice

@@ -1,0 +1,25 @@
+"""Imports every model so that the metadata (and Alembic) sees all tables."""
+
+from bot.audit.models import AuditEntry
+from bot.cases.models import AnswerMessage, Case, CaseEvent, Decision
+from bot.db import Base
+from bot.directory.models import Staff, StaffRole, Unit
+from bot.intake.models import RejectedMessage
+from bot.outbox.models import ConversationRef, OutboxMessage
+from bot.tasks.models import Task
+
+__all__ = [
+    "AnswerMessage",
+    "AuditEntry",
+    "Base",
+    "Case",
+    "CaseEvent",
+    "ConversationRef",
+    "Decision",
+    "OutboxMessage",
+    "RejectedMessage",
+    "Staff",
+    "StaffRole",
+    "Task",
+    "Unit",
+]

@@ -1,0 +1,74 @@
+"""Pacing under Teams' published limits, per conversation and per app.
+
+Teams allows a bot, per conversation, 7 sends a second, 60 in 30 seconds and 1,800 an
+hour, and per app and tenant 50 requests a second. `Pacer.wait_time` says how long to wait
+before the next send to a conversation so that no window is exceeded.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+CONVERSATION_WINDOWS: tuple[tuple[int, float], ...] = ((7, 1.0), (60, 30.0), (1800, 3600.0))
+APP_WINDOWS: tuple[tuple[int, float], ...] = ((50, 1.0),)
+
+
+@dataclass
+class SlidingWindows:
+    """Send times of one key, checked against several (count, seconds) windows."""
+
+    windows: tuple[tuple[int, float], ...]
+    times: deque[float] = field(default_factory=deque)
+
+    def wait_time(self, now: float) -> float:
+        longest = max(seconds for _, seconds in self.windows)
+        while self.times and self.times[0] <= now - longest:
+            self.times.popleft()
+        wait = 0.0
+        for count, seconds in self.windows:
+            if len(self.times) >= count:
+                # the send `count` places back must have left this window
+                wait = max(wait, self.times[-count] + seconds - now)
+        return max(wait, 0.0)
+
+    def record(self, now: float) -> None:
+        self.times.append(now)
+
+
+class Pacer:
+    """How long to wait before sending to a conversation; record each send."""
+
+    def __init__(
+        self,
+        conversation_windows: tuple[tuple[int, float], ...] = CONVERSATION_WINDOWS,
+        app_windows: tuple[tuple[int, float], ...] = APP_WINDOWS,
+        margin: float = 0.02,
+    ) -> None:
+        self._conversation_windows = conversation_windows
+        self._conversations: dict[str, SlidingWindows] = {}
+        self._app = SlidingWindows(app_windows)
+        self._margin = margin
+        self._blocked_until: dict[str, float] = {}
+
+    def _conversation(self, key: str) -> SlidingWindows:
+        window = self._conversations.get(key)
+        if window is None:
+            window = self._conversations[key] = SlidingWindows(self._conversation_windows)
+        return window
+
+    def wait_time(self, key: str, now: float) -> float:
+        wait = max(
+            self._conversation(key).wait_time(now),
+            self._app.wait_time(now),
+            self._blocked_until.get(key, 0.0) - now,
+        )
+        return wait + self._margin if wait > 0 else 0.0
+
+    def record(self, key: str, now: float) -> None:
+        self._conversation(key).record(now)
+        self._app.record(now)
+
+    def penalise(self, key: str, now: float, seconds: float) -> None:
+        """After a 429, hold the conversation back for `seconds` (Retry-After)."""
+        self._blocked_until[key] = max(self._blocked_until.get(key, 0.0), now + seconds)

@@ -1,0 +1,373 @@
+"""The outbox worker: sends pending deliveries to Teams, paced, retried, never lost.
+
+Rows are claimed with a lease (row locks with SKIP LOCKED on PostgreSQL), so several
+processes can run a worker against one database. A transient failure (429, 5xx, network)
+keeps the row pending with a later `next_attempt_at`, honouring `Retry-After`. A 403 that
+says the bot is out of the conversation marks the reference unusable and tells the unit's
+MVA channel; a message for a person without a usable personal chat goes to the unit's MVA
+channel instead, saying so. A permanent refusal is marked failed, audited and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.audit import service as audit
+from bot.db import transaction, utcnow
+from bot.directory.models import Staff, Unit
+from bot.outbox import service as outbox
+from bot.outbox.models import ConversationRef, OutboxMessage
+from bot.outbox.pacing import Pacer
+
+log = logging.getLogger("frakturkedjan.outbox")
+
+LEASE = timedelta(seconds=120)
+MAX_BACKOFF = 900.0
+UNUSABLE_CODES = frozenset({"BotNotInConversationRoster", "ConversationBlockedByUser"})
+
+
+class Delivery(Protocol):
+    ok: bool
+    status: int
+    activity_id: str | None
+    retry_after: float | None
+    error_code: str | None
+
+
+class Sender(Protocol):
+    """What the worker needs from a Teams client (bot/teams/connector.py provides it)."""
+
+    async def send_activity(
+        self, service_url: str, conversation_id: str, activity: dict[str, Any]
+    ) -> Delivery: ...
+
+
+@dataclass(frozen=True)
+class Route:
+    ref_id: int
+    service_url: str
+    conversation_id: str
+    delivered_to: str  # "user", "channel" or "fallback"
+    fallback_text: str | None = None
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before retry number `attempts` (1-based): 2, 4, 8 … up to 15 minutes, ±20 %."""
+    base: float = min(MAX_BACKOFF, 2.0 ** min(attempts, 10))
+    return float(base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not security
+
+
+class OutboxWorker:
+    """Sends the outbox. `run()` loops until `stop()`; `drain()` sends what is due now."""
+
+    def __init__(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        sender: Sender,
+        *,
+        poll_seconds: float = 1.0,
+        batch_size: int = 200,
+        pacer: Pacer | None = None,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self._factory = factory
+        self._sender = sender
+        self._poll = poll_seconds
+        self._batch = batch_size
+        self._pacer = pacer or Pacer()
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Ask the worker to look at the outbox now (after a commit that added rows)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                sent = await self.drain()
+            except Exception:  # a database restart must not end the worker
+                log.exception("outbox pass failed; retrying")
+                sent = 0
+            if sent == 0 and not self._stopping:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+
+    async def drain(self) -> int:
+        """One pass: claim due rows, send them (paced), record the results. Returns rows done."""
+        claimed = await self._claim()
+        if not claimed:
+            return 0
+        routes = await self._resolve(claimed)
+        by_conversation: dict[str, list[int]] = defaultdict(list)
+        waiting: list[int] = []
+        for message_id in claimed:
+            route = routes.get(message_id)
+            if route is None:
+                waiting.append(message_id)
+            else:
+                by_conversation[route.conversation_id].append(message_id)
+        if waiting:
+            await self._no_route(waiting)
+        activities = await self._activities(claimed)
+        results = await asyncio.gather(
+            *(
+                self._send_conversation(ids, routes, activities)
+                for ids in by_conversation.values()
+            )
+        )
+        return sum(results) + len(waiting)
+
+    async def _claim(self) -> list[int]:
+        now = utcnow()
+        async with transaction(self._factory) as session:
+            rows = await session.scalars(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.status == "pending",
+                    OutboxMessage.next_attempt_at <= now,
+                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+                )
+                .order_by(OutboxMessage.id)
+                .limit(self._batch)
+                .with_for_update(skip_locked=True)
+            )
+            claimed = rows.all()
+            for message in claimed:
+                message.lease_until = now + LEASE
+            return [m.id for m in claimed]
+
+    async def _activities(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        async with self._factory() as session:
+            rows = await session.execute(
+                select(OutboxMessage.id, OutboxMessage.activity).where(OutboxMessage.id.in_(ids))
+            )
+            return {row[0]: row[1] for row in rows}
+
+    async def _resolve(self, ids: list[int]) -> dict[int, Route]:
+        routes: dict[int, Route] = {}
+        async with self._factory() as session:
+            messages = (
+                await session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+            ).all()
+            for message in messages:
+                route = await self._route(session, message)
+                if route is not None:
+                    routes[message.id] = route
+        return routes
+
+    async def _route(self, session: AsyncSession, message: OutboxMessage) -> Route | None:
+        if message.target_kind == "user":
+            ref = await session.scalar(
+                select(ConversationRef).where(
+                    ConversationRef.kind == "personal", ConversationRef.key == message.target
+                )
+            )
+            if ref is not None and ref.usable:
+                return Route(ref.id, ref.service_url, ref.conversation_id, "user")
+            person = await session.scalar(
+                select(Staff).where(Staff.aad_object_id == message.target)
+            )
+            name = person.name if person else "mottagaren"
+            channel = await self._unit_channel(session, message.unit_id)
+            if channel is None:
+                return None
+            text = (
+                f"Kortet kunde inte levereras till {name} personligen "
+                "(appen är inte installerad i personlig chatt). Se till att det når fram."
+            )
+            return Route(channel.id, channel.service_url, channel.conversation_id, "fallback", text)
+        ref = await session.scalar(
+            select(ConversationRef).where(
+                ConversationRef.kind == "channel", ConversationRef.key == message.target
+            )
+        )
+        if ref is not None and ref.usable:
+            return Route(ref.id, ref.service_url, ref.conversation_id, "channel")
+        return None
+
+    async def _unit_channel(
+        self, session: AsyncSession, unit_id: int | None
+    ) -> ConversationRef | None:
+        if unit_id is None:
+            return None
+        unit = await session.get(Unit, unit_id)
+        if unit is None or not unit.mva_channel:
+            return None
+        return await session.scalar(
+            select(ConversationRef).where(
+                ConversationRef.kind == "channel",
+                ConversationRef.key == unit.mva_channel,
+                ConversationRef.usable,
+            )
+        )
+
+    async def _no_route(self, ids: list[int]) -> None:
+        """No usable conversation yet: keep the rows, try again later, and say so."""
+        now = utcnow()
+        async with transaction(self._factory) as session:
+            for message in (
+                await session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+            ).all():
+                message.attempts += 1
+                message.lease_until = None
+                message.last_error = "no usable conversation (app not installed there)"
+                message.next_attempt_at = now + timedelta(seconds=min(60.0 * message.attempts, 900))
+                log.warning(
+                    "outbox message waits for a conversation",
+                    extra={"outbox_id": message.id, "target_kind": message.target_kind,
+                           "case_id": message.case_id, "attempts": message.attempts},
+                )
+
+    async def _send_conversation(
+        self, ids: list[int], routes: dict[int, Route], activities: dict[int, dict[str, Any]]
+    ) -> int:
+        done = 0
+        for position, message_id in enumerate(ids):
+            route = routes[message_id]
+            wait = self._pacer.wait_time(route.conversation_id, self._clock())
+            if wait > 0:
+                await asyncio.sleep(wait)
+            activity = activities[message_id]
+            if route.fallback_text:
+                activity = copy.deepcopy(activity)
+                activity["text"] = route.fallback_text
+            self._pacer.record(route.conversation_id, self._clock())
+            result = await self._sender.send_activity(
+                route.service_url, route.conversation_id, activity
+            )
+            if not result.ok and result.status == 429:
+                self._pacer.penalise(
+                    route.conversation_id, self._clock(), result.retry_after or 1.0
+                )
+            await self._record(message_id, route, result)
+            done += 1
+            if not result.ok and result.status in (0, 429) or result.status >= 500:
+                # hold the rest of this conversation back, in order, for a later pass
+                await self._release(ids[position + 1 :])
+                break
+        return done
+
+    async def _release(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        async with transaction(self._factory) as session:
+            for message in (
+                await session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+            ).all():
+                message.lease_until = None
+
+    async def _record(self, message_id: int, route: Route, result: Delivery) -> None:
+        now = utcnow()
+        async with transaction(self._factory) as session:
+            message = await session.get(OutboxMessage, message_id)
+            if message is None:
+                return
+            message.lease_until = None
+            message.last_status = result.status
+            message.attempts += 1
+            if result.ok:
+                message.status = "sent"
+                message.sent_at = now
+                message.activity_id = result.activity_id
+                message.conversation_id = route.conversation_id
+                message.delivered_to = route.delivered_to
+                message.last_error = None
+                return
+            message.last_error = f"HTTP {result.status} {result.error_code or ''}".strip()
+            if result.status == 403 and result.error_code in UNUSABLE_CODES:
+                await self._mark_unusable(session, route, message, result.error_code or "")
+                message.next_attempt_at = now
+                return
+            if result.status in (0, 408, 429) or result.status >= 500:
+                delay = backoff(message.attempts)
+                if result.retry_after is not None:
+                    delay = max(delay, result.retry_after)
+                message.next_attempt_at = now + timedelta(seconds=delay)
+                log.info(
+                    "outbox send will be retried",
+                    extra={"outbox_id": message.id, "status": result.status,
+                           "attempts": message.attempts, "retry_in": round(delay, 1)},
+                )
+                return
+            message.status = "failed"
+            audit.record(
+                session,
+                actor="system:outbox",
+                action="outbox.give_up",
+                outcome="error",
+                unit_id=message.unit_id,
+                case_id=message.case_id,
+                task_id=message.task_id,
+                detail={"outbox_id": message.id, "status": result.status,
+                        "error_code": result.error_code, "purpose": message.purpose},
+            )
+            log.error(
+                "outbox send refused by Teams; given up and audited",
+                extra={"outbox_id": message.id, "status": result.status,
+                       "case_id": message.case_id},
+            )
+
+    async def _mark_unusable(
+        self, session: AsyncSession, route: Route, message: OutboxMessage, code: str
+    ) -> None:
+        ref = await session.get(ConversationRef, route.ref_id)
+        if ref is None:
+            return
+        ref.usable = False
+        ref.unusable_reason = code
+        ref.updated_at = utcnow()
+        audit.record(
+            session,
+            actor="system:outbox",
+            action="conversation.unusable",
+            outcome="error",
+            unit_id=message.unit_id,
+            case_id=message.case_id,
+            detail={"kind": ref.kind, "code": code},
+        )
+        log.warning("conversation reference marked unusable",
+                    extra={"ref_id": ref.id, "kind": ref.kind, "code": code})
+        if ref.kind == "personal" and message.unit_id is not None:
+            unit = await session.get(Unit, message.unit_id)
+            person = await session.scalar(select(Staff).where(Staff.aad_object_id == ref.key))
+            if unit is not None and unit.mva_channel:
+                from bot.cases import views  # local: views renders cards
+
+                card = views.notice_card(
+                    title="Kan inte nå en användare",
+                    text=(
+                        f"Boten når inte längre {person.name if person else 'en användare'} "
+                        "i personlig chatt (appen är borttagen eller blockerad). Kort till "
+                        "personen skickas hit tills appen är installerad igen."
+                    ),
+                )
+                outbox.enqueue(
+                    session,
+                    purpose="unreachable_notice",
+                    target_kind="channel",
+                    target=unit.mva_channel,
+                    activity=outbox.card_activity(card, summary="Kan inte nå en användare"),
+                    unit_id=unit.id,
+                )
+
+

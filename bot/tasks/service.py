@@ -1,0 +1,181 @@
+"""Tasks: the ones each decision creates (SPEC 2.2), and ticking them off."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cases.models import Case, Decision
+from bot.directory.models import Staff, Unit
+from bot.tasks.deadlines import add_months, add_working_days, local_date
+from bot.tasks.models import Task
+
+REOPEN_WINDOW = timedelta(hours=24)
+
+# kind -> default title; a unit may override any of them in settings.task_texts.
+TASK_TEXTS = {
+    "normal_letter": "Skicka brevsvar om normal bentäthet",
+    "normal_call": "Ring patienten om normalt svar",
+    "waitlist": "Sätt upp på väntelista (VL) till läkare",
+    "invitation_letter": "Skicka brev: svar på bentäthetsmätning och kallelse inom {months} månader",
+    "lab_package": "Beställ prover: Osteoporospaket",
+    "book_visit": "Boka läkartid",
+    "other": "Annan åtgärd",
+}
+BOOKING_NOTE = "Frakturkedjepatient – osteoporospaket ska tas före läkarbesöket"
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    kind: str
+    title: str
+    description: str | None
+    assignee_role: str
+    assignee_id: int | None
+    due_days: int = 0
+    due_working_days: int = 0
+    due_months: int = 0
+
+
+def _text(unit: Unit, kind: str) -> str:
+    overrides = unit.setting("task_texts") or {}
+    text = overrides.get(kind, TASK_TEXTS[kind])
+    return str(text).replace("{months}", str(unit.setting("call_in_months")))
+
+
+def plan_tasks(
+    *, unit: Unit, decision: Decision, decided_by: Staff, visit_physician: Staff | None
+) -> list[TaskPlan]:
+    """The tasks a decision creates, with their assignees and due rules."""
+    kind = decision.kind
+    if kind in ("normal_letter", "normal_call"):
+        to_mva = kind == "normal_letter" and unit.setting("letter_tasks_to") == "mva"
+        return [
+            TaskPlan(
+                kind=kind,
+                title=_text(unit, kind),
+                description=None,
+                assignee_role="mva" if to_mva else "physician",
+                assignee_id=None if to_mva else decided_by.id,
+                due_days=7,
+            )
+        ]
+    if kind == "other":
+        return [
+            TaskPlan(
+                kind="other",
+                title=(decision.note or _text(unit, "other"))[:500],
+                description=decision.note if decision.note and len(decision.note) > 500 else None,
+                assignee_role="physician",
+                assignee_id=decided_by.id,
+                due_days=14,
+            )
+        ]
+    if kind == "call_in":
+        who = visit_physician or decided_by
+        booking = f"Bokningsunderlag: \"{BOOKING_NOTE}\". Läkare: {who.name}."
+        if decision.note:
+            booking += f" Anteckning: {decision.note}"
+        return [
+            TaskPlan("waitlist", _text(unit, "waitlist"), booking, "mva", None, due_working_days=3),
+            TaskPlan(
+                "invitation_letter",
+                _text(unit, "invitation_letter"),
+                None,
+                "mva",
+                None,
+                due_working_days=3,
+            ),
+            TaskPlan("lab_package", _text(unit, "lab_package"), None, "mva", None,
+                     due_working_days=3),
+            TaskPlan(
+                "book_visit",
+                _text(unit, "book_visit"),
+                f"Läkarbesök hos {who.name} senast inom {unit.setting('call_in_months')} "
+                "månader från beslutet.",
+                "mva",
+                None,
+                due_months=int(unit.setting("call_in_months")),
+            ),
+        ]
+    raise ValueError(f"decision {kind!r} creates no tasks")
+
+
+def create_tasks(
+    session: AsyncSession,
+    *,
+    case: Case,
+    decision: Decision,
+    decided_by: Staff,
+    visit_physician: Staff | None,
+    now: datetime,
+) -> list[Task]:
+    """Add the decision's tasks, due dates computed from the decision date in Stockholm."""
+    decided_on = local_date(now)
+    tasks: list[Task] = []
+    plans = plan_tasks(
+        unit=case.unit, decision=decision, decided_by=decided_by, visit_physician=visit_physician
+    )
+    for position, plan in enumerate(plans, start=1):
+        due = decided_on + timedelta(days=plan.due_days)
+        if plan.due_working_days:
+            due = add_working_days(decided_on, plan.due_working_days)
+        if plan.due_months:
+            due = add_months(decided_on, plan.due_months)
+        task = Task(
+            case_id=case.id,
+            unit_id=case.unit_id,
+            kind=plan.kind,
+            position=position,
+            title=plan.title,
+            description=plan.description,
+            assignee_role=plan.assignee_role,
+            assignee_id=plan.assignee_id,
+            due=due,
+            status="open",
+            created_at=now,
+        )
+        session.add(task)
+        tasks.append(task)
+    return tasks
+
+
+def may_handle(task: Task, person: Staff | None) -> bool:
+    """MVA of the unit for MVA tasks; the assigned physician for their own tasks."""
+    if person is None or not person.active:
+        return False
+    if task.assignee_role == "mva":
+        return any(r.unit_id == task.unit_id and r.role == "mva" for r in person.roles)
+    return task.assignee_id == person.id
+
+
+async def get_for_update(session: AsyncSession, *, task_id: int) -> Task | None:
+    return await session.scalar(
+        select(Task)
+        .where(Task.id == task_id)
+        .with_for_update(of=Task)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def open_count(session: AsyncSession, *, case_id: int) -> int:
+    rows = await session.scalars(
+        select(Task.id).where(Task.case_id == case_id, Task.status == "open")
+    )
+    return len(rows.all())
+
+
+async def cancel_open(session: AsyncSession, *, case_id: int, reason: str) -> list[Task]:
+    """Cancel a case's open tasks (a correction replaced it); returns them."""
+    tasks = (
+        await session.scalars(
+            select(Task).where(Task.case_id == case_id, Task.status == "open")
+        )
+    ).all()
+    for task in tasks:
+        task.status = "cancelled"
+        task.note = reason
+    return list(tasks)

@@ -1,0 +1,255 @@
+"""A small async Bot Connector client for outbound sends (the outbox worker's path).
+
+The SDK sends through msrest: blocking `requests` in a thread pool, a new
+`ConnectorClient` (and TCP connection) per turn, and exceptions for every HTTP error.
+This client uses one aiohttp session with keep-alive and returns every outcome as a
+`SendResult`, so that the caller decides about retries (429/5xx with `Retry-After`)
+and unusable references (403 `BotNotInConversationRoster`, `ConversationBlockedByUser`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import aiohttp
+import jwt
+from botframework.connector.auth import MicrosoftAppCredentials
+from yarl import URL
+
+__all__ = [
+    "AccessTokenSource",
+    "AppCredentialsTokenProvider",
+    "ConnectorClient",
+    "SendResult",
+    "TokenProvider",
+    "parse_retry_after",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome of one Bot Connector call. `status` 0 means no HTTP answer (network
+    error, timeout, no token); `retry_after` is in seconds."""
+
+    ok: bool
+    status: int
+    activity_id: str | None = None
+    retry_after: float | None = None
+    error_code: str | None = None
+    message: str | None = None
+
+
+class TokenProvider(Protocol):
+    """Source of the bot's outbound bearer token; None sends no Authorization header."""
+
+    async def token(self, service_url: str) -> str | None: ...
+
+
+class AccessTokenSource(Protocol):
+    """What `AppCredentialsTokenProvider` needs from botbuilder's app credentials."""
+
+    def get_access_token(self, force_refresh: bool = False) -> str: ...
+
+
+class AppCredentialsTokenProvider:
+    """The bot's outbound token from botbuilder's `MicrosoftAppCredentials`.
+
+    msal is blocking, so the token is fetched in a thread (bounded by `timeout`) and
+    cached until `refresh_margin` seconds before it expires (read from the token's
+    `exp`; `fallback_lifetime` when the token is not a readable JWT). One fetch at a
+    time. Raises what msal raises (e.g. PermissionError for wrong credentials) or
+    TimeoutError.
+    """
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        app_password: str,
+        tenant_id: str | None,
+        oauth_scope: str | None = None,
+        credentials: AccessTokenSource | None = None,
+        refresh_margin: float = 300.0,
+        fallback_lifetime: float = 600.0,
+        timeout: float = 30.0,
+    ) -> None:
+        self._credentials: AccessTokenSource = credentials or MicrosoftAppCredentials(
+            app_id, app_password, channel_auth_tenant=tenant_id, oauth_scope=oauth_scope
+        )
+        self._refresh_margin = refresh_margin
+        self._fallback_lifetime = fallback_lifetime
+        self._timeout = timeout
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock: asyncio.Lock | None = None
+
+    async def token(self, service_url: str) -> str | None:
+        if self._is_valid():
+            return self._token
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if not self._is_valid():
+                token = await asyncio.wait_for(
+                    asyncio.to_thread(self._credentials.get_access_token), self._timeout
+                )
+                self._token = token
+                self._expires_at = self._expiry_of(token)
+        return self._token
+
+    def _is_valid(self) -> bool:
+        return self._token is not None and time.time() < self._expires_at - self._refresh_margin
+
+    def _expiry_of(self, token: str) -> float:
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+            return float(claims["exp"])
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+            return time.time() + self._fallback_lifetime
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header: delay-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _error_of(body: bytes) -> tuple[str | None, str | None]:
+    """(code, message) from a Bot Connector error body `{"error": {"code", "message"}}`."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None, None
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return None, None
+    code, message = error.get("code"), error.get("message")
+    return (
+        code if isinstance(code, str) else None,
+        message if isinstance(message, str) else None,
+    )
+
+
+def _id_of(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    activity_id = data.get("id") if isinstance(data, dict) else None
+    return activity_id if isinstance(activity_id, str) else None
+
+
+class ConnectorClient:
+    """Bot Connector v3 activities API over one keep-alive aiohttp session.
+
+    Never raises for HTTP or network errors (nor for a failing token provider): every
+    outcome is a `SendResult`. A `session` passed in is used and left open by `close`.
+    """
+
+    def __init__(
+        self,
+        *,
+        token_provider: TokenProvider | None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 15.0,
+    ) -> None:
+        self._token_provider = token_provider
+        self._session = session
+        self._owns_session = session is None
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def send_activity(
+        self, service_url: str, conversation_id: str, activity: dict[str, Any]
+    ) -> SendResult:
+        """POST {service_url}/v3/conversations/{conversation_id}/activities."""
+        return await self._request(
+            "POST",
+            service_url,
+            f"/v3/conversations/{_segment(conversation_id)}/activities",
+            activity,
+        )
+
+    async def update_activity(
+        self, service_url: str, conversation_id: str, activity_id: str, activity: dict[str, Any]
+    ) -> SendResult:
+        """PUT {service_url}/v3/conversations/{conversation_id}/activities/{activity_id}."""
+        path = f"/v3/conversations/{_segment(conversation_id)}/activities/{_segment(activity_id)}"
+        return await self._request("PUT", service_url, path, activity)
+
+    async def close(self) -> None:
+        """Close the session this client created."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # trust_env: honour HTTPS_PROXY / NO_PROXY of the hosting network
+            self._session = aiohttp.ClientSession(trust_env=True)
+            self._owns_session = True
+        return self._session
+
+    async def _request(
+        self, method: str, service_url: str, path: str, activity: dict[str, Any]
+    ) -> SendResult:
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if self._token_provider is not None:
+            try:
+                token = await self._token_provider.token(service_url)
+            except Exception as exc:  # msal, network, timeout: the caller retries later
+                logger.warning("No outbound token for the Bot Connector: %s", type(exc).__name__)
+                return SendResult(ok=False, status=0, message=f"token: {type(exc).__name__}")
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+
+        # Path segments are quoted like msrest does (':', '@', ';' in Teams ids), and
+        # `encoded=True` keeps yarl from re-quoting them.
+        url = URL(service_url.rstrip("/") + path, encoded=True)
+        data = json.dumps(activity, ensure_ascii=False).encode()
+        try:
+            async with self._get_session().request(
+                method, url, data=data, headers=headers, timeout=self._timeout
+            ) as response:
+                status = response.status
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                try:
+                    body = await response.read()
+                except (aiohttp.ClientError, TimeoutError):
+                    body = b""
+        except TimeoutError:
+            return SendResult(ok=False, status=0, message="timeout")
+        except aiohttp.ClientError as exc:
+            return SendResult(ok=False, status=0, message=f"network: {type(exc).__name__}")
+
+        if 200 <= status < 300:
+            return SendResult(ok=True, status=status, activity_id=_id_of(body))
+        code, message = _error_of(body)
+        return SendResult(
+            ok=False, status=status, retry_after=retry_after, error_code=code, message=message
+        )
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")

@@ -1,0 +1,245 @@
+"""Adaptive Cards (schema 1.5, Swedish, for Microsoft Teams) rendered from Jinja2 templates.
+
+`render(name, **ctx)` renders `cards/templates/{name}.json.j2` and returns the parsed card.
+Templates are JSON documents in which every `{{ expression }}` is written out as a JSON
+literal (strings, numbers, booleans, null, lists and objects), never as raw text: the
+`finalize` hook of the environment does it, so text from outside cannot break the JSON.
+Templates therefore write `"text": {{ "Senast " ~ task.due }}`, never `"text": "{{ … }}"`.
+
+Text from outside (names, conclusions, notes, fracture and site texts) must also not turn
+into markdown in a TextBlock or a FactSet, and must stay short; templates pass it through
+the filters below, in this order: `oneline` (single-line fields), `cut(n)`, `md`.
+
+- `md`: backslash-escapes the markdown characters `` \\ ` * _ ~ [ ] ( ) ! | { } < > ``
+  everywhere, and `# + -` and an ordered-list marker (`1.`) at the start of a line, where
+  alone they make headings and lists (in the middle of a line they are plain text in
+  CommonMark, so names like "Anna-Karin" and dates stay unescaped). Line breaks become
+  paragraph breaks (Adaptive Cards need two newlines for a visible break), leading
+  whitespace of a line is dropped (no code blocks) and control and bidirectional-override
+  characters are removed. Bare links are neutralised with an invisible ZERO WIDTH JOINER
+  (U+200D): before the `:` of `scheme://` and of `mailto:`/`tel:`/…, which stops
+  link detection on the scheme, and after every `.` that sits between a letter or digit and
+  a letter (`evil.\\u200dexample`, `www.\\u200devil`), which stops detection of bare domains
+  and e-mail addresses because the top-level domain no longer matches.
+- `cut(n)`: at most n characters; a longer text is cut and ends with "…".
+- `oneline`: all whitespace, line breaks included, collapsed to single spaces.
+
+Plain-text fields (choice titles, input labels, button titles) are not markdown: they get
+`oneline` and `cut`, never `md` (an escape would show as a backslash).
+
+Context of each template (values are already formatted strings unless noted; dates
+YYYY-MM-DD, times YYYY-MM-DD HH:MM; the caller applies the identity rules):
+
+Common objects:
+
+- `case`: `{"id": int, "version": int, "ref": "Ärende 12", "state": "awaiting_decision",
+  "state_label": "Väntar på beslut"}`
+- `patient`: `{"display": str, "protected": bool}`; when `protected` is true the card shows
+  "Skyddad identitet" and `case.ref` only, whatever `display` says.
+- `answer`: `{"scan_date", "received", "fracture_label": str | None,
+  "fracture_text": str | None, "fracture_code": str | None, "conclusion": str | None,
+  "performer": str | None}`
+- `measurements`: `[{"site_label", "bmd": str | None, "t": str | None, "z": str | None}]`
+  (the card shows at most `limits.measurements` rows and "… och N till")
+- `suggestion`: `{"text", "category_label": str | None, "use_z": bool,
+  "treat_regardless": bool, "treat_text": str | None}`
+- `notice`: `str | None`, shown at the top in warning style
+- `refresh_user_ids`: `[str]`, Teams user ids (`29:…`) for `refresh.userIds`; left out of
+  the card when empty, at most `limits.refresh_users` are used.
+
+Templates:
+
+- `decision_card`: `case, patient, answer, measurements, suggestion, notice,
+  refresh_user_ids, physician: {"name", "id"?}, physicians: [{"id", "name"}],
+  default_visit_physician: str`. `physician.id` is optional; "Fördela om" lists the
+  physicians other than `physician.id`, or other than `default_visit_physician` when no
+  id is given. Buttons: `case.decide` with `{"case_id", "version", "decision"}`, inputs
+  `visit_physician`, `note` (call_in), `other_note` (other), `physician` (reassign).
+  Refresh data `{"case_id"}`.
+- `case_summary_card`: `case, patient, answer, measurements, suggestion, notice,
+  refresh_user_ids, decision: {"label", "by", "at", "note": str | None,
+  "visit_physician": str | None} | None, tasks: [{"title", "assignee", "due", "status_label",
+  "done": bool, "done_by": str | None, "done_at": str | None, "overdue": bool}],
+  history: [{"at", "text"}]` (oldest first; the latest `limits.history` are shown).
+  Read-only; refresh data `{"case_id"}`.
+- `triage_card`: `case, patient, answer, suggestion, notice, refresh_user_ids,
+  physicians: [{"id", "name"}], assigned: {"to", "by", "at"} | None`. Unassigned: input
+  `physician` and `case.assign` with `{"case_id", "version"}`. Refresh data `{"case_id"}`.
+- `task_card`: `case, patient, title, decision: {...as above} | None, tasks: [{"id": int,
+  "title", "description": str | None, "due", "overdue": bool,
+  "status": "open" | "done" | "cancelled", "status_label", "done_by": str | None,
+  "done_at": str | None, "can_reopen": bool, "note": str | None}], notice,
+  refresh_user_ids`. Buttons `task.complete` / `task.reopen` with `{"task_id"}`. Refresh
+  data `{"task_id"}` of the first task (`{"case_id"}` when there is none).
+- `notice_card`: `title, text, case: {...} | None, facts: [{"title", "value"}]`. No refresh.
+- `help_card`: `commands: [{"command", "description"}]`. No refresh.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
+
+import jinja2
+
+__all__ = [
+    "CONTENT_TYPE",
+    "LIMITS",
+    "MAX_CARD_BYTES",
+    "CardTooLarge",
+    "card_attachment",
+    "card_size",
+    "cut",
+    "md",
+    "oneline",
+    "render",
+]
+
+MAX_CARD_BYTES: Final = 40_000
+CONTENT_TYPE: Final = "application/vnd.microsoft.card.adaptive"
+TEMPLATES_DIR: Final = Path(__file__).parent / "templates"
+
+LIMITS: Final[dict[str, int]] = {
+    "measurements": 20,  # rows of the measurement table
+    "tasks": 30,  # tasks on the summary card
+    "task_card_tasks": 15,  # tasks on a task card (each carries its own buttons)
+    "history": 20,  # latest history entries on the summary card
+    "physicians": 40,  # choices in a physician list
+    "facts": 20,  # facts on a notice card
+    "commands": 30,  # commands on the help card
+    "refresh_users": 60,  # Teams runs automatic refresh for at most 60 userIds
+}
+
+ELLIPSIS: Final = "…"
+ZWJ: Final = "\u200d"
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_INLINE_SPECIAL = re.compile(r"([\\`*_~\[\]()!|{}<>])")
+_LINE_START_SPECIAL = re.compile(r"^([#+\-])", re.MULTILINE)
+_ORDERED_LIST = re.compile(r"^(\d+)([.)])", re.MULTILINE)
+_URL_SCHEME = re.compile(r"(?i)([a-z][a-z0-9+\-]*)(?=://)")
+_BARE_SCHEME = re.compile(r"(?i)\b(mailto|tel|sms|callto|javascript|data|file)(?=:)")
+_DOMAIN_DOT = re.compile(r"(?<=[^\W_])\.(?=[^\W\d_])")
+_DROPPED = frozenset({"Cc", "Cs", "Co", "Cn"})
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+class CardTooLarge(ValueError):
+    """A rendered card is larger than Teams accepts (`MAX_CARD_BYTES`)."""
+
+    def __init__(self, name: str, size: int) -> None:
+        super().__init__(f"card {name!r} is {size} bytes, over the limit of {MAX_CARD_BYTES}")
+        self.name = name
+        self.size = size
+
+
+def render(name: str, **ctx: object) -> dict[str, Any]:
+    """Render `templates/{name}.json.j2` with `ctx` and return the card as a dict.
+
+    Raises `jinja2.UndefinedError` when the context lacks a key the template uses,
+    `ValueError` for an unknown template name or output that is not JSON, and
+    `CardTooLarge` when the card's attachment is over `MAX_CARD_BYTES`.
+    """
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"not a card template name: {name!r}")
+    try:
+        template = _environment().get_template(f"{name}.json.j2")
+    except jinja2.TemplateNotFound:
+        raise ValueError(f"no card template named {name!r}") from None
+    text = template.render(**ctx)
+    try:
+        card = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"card template {name!r} produced invalid JSON: {exc}") from exc
+    if not isinstance(card, dict):
+        raise ValueError(f"card template {name!r} did not produce a JSON object")
+    size = card_size(card)
+    if size > MAX_CARD_BYTES:
+        raise CardTooLarge(name, size)
+    return card
+
+
+def card_attachment(card: dict[str, Any]) -> dict[str, Any]:
+    """The Bot Framework attachment carrying `card`."""
+    return {"contentType": CONTENT_TYPE, "content": card}
+
+
+def card_size(card: dict[str, Any]) -> int:
+    """Bytes of the compact UTF-8 JSON of the attachment carrying `card`."""
+    text = json.dumps(card_attachment(card), ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8"))
+
+
+def oneline(value: object) -> str:
+    """`value` with every run of whitespace, line breaks included, made one space."""
+    return " ".join(_text(value).split())
+
+
+def cut(value: object, n: int) -> str:
+    """`value` cut to at most `n` characters, ending with "…" when it was longer."""
+    text = _text(value)
+    if n < 1:
+        raise ValueError("cut length must be at least 1")
+    if len(text) <= n:
+        return text
+    return text[: n - 1].rstrip() + ELLIPSIS
+
+
+def md(value: object) -> str:
+    """`value` made inert as Adaptive Card markdown (see the module docstring)."""
+    text = "".join(ch for ch in _text(value) if _kept(ch))
+    lines = [line.strip() for line in text.splitlines()]
+    text = "\n\n".join(line for line in lines if line)
+    text = _INLINE_SPECIAL.sub(r"\\\1", text)
+    text = _LINE_START_SPECIAL.sub(r"\\\1", text)
+    text = _ORDERED_LIST.sub(r"\1\\\2", text)
+    text = _URL_SCHEME.sub(lambda m: m.group(1) + ZWJ, text)
+    text = _BARE_SCHEME.sub(lambda m: m.group(1) + ZWJ, text)
+    return _DOMAIN_DOT.sub("." + ZWJ, text)
+
+
+def _kept(ch: str) -> bool:
+    if ch in "\n\t":
+        return True
+    if ch in _BIDI:
+        return False
+    category = unicodedata.category(ch)
+    # Line and paragraph separators count as line breaks; other controls go.
+    return category not in _DROPPED or ch in "\r\v\f\x1c\x1d\x1e\x85"
+
+
+def _text(value: object) -> str:
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    return value
+
+
+def _json_literal(value: object) -> str:
+    """The `finalize` hook: every `{{ … }}` is written as one JSON value."""
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(  # noqa: S701 - output is JSON; finalize makes it JSON-safe
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        finalize=_json_literal,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters["md"] = md
+    env.filters["cut"] = cut
+    env.filters["oneline"] = oneline
+    env.globals["limits"] = dict(LIMITS)
+    return env
