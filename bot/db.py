@@ -66,6 +66,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
         kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("hide_parameters", True)  # no patient data in error messages
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
 

@@ -368,13 +368,16 @@ class _Parser:
         if target is None:
             return None
         resource = self.by_reference.get(target)
-        wanted = " or ".join(sorted(expected)) if expected is not None else "resource"
+        wanted = " or ".join(sorted(expected)) if expected is not None else "any type"
         if resource is None:
             if required:
-                self.problem(f"{path}.reference", f"does not resolve to a {wanted} in the bundle")
+                self.problem(
+                    f"{path}.reference",
+                    f"does not resolve to a resource in the bundle (expected {wanted})",
+                )
             return None
         if expected is not None and resource.type not in expected:
-            self.problem(f"{path}.reference", f"refers to a {resource.type}, expected {wanted}")
+            self.problem(f"{path}.reference", f"refers to {resource.type}, expected {wanted}")
             return None
         return resource
 
@@ -519,7 +522,7 @@ class _Parser:
             value = self.string(identifier, "value", identifier_path)
             if identity is None and system is not None and value is not None:
                 identity = (system, value)
-        if identity is None:
+        if identity is None and isinstance(body.get("identifier", []), list):
             self.problem(f"{path}.identifier", "an identifier with system and value is required")
 
         status_text = self.string(body, "status", path, required=True)

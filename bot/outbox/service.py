@@ -69,3 +69,59 @@ async def depth(session: AsyncSession) -> tuple[int, datetime | None]:
 
         oldest = oldest.replace(tzinfo=UTC)
     return int(row[0]), oldest
+
+
+async def remember_conversation(
+    session: AsyncSession,
+    *,
+    kind: str,
+    key: str,
+    conversation_id: str,
+    service_url: str,
+    tenant_id: str | None,
+    bot_id: str | None,
+    user_id: str | None = None,
+    team_id: str | None = None,
+) -> bool:
+    """Store or refresh where the bot reaches a person or channel. Idempotent.
+
+    Returns True when something changed (a new reference, a new address, or a reference
+    that was unusable and now works again after a reinstall).
+    """
+    from bot.outbox.models import ConversationRef
+
+    ref = await session.scalar(
+        select(ConversationRef).where(ConversationRef.kind == kind, ConversationRef.key == key)
+    )
+    values = {
+        "conversation_id": conversation_id,
+        "service_url": service_url,
+        "tenant_id": tenant_id,
+        "bot_id": bot_id,
+        "user_id": user_id,
+        "team_id": team_id,
+        "usable": True,
+        "unusable_reason": None,
+    }
+    if ref is None:
+        session.add(ConversationRef(kind=kind, key=key, updated_at=utcnow(), **values))
+        return True
+    if all(getattr(ref, name) == value for name, value in values.items()):
+        return False
+    for name, value in values.items():
+        setattr(ref, name, value)
+    ref.updated_at = utcnow()
+    return True
+
+
+async def forget_conversation(session: AsyncSession, *, kind: str, key: str, reason: str) -> None:
+    """The app was removed there: keep the row, but never send to it until reinstalled."""
+    from bot.outbox.models import ConversationRef
+
+    ref = await session.scalar(
+        select(ConversationRef).where(ConversationRef.kind == kind, ConversationRef.key == key)
+    )
+    if ref is not None:
+        ref.usable = False
+        ref.unusable_reason = reason
+        ref.updated_at = utcnow()

@@ -1,0 +1,66 @@
+"""`GET /api/cases` and `GET /api/cases/{id}`: read-only, bearer tokens, every read audited."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.api.auth import bearer_sender, unauthorized
+from bot.audit import service as audit
+from bot.cases import api as case_api
+from bot.cases import states
+from bot.db import transaction
+from bot.state import AppState
+
+MAX_LIMIT = 1000
+
+
+def _bad(path: str, message: str) -> web.Response:
+    return web.json_response(
+        {"error": "bad request", "problems": [{"path": path, "message": message}]}, status=400
+    )
+
+
+async def get_case(request: web.Request) -> web.Response:
+    state: AppState = request.app["state"]
+    sender = bearer_sender(request, state.settings.report_tokens)
+    if sender is None:
+        return unauthorized()
+    try:
+        case_id = int(request.match_info["case_id"])
+    except ValueError:
+        return _bad("id", "case id must be a whole number")
+    async with transaction(state.factory) as session:
+        body = await case_api.read_case(session, case_id)
+        audit.record(session, actor=f"api:{sender}", action="api.case.read",
+                     outcome="ok" if body else "not_found", case_id=case_id)
+    if body is None:
+        return web.json_response({"error": "not found"}, status=404)
+    return web.json_response(body)
+
+
+async def list_cases(request: web.Request) -> web.Response:
+    state: AppState = request.app["state"]
+    sender = bearer_sender(request, state.settings.report_tokens)
+    if sender is None:
+        return unauthorized()
+    wanted_state = request.query.get("state") or None
+    if wanted_state is not None and wanted_state not in states.STATES:
+        return _bad("state", f"one of {', '.join(states.STATES)}")
+    try:
+        limit = int(request.query.get("limit", "200"))
+    except ValueError:
+        return _bad("limit", "a whole number")
+    if not 1 <= limit <= MAX_LIMIT:
+        return _bad("limit", f"between 1 and {MAX_LIMIT}")
+    async with transaction(state.factory) as session:
+        found = await case_api.list_cases(
+            session, unit_hsa=request.query.get("unit") or None, state=wanted_state, limit=limit
+        )
+        body = []
+        for case in found:
+            tasks = await case_api.views.case_tasks(session, case.id)
+            history = await case_api.views.case_history(session, case.id)
+            body.append(case_api.case_json(case, tasks, history))
+            audit.record(session, actor=f"api:{sender}", action="api.case.read",
+                         unit_id=case.unit_id, case_id=case.id, patient=case.patient_key)
+    return web.json_response({"cases": body, "count": len(body)})

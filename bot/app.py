@@ -1,0 +1,107 @@
+"""`create_app(settings)`: the aiohttp application. Wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+from aiohttp import web
+from sqlalchemy import text
+
+from bot.api import cases as cases_api
+from bot.api import intake as intake_api
+from bot.config import Settings
+from bot.db import create_engine, session_factory, utcnow
+from bot.outbox.worker import OutboxWorker, Sender
+from bot.state import AppState
+from bot.teams.adapter import BotAuthConfig, create_adapter
+from bot.teams.connector import AppCredentialsTokenProvider, ConnectorClient
+from bot.teams.handler import FrakturkedjanBot
+
+log = logging.getLogger("frakturkedjan.app")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    local: bool = False,
+    sender: Sender | None = None,
+    run_worker: bool = True,
+    clock: Callable[[], datetime] = utcnow,
+) -> web.Application:
+    """Build the service. `sender` replaces the Teams connector client (tests, benchmark)."""
+    adapter = create_adapter(
+        BotAuthConfig(
+            app_id=settings.app_id or None,
+            app_password=settings.app_password or None,
+            app_type=settings.app_type,
+            tenant_id=settings.app_tenant_id or None,
+            local=local,
+            allowed_tenants=settings.allowed_tenants,
+        )
+    )
+    engine = create_engine(settings.database_url)
+    state = AppState(settings=settings, engine=engine, factory=session_factory(engine),
+                     clock=clock)
+    bot = FrakturkedjanBot(state.factory, on_change=state.wake_outbox, clock=clock)
+
+    app = web.Application(client_max_size=6 * 1024 * 1024)
+    app["state"] = state
+
+    async def messages(request: web.Request) -> web.Response:
+        return await adapter.process(request, bot)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_request: web.Request) -> web.Response:
+        try:
+            async with engine.connect() as connection:
+                await asyncio.wait_for(connection.execute(text("SELECT 1")), timeout=5)
+        except Exception as exc:  # any failure means not ready
+            log.warning("database not reachable", extra={"error": type(exc).__name__})
+            return web.json_response({"status": "database unreachable"}, status=503)
+        return web.json_response({"status": "ready"})
+
+    app.router.add_post("/api/messages", messages)
+    app.router.add_post("/api/dxa-answers", intake_api.post_dxa_answer)
+    app.router.add_get("/api/cases", cases_api.list_cases)
+    app.router.add_get("/api/cases/{case_id}", cases_api.get_case)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        connector: ConnectorClient | None = None
+        worker_task: asyncio.Task[None] | None = None
+        worker: OutboxWorker | None = None
+        if run_worker:
+            used = sender
+            if used is None:
+                provider = (
+                    AppCredentialsTokenProvider(
+                        app_id=settings.app_id,
+                        app_password=settings.app_password or "",
+                        tenant_id=settings.app_tenant_id,
+                    )
+                    if settings.app_id
+                    else None
+                )
+                connector = ConnectorClient(token_provider=provider)
+                used = connector
+            worker = OutboxWorker(state.factory, used, poll_seconds=settings.outbox_poll_seconds)
+            state.wakers.append(worker.wake)
+            worker_task = asyncio.create_task(worker.run(), name="outbox-worker")
+        yield
+        if worker is not None and worker_task is not None:
+            worker.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(worker_task, timeout=10)
+        if connector is not None:
+            await connector.close()
+        await engine.dispose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

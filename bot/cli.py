@@ -1,0 +1,137 @@
+"""The `frakturkedjan` command: serve, db upgrade, directory load, ingest."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.config import Settings
+from bot.db import create_engine, session_factory, transaction, utcnow
+from bot.logs import configure_logging
+
+log = logging.getLogger("frakturkedjan.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="frakturkedjan", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the bot (HTTP on PORT, default 3978)")
+    serve.add_argument("--local", action="store_true",
+                       help="no Bot Framework authentication; binds 127.0.0.1 only")
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--no-migrate", action="store_true",
+                       help="with --local: do not bring the database schema up to date first")
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply all Alembic migrations")
+
+    directory = sub.add_parser("directory", help="units and staff")
+    dir_sub = directory.add_subparsers(dest="directory_command", required=True)
+    load = dir_sub.add_parser("load", help="load a YAML directory file (idempotent)")
+    load.add_argument("file", type=Path)
+
+    ingest = sub.add_parser("ingest", help="ingest FHIR DXA answer bundles, as the intake does")
+    ingest.add_argument("files", type=Path, nargs="+")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    configure_logging()
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    if args.command == "serve":
+        return _serve(settings, local=args.local, port=args.port, migrate=not args.no_migrate)
+    if args.command == "db":
+        from bot.migrate import upgrade
+
+        upgrade(settings.database_url)
+        print("database schema is up to date")
+        return 0
+    if args.command == "directory":
+        return asyncio.run(_load_directory(settings, args.file))
+    if args.command == "ingest":
+        return asyncio.run(_ingest(settings, args.files))
+    return 2
+
+
+def _serve(settings: Settings, *, local: bool, port: int | None, migrate: bool) -> int:
+    from bot.app import create_app
+    from bot.migrate import upgrade
+    from bot.teams.adapter import LocalModeRequired
+
+    if local and migrate:
+        upgrade(settings.database_url)
+    try:
+        app = create_app(settings, local=local)
+    except LocalModeRequired as exc:
+        print(f"frakturkedjan: {exc}", file=sys.stderr)
+        return 2
+    host = "127.0.0.1" if local else settings.host
+    if local:
+        log.warning("local mode: bound to 127.0.0.1 only, without Bot Framework authentication")
+    web.run_app(app, host=host, port=port or settings.port, print=None, access_log=None)
+    return 0
+
+
+async def _load_directory(settings: Settings, path: Path) -> int:
+    from bot.directory.service import DirectoryError, load_directory_file
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with transaction(session_factory(engine)) as session:
+            report = await load_directory_file(session, path, actor="cli:directory-load")
+    except DirectoryError as exc:
+        for problem in exc.problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        return 1
+    except FileNotFoundError:
+        print(f"{path}: no such file", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print(
+        f"units: {report.units_added} added, {report.units_updated} updated; "
+        f"staff: {report.staff_added} added, {report.staff_updated} updated, "
+        f"{report.staff_deactivated} deactivated"
+        + ("" if report.changed else " (no changes)")
+    )
+    return 0
+
+
+async def _ingest(settings: Settings, files: Sequence[Path]) -> int:
+    from bot.intake import service as intake
+
+    engine = create_engine(settings.database_url)
+    factory = session_factory(engine)
+    worst = 0
+    try:
+        for path in files:
+            try:
+                body = path.read_bytes()
+            except OSError as exc:
+                print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+                worst = max(worst, 1)
+                continue
+            result = await intake.ingest(
+                factory, body=body, content_type="application/fhir+json", sender="cli",
+                channel="cli", secret=settings.patient_key_secret, now=utcnow(),
+            )
+            print(f"{path}: {result.status} {json.dumps(result.body, ensure_ascii=False)}")
+            if result.status >= 400:
+                worst = 1
+    finally:
+        await engine.dispose()
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main())

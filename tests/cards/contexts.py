@@ -1,0 +1,352 @@
+"""Realistic contexts for the card templates, for these tests and any other test.
+
+Each `*_context(**overrides)` returns a complete context for its template; keyword
+arguments replace top-level keys. The building blocks (`case`, `patient`, …) take
+overrides of their own keys. `VARIANTS` names every context the golden files cover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+ANNA_AAD = "00000000-0000-0000-0000-000000000101"
+MARIA_AAD = "00000000-0000-0000-0000-000000000102"
+ERIK_AAD = "00000000-0000-0000-0000-000000000103"
+ANNA_TEAMS = "29:1aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gI3kM5oQ7sU9wY1-anna"
+MARIA_TEAMS = "29:1zY8xW6vU4tS2rQ0pO8nM6lK4jI2hG0fE8dC6bA4zY2xW0-maria"
+ERIK_TEAMS = "29:1qW2eR3tY4uI5oP6aS7dF8gH9jK0lZ1xC2vB3nM4qW5eR6-erik"
+
+PHYSICIANS = [
+    {"id": ANNA_AAD, "name": "Anna Berg"},
+    {"id": ERIK_AAD, "name": "Erik Lund"},
+]
+
+
+def case(**overrides: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "id": 12,
+        "version": 1,
+        "ref": "Ärende 12",
+        "state": "awaiting_decision",
+        "state_label": "Väntar på beslut",
+    }
+    return {**value, **overrides}
+
+
+def patient(**overrides: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {"display": "Margareta Lindqvist, 19520314-2384", "protected": False}
+    return {**value, **overrides}
+
+
+def answer(**overrides: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "scan_date": "2026-11-10",
+        "received": "2026-11-12 09:30",
+        "fracture_label": "Handledsfraktur",
+        "fracture_text": "Distal radiusfraktur vänster efter fall i halka",
+        "fracture_code": "S52.5",
+        "conclusion": (
+            "Bentäthetsmätning av ländrygg (L1–L4) och vänster höft.\n"
+            "Lägsta T-score −2,9 i ländryggen, förenligt med osteoporos enligt WHO.\n"
+            "Rekommenderar behandlingsställningstagande och ny mätning om 2–3 år."
+        ),
+        "performer": "Johan Ek, överläkare, Klinisk fysiologi",
+    }
+    return {**value, **overrides}
+
+
+def measurements() -> list[dict[str, Any]]:
+    return [
+        {"site_label": "Ländrygg L1–L4", "bmd": "0,781", "t": "−2,9", "z": "−1,4"},
+        {"site_label": "Lårbenshals vänster", "bmd": "0,652", "t": "−2,1", "z": "−0,8"},
+        {"site_label": "Höft totalt vänster", "bmd": "0,744", "t": "−1,8", "z": None},
+    ]
+
+
+def suggestion(**overrides: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "text": "Lägsta T-score −2,9 (Ländrygg L1–L4): osteoporos enligt WHO (T ≤ −2,5).",
+        "category_label": "Osteoporos",
+        "use_z": False,
+        "treat_regardless": False,
+        "treat_text": None,
+    }
+    return {**value, **overrides}
+
+
+def hip_suggestion() -> dict[str, Any]:
+    return suggestion(
+        text="Lägsta T-score −1,9 (Lårbenshals vänster): osteopeni enligt WHO.",
+        category_label="Osteopeni",
+        treat_regardless=True,
+        treat_text="Höft- eller kotfraktur: behandling bör övervägas oavsett T-score.",
+    )
+
+
+def decision(**overrides: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "label": "Kalla till läkarbesök",
+        "by": "Anna Berg",
+        "at": "2026-11-21 10:02",
+        "note": "Tolk behövs (finska). Helst förmiddag.",
+        "visit_physician": "Anna Berg",
+    }
+    return {**value, **overrides}
+
+
+def decision_context(**overrides: Any) -> dict[str, Any]:
+    ctx: dict[str, Any] = {
+        "case": case(),
+        "patient": patient(),
+        "answer": answer(),
+        "measurements": measurements(),
+        "suggestion": suggestion(),
+        "notice": None,
+        "refresh_user_ids": [ANNA_TEAMS],
+        "physician": {"name": "Anna Berg"},
+        "physicians": [dict(p) for p in PHYSICIANS],
+        "default_visit_physician": ANNA_AAD,
+    }
+    return {**ctx, **overrides}
+
+
+def summary_tasks() -> list[dict[str, Any]]:
+    return [
+        {
+            "title": "Sätt upp på väntelista (VL) till läkare",
+            "assignee": "MVA",
+            "due": "2026-11-26",
+            "status_label": "Klar",
+            "done": True,
+            "done_by": "Maria Svensson",
+            "done_at": "2026-11-21 10:15",
+            "overdue": False,
+        },
+        {
+            "title": "Skicka brev: svar på bentäthetsmätning och kallelse inom 2 månader",
+            "assignee": "MVA",
+            "due": "2026-11-26",
+            "status_label": "Öppen",
+            "done": False,
+            "done_by": None,
+            "done_at": None,
+            "overdue": True,
+        },
+        {
+            "title": "Boka läkartid",
+            "assignee": "MVA",
+            "due": "2027-01-21",
+            "status_label": "Öppen",
+            "done": False,
+            "done_by": None,
+            "done_at": None,
+            "overdue": False,
+        },
+    ]
+
+
+def case_summary_context(**overrides: Any) -> dict[str, Any]:
+    ctx: dict[str, Any] = {
+        "case": case(version=2, state="decided", state_label="Beslutat"),
+        "patient": patient(),
+        "answer": answer(),
+        "measurements": measurements(),
+        "suggestion": suggestion(),
+        "notice": None,
+        "refresh_user_ids": [ANNA_TEAMS, MARIA_TEAMS],
+        "decision": decision(),
+        "tasks": summary_tasks(),
+        "history": [
+            {"at": "2026-11-12 09:30", "text": "Svar mottaget: Väntar på beslut – integration"},
+            {"at": "2026-11-21 10:02", "text": "Beslut: Kalla till läkarbesök – Anna Berg"},
+            {"at": "2026-11-21 10:15", "text": "Uppgift klar – Maria Svensson"},
+        ],
+    }
+    return {**ctx, **overrides}
+
+
+def triage_context(**overrides: Any) -> dict[str, Any]:
+    ctx: dict[str, Any] = {
+        "case": case(id=14, ref="Ärende 14", state="awaiting_assignment",
+                     state_label="Väntar på fördelning"),
+        "patient": patient(display="Sven Andersson, 19480907-1234"),
+        "answer": answer(
+            fracture_label="Höftfraktur",
+            fracture_code="S72.0",
+            fracture_text="Collum femoris-fraktur höger",
+            performer=None,
+        ),
+        "suggestion": hip_suggestion(),
+        "notice": None,
+        "refresh_user_ids": [MARIA_TEAMS, ANNA_TEAMS, ERIK_TEAMS],
+        "physicians": [dict(p) for p in PHYSICIANS],
+        "assigned": None,
+    }
+    return {**ctx, **overrides}
+
+
+def task(**overrides: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "id": 101,
+        "title": "Sätt upp på väntelista (VL) till läkare",
+        "description": (
+            'Bokningsunderlag: "Frakturkedjepatient – osteoporospaket ska tas före '
+            'läkarbesöket"'
+        ),
+        "due": "2026-11-26",
+        "overdue": False,
+        "status": "open",
+        "status_label": "Öppen",
+        "done_by": None,
+        "done_at": None,
+        "can_reopen": False,
+        "note": None,
+    }
+    return {**value, **overrides}
+
+
+def call_in_tasks() -> list[dict[str, Any]]:
+    return [
+        task(
+            id=101,
+            status="done",
+            status_label="Klar",
+            done_by="Maria Svensson",
+            done_at="2026-11-21 10:15",
+            can_reopen=True,
+            note="Uppsatt på VL hos Anna Berg",
+        ),
+        task(
+            id=102,
+            title="Skicka brev: svar på bentäthetsmätning och kallelse inom 2 månader",
+            description=None,
+            overdue=True,
+        ),
+        task(id=103, title="Beställ prover: Osteoporospaket", description=None,
+             status="cancelled", status_label="Avbruten"),
+        task(id=104, title="Boka läkartid", description="Senast 2 månader efter beslutet",
+             due="2027-01-21"),
+    ]
+
+
+def task_context(**overrides: Any) -> dict[str, Any]:
+    ctx: dict[str, Any] = {
+        "case": case(version=2, state="decided", state_label="Beslutat"),
+        "patient": patient(),
+        "title": "Uppgifter efter beslut: Kalla till läkarbesök",
+        "decision": decision(),
+        "tasks": call_in_tasks(),
+        "notice": None,
+        "refresh_user_ids": [MARIA_TEAMS],
+    }
+    return {**ctx, **overrides}
+
+
+def notice_context(**overrides: Any) -> dict[str, Any]:
+    ctx: dict[str, Any] = {
+        "title": "Ärendet har ersatts av ett korrigerat svar",
+        "text": "Ett korrigerat svar på bentäthetsmätningen har kommit. Beslut fattas på det nya "
+                "ärendet; det här kortet gäller inte längre.",
+        "case": case(id=3, ref="Ärende 3", version=3, state="superseded",
+                     state_label="Ersatt av korrigerat svar"),
+        "facts": [
+            {"title": "Nytt ärende", "value": "Ärende 12"},
+            {"title": "Mottaget", "value": "2026-11-20 14:05"},
+        ],
+    }
+    return {**ctx, **overrides}
+
+
+def help_context(**overrides: Any) -> dict[str, Any]:
+    ctx: dict[str, Any] = {
+        "commands": [
+            {"command": "hjälp", "description": "Visar den här listan."},
+            {"command": "mina ärenden", "description": "Dina ärenden som väntar på beslut."},
+            {"command": "uppgifter", "description": "Enhetens öppna uppgifter, äldsta först."},
+            {"command": "ärende <id>", "description": "Visar ett ärende, t.ex. ärende 12."},
+        ],
+    }
+    return {**ctx, **overrides}
+
+
+def _variants() -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
+    protected = patient(display="Skyddad identitet", protected=True)
+    return {
+        "decision_card": ("decision_card", decision_context),
+        "decision_card_hip_notice": (
+            "decision_card",
+            lambda: decision_context(
+                answer=answer(fracture_label="Höftfraktur", fracture_code="S72.0",
+                              fracture_text="Collum femoris-fraktur höger", performer=None),
+                suggestion=hip_suggestion(),
+                notice="Korrigerat svar – ersätter ärende 3",
+            ),
+        ),
+        "decision_card_young": (
+            "decision_card",
+            lambda: decision_context(
+                patient=patient(display="K. N., född 1985-06-02"),
+                suggestion=suggestion(
+                    text="Lägsta Z-score −2,3 (Ländrygg L1–L4): under förväntat för åldern.",
+                    category_label="Under förväntat för åldern",
+                    use_z=True,
+                ),
+                answer=answer(conclusion=None),
+                notice="Kortet kunde inte levereras till Anna Berg personligen.",
+                refresh_user_ids=[],
+            ),
+        ),
+        "decision_card_protected": (
+            "decision_card",
+            lambda: decision_context(patient=protected, measurements=[]),
+        ),
+        "case_summary_card": ("case_summary_card", case_summary_context),
+        "case_summary_card_superseded": (
+            "case_summary_card",
+            lambda: case_summary_context(
+                case=case(version=3, state="superseded", state_label="Ersatt av korrigerat svar"),
+                notice="Korrigerat svar har kommit – se ärende 15",
+                decision=None,
+                tasks=[],
+                history=[],
+            ),
+        ),
+        "triage_card": ("triage_card", triage_context),
+        "triage_card_assigned": (
+            "triage_card",
+            lambda: triage_context(
+                assigned={"to": "Erik Lund", "by": "Maria Svensson", "at": "2026-11-21 08:40"},
+                case=case(id=14, ref="Ärende 14", version=2),
+            ),
+        ),
+        "task_card": ("task_card", task_context),
+        "task_card_physician": (
+            "task_card",
+            lambda: task_context(
+                title="Uppgifter efter beslut: Annan åtgärd",
+                decision=decision(label="Annan åtgärd", note="Remiss till reumatolog.",
+                                  visit_physician=None),
+                tasks=[
+                    task(id=201, title="Remiss till reumatolog.", description=None,
+                         due="2026-12-05", status="done", status_label="Klar",
+                         done_by="Anna Berg", done_at="2026-11-22 16:40"),
+                ],
+                refresh_user_ids=[ANNA_TEAMS],
+            ),
+        ),
+        "notice_card": ("notice_card", notice_context),
+        "notice_card_plain": (
+            "notice_card",
+            lambda: notice_context(
+                title="Kortet kunde inte levereras",
+                text="Anna Berg har inte appen installerad. Kortet visas här i stället.",
+                case=None,
+                facts=[],
+            ),
+        ),
+        "help_card": ("help_card", help_context),
+    }
+
+
+VARIANTS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = _variants()
