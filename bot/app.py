@@ -16,7 +16,7 @@ from bot.api import intake as intake_api
 from bot.config import Settings
 from bot.db import create_engine, session_factory, utcnow
 from bot.outbox.worker import OutboxWorker, Sender
-from bot.state import AppState
+from bot.state import STATE, AppState
 from bot.teams.adapter import BotAuthConfig, create_adapter
 from bot.teams.connector import AppCredentialsTokenProvider, ConnectorClient
 from bot.teams.handler import FrakturkedjanBot
@@ -49,7 +49,7 @@ def create_app(
     bot = FrakturkedjanBot(state.factory, on_change=state.wake_outbox, clock=clock)
 
     app = web.Application(client_max_size=6 * 1024 * 1024)
-    app["state"] = state
+    app[STATE] = state
 
     async def messages(request: web.Request) -> web.Response:
         return await adapter.process(request, bot)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -23,3 +24,6 @@ class AppState:
     def wake_outbox(self) -> None:
         for wake in self.wakers:
             wake()
+
+
+STATE: web.AppKey[AppState] = web.AppKey("state", AppState)

@@ -22,7 +22,8 @@ the filters below, in this order: `oneline` (single-line fields), `cut(n)`, `md`
   a letter (`evil.\\u200dexample`, `www.\\u200devil`), which stops detection of bare domains
   and e-mail addresses because the top-level domain no longer matches.
 - `cut(n)`: at most n characters; a longer text is cut and ends with "…".
-- `oneline`: all whitespace, line breaks included, collapsed to single spaces.
+- `oneline`: all whitespace, line breaks included, collapsed to single spaces; control and
+  bidirectional-override characters removed (as in `md`).
 
 Plain-text fields (choice titles, input labels, button titles) are not markdown: they get
 `oneline` and `cut`, never `md` (an escape would show as a backslash).
@@ -175,8 +176,8 @@ def card_size(card: dict[str, Any]) -> int:
 
 
 def oneline(value: object) -> str:
-    """`value` with every run of whitespace, line breaks included, made one space."""
-    return " ".join(_text(value).split())
+    """`value` on one line: whitespace runs made one space, control characters removed."""
+    return " ".join("".join(ch for ch in _text(value) if _kept(ch)).split())
 
 
 def cut(value: object, n: int) -> str:
@@ -229,10 +230,11 @@ def _json_literal(value: object) -> str:
 
 @cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(  # noqa: S701 - output is JSON; finalize makes it JSON-safe
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,
+        # Not HTML: the output is JSON and `finalize` writes every value as a JSON literal.
+        autoescape=False,  # noqa: S701
         finalize=_json_literal,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -9,7 +9,7 @@ from bot.audit import service as audit
 from bot.cases import api as case_api
 from bot.cases import states
 from bot.db import transaction
-from bot.state import AppState
+from bot.state import STATE
 
 MAX_LIMIT = 1000
 
@@ -21,7 +21,7 @@ def _bad(path: str, message: str) -> web.Response:
 
 
 async def get_case(request: web.Request) -> web.Response:
-    state: AppState = request.app["state"]
+    state = request.app[STATE]
     sender = bearer_sender(request, state.settings.report_tokens)
     if sender is None:
         return unauthorized()
@@ -39,7 +39,7 @@ async def get_case(request: web.Request) -> web.Response:
 
 
 async def list_cases(request: web.Request) -> web.Response:
-    state: AppState = request.app["state"]
+    state = request.app[STATE]
     sender = bearer_sender(request, state.settings.report_tokens)
     if sender is None:
         return unauthorized()

@@ -7,13 +7,13 @@ from aiohttp import web
 from bot.api.auth import bearer_sender, unauthorized
 from bot.intake import service as intake
 from bot.intake.fhir import Problem
-from bot.state import AppState
+from bot.state import STATE
 
 ACCEPTED_TYPES = ("application/fhir+json", "application/json")
 
 
 async def post_dxa_answer(request: web.Request) -> web.Response:
-    state: AppState = request.app["state"]
+    state = request.app[STATE]
     sender = bearer_sender(request, state.settings.intake_tokens)
     if sender is None:
         return unauthorized()

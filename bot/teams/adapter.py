@@ -278,6 +278,11 @@ class _ClientCache:
             self._items.move_to_end(key)
         return client
 
+    def pop_all(self) -> list[Any]:
+        clients = list(self._items.values())
+        self._items.clear()
+        return clients
+
     def put(self, key: tuple[str | None, ...], client: Any) -> None:
         self._items[key] = client
         self._items.move_to_end(key)
@@ -325,6 +330,16 @@ class _CachingBotFrameworkAuthentication(BotFrameworkAuthentication):  # type: i
         self._inner = inner
         self._connectors = _ClientCache(_CONNECTOR_CACHE_SIZE)
         self._user_token_clients = _ClientCache(_CONNECTOR_CACHE_SIZE)
+
+    async def close(self) -> None:
+        """Close the `requests` sessions of the cached SDK clients."""
+        clients = [*self._connectors.pop_all(), *self._user_token_clients.pop_all()]
+        for client in clients:
+            # ConnectorClient (SDKClientAsync) and _UserTokenClientImpl both keep their
+            # msrest client in `_client`; leaving its context closes the requests session.
+            msrest_client = getattr(client, "_client", None)
+            if msrest_client is not None:
+                await msrest_client.__aexit__(None, None, None)
 
     def _wrap(self, factory: Any, claims_identity: ClaimsIdentity) -> Any:
         if factory is None or isinstance(factory, _CachingConnectorFactory):
@@ -548,6 +563,12 @@ class TeamsAdapter(CloudAdapter):  # type: ignore[misc]
         if isinstance(body, Model):
             body = serializer_helper(body)
         return web.json_response(body, status=status, dumps=_json_dumps)
+
+    async def close(self) -> None:
+        """Release the cached SDK connector clients (call at application shutdown)."""
+        authentication = self.bot_framework_authentication
+        if isinstance(authentication, _CachingBotFrameworkAuthentication):
+            await authentication.close()
 
     async def prefetch_openid_metadata(self) -> None:
         """Fetch the Bot Framework channel keys now (e.g. at start-up) instead of on the

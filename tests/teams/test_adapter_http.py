@@ -345,3 +345,16 @@ async def test_stock_adapter_opens_a_connection_per_turn(fake_connector: FakeCon
         for _ in range(3):
             await client.post("/api/messages", json=activity)
     assert fake_connector.connections == 3
+
+
+async def test_close_releases_the_cached_sdk_clients(fake_connector: FakeConnector) -> None:
+    adapter = create_adapter(local_config())
+    activity = teams_activity(serviceUrl=fake_connector.url)
+    async with serve(adapter, RecordingBot(reply=True)) as client:
+        await client.post("/api/messages", json=activity)
+        await adapter.close()
+        await adapter.close()  # idempotent
+        # a later turn builds a new client and still replies
+        assert (await client.post("/api/messages", json=activity)).status == 201
+    assert len(fake_connector.received) == 2
+    await adapter.close()
