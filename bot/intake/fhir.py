@@ -242,8 +242,10 @@ def parse_bundle(data: object, *, today: date) -> DxaAnswer:
     return _Parser(today).parse(data)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Resource:
+    """A resource of the bundle; compared by identity."""
+
     path: str
     type: str
     body: _Json
@@ -395,7 +397,7 @@ class _Parser:
             self.problem("$.resourceType", f"expected 'Bundle', got {_describe(resource_type)}")
             raise BundleInvalid(self.problems)
         bundle_type = data.get("type")
-        if bundle_type not in BUNDLE_TYPES:
+        if not isinstance(bundle_type, str) or bundle_type not in BUNDLE_TYPES:
             self.problem(
                 "$.type",
                 f"expected collection, message or transaction, got {_describe(bundle_type)}",

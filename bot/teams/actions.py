@@ -90,7 +90,12 @@ async def _decide(session: AsyncSession, actor: Staff | None, data: DecideData, 
     )
     if outcome.error or outcome.case is None:
         return Answer(error=outcome.message)
-    card = await views.summary_card(session, outcome.case, now=inv.now, notice=outcome.message)
+    if outcome.ok or actor is None:
+        card = await views.summary_card(session, outcome.case, now=inv.now, notice=outcome.message)
+    else:  # stale card: answer with the current one for this physician
+        card = await views.card_for_viewer(
+            session, outcome.case, viewer=actor, now=inv.now, notice=outcome.message
+        )
     return Answer(card=card, changed=outcome.ok)
 
 

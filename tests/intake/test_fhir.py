@@ -1742,3 +1742,34 @@ def test_wrong_types_never_raise_other_exceptions():
                 except BundleInvalid as error:
                     assert error.problems
                     assert all(p.path.startswith("$") for p in error.problems)
+
+
+def _node_paths(node: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    paths = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            paths += _node_paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            paths += _node_paths(value, (*prefix, index))
+    return paths
+
+
+@pytest.mark.parametrize("name", ["01", "03", "05"])
+def test_any_node_replaced_by_junk_gives_problems_or_an_answer(name):
+    base = load(name)
+    junk: list[object] = [None, False, 0, -99.5, "", "x", [], {}, ["x"], [{}]]
+    for path in _node_paths(base):
+        for value in junk:
+            bundle = copy.deepcopy(base)
+            parent: Any = bundle
+            for step in path[:-1]:
+                parent = parent[step]
+            parent[path[-1]] = value
+            try:
+                answer = parse(bundle)
+            except BundleInvalid as error:
+                assert error.problems, path
+                assert all(p.path.startswith("$") for p in error.problems), path
+            else:
+                assert isinstance(answer, DxaAnswer)

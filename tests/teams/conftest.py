@@ -322,6 +322,7 @@ def bearer(token: str) -> dict[str, str]:
 class Recorded:
     method: str
     path: str
+    raw_path: str
     authorization: str | None
     body: Any
     peer: Any
@@ -347,6 +348,7 @@ class FakeConnector:
                 Recorded(
                     request.method,
                     request.path,
+                    request.raw_path,
                     request.headers.get("Authorization"),
                     await request.json(),
                     peer,

@@ -1,0 +1,260 @@
+"""Verbs, data, inputs and refresh blocks exactly as in SPEC section 4."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from cards.render import LIMITS, render
+from tests.cards.cardtools import executes, input_ids, markdown_texts, of_type, walk
+from tests.cards.contexts import (
+    ANNA_AAD,
+    ANNA_TEAMS,
+    ERIK_AAD,
+    MARIA_TEAMS,
+    VARIANTS,
+    case_summary_context,
+    decision_context,
+    task_context,
+    triage_context,
+)
+
+DECISIONS = {
+    "Ingen osteoporos – brevsvar": "normal_letter",
+    "Ingen osteoporos – ring patienten": "normal_call",
+    "Kalla till läkarbesök": "call_in",
+    "Annan åtgärd": "other",
+    "Fördela om": "reassign",
+}
+
+
+def show_card(card: dict[str, Any], title: str) -> dict[str, Any]:
+    [action] = [a for a in card["actions"] if a["title"] == title]
+    assert action["type"] == "Action.ShowCard"
+    sub: dict[str, Any] = action["card"]
+    return sub
+
+
+def inputs(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n["id"]: n for n in walk(card) if str(n.get("type", "")).startswith("Input.")}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_input_ids_are_unique(variant: str) -> None:
+    template, make = VARIANTS[variant]
+    ids = input_ids(render(template, **make()))
+    assert [i for i, n in Counter(ids).items() if n > 1] == []
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_required_inputs_have_label_and_error_message(variant: str) -> None:
+    template, make = VARIANTS[variant]
+    for node in inputs(render(template, **make())).values():
+        assert node["label"]
+        if node.get("isRequired"):
+            assert node["errorMessage"]
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_button_is_action_execute_with_a_known_verb(variant: str) -> None:
+    template, make = VARIANTS[variant]
+    card = render(template, **make())
+    assert not of_type(card, "Action.Submit")
+    assert not of_type(card, "Action.OpenUrl")
+    known = {"case.decide", "case.assign", "task.complete", "task.reopen", "card.refresh"}
+    assert {a["verb"] for a in of_type(card, "Action.Execute")} <= known
+
+
+def test_decision_card_actions() -> None:
+    card = render("decision_card", **decision_context())
+    got = {a["title"]: a for a in card["actions"]}
+    assert list(got) == list(DECISIONS)
+    for action in executes(card):
+        assert action["verb"] == "case.decide"
+        assert set(action["data"]) == {"case_id", "version", "decision"}
+        assert action["data"]["case_id"] == 12
+        assert action["data"]["version"] == 1
+    decisions = sorted(a["data"]["decision"] for a in executes(card))
+    assert decisions == sorted(DECISIONS.values())
+    assert got["Ingen osteoporos – brevsvar"]["data"]["decision"] == "normal_letter"
+    assert got["Ingen osteoporos – ring patienten"]["data"]["decision"] == "normal_call"
+    for title, decision in DECISIONS.items():
+        if got[title]["type"] == "Action.ShowCard":
+            [submit] = executes(got[title]["card"])
+            assert submit["data"]["decision"] == decision
+
+
+def test_decision_card_preselects_no_decision() -> None:
+    card = render("decision_card", **decision_context())
+    assert all("style" not in action for action in card["actions"])
+    assert "value" not in inputs(card)["physician"]
+    assert "value" not in inputs(card)["other_note"]
+
+
+def test_call_in_inputs() -> None:
+    sub = show_card(render("decision_card", **decision_context()), "Kalla till läkarbesök")
+    found = inputs(sub)
+    assert set(found) == {"visit_physician", "note"}
+    visit = found["visit_physician"]
+    assert visit["type"] == "Input.ChoiceSet"
+    assert visit["value"] == ANNA_AAD
+    assert [c["value"] for c in visit["choices"]] == [ANNA_AAD, ERIK_AAD]
+    assert [c["title"] for c in visit["choices"]] == ["Anna Berg", "Erik Lund"]
+    note = found["note"]
+    assert note["type"] == "Input.Text"
+    assert note["isMultiline"] is True
+    assert note["maxLength"] == 500
+    assert note["label"] == "Bokningsunderlag / anteckning"
+    assert [a["title"] for a in executes(sub)] == ["Skicka"]
+
+
+def test_other_inputs() -> None:
+    sub = show_card(render("decision_card", **decision_context()), "Annan åtgärd")
+    other = inputs(sub)["other_note"]
+    assert other["type"] == "Input.Text"
+    assert other["isRequired"] is True
+    assert other["maxLength"] == 1000
+    assert other["errorMessage"].startswith("Beskriv")
+
+
+def test_reassign_lists_the_other_physicians() -> None:
+    sub = show_card(render("decision_card", **decision_context()), "Fördela om")
+    choice = inputs(sub)["physician"]
+    assert choice["isRequired"] is True
+    assert [c["value"] for c in choice["choices"]] == [ERIK_AAD]
+
+
+def test_reassign_uses_physician_id_when_given() -> None:
+    ctx = decision_context(physician={"id": ERIK_AAD, "name": "Erik Lund"})
+    sub = show_card(render("decision_card", **ctx), "Fördela om")
+    assert [c["value"] for c in inputs(sub)["physician"]["choices"]] == [ANNA_AAD]
+
+
+def test_reassign_is_left_out_when_nobody_else_is_there() -> None:
+    ctx = decision_context(physicians=[{"id": ANNA_AAD, "name": "Anna Berg"}])
+    card = render("decision_card", **ctx)
+    assert "Fördela om" not in [a["title"] for a in card["actions"]]
+
+
+def test_physician_lists_are_capped() -> None:
+    many = [{"id": f"id-{i}", "name": f"Läkare {i}"} for i in range(100)]
+    card = render("decision_card", **decision_context(physicians=many))
+    for node in of_type(card, "Input.ChoiceSet"):
+        assert len(node["choices"]) == LIMITS["physicians"]
+
+
+def test_triage_card_assign_action() -> None:
+    card = render("triage_card", **triage_context())
+    [action] = executes(card)
+    assert action["verb"] == "case.assign"
+    assert action["data"] == {"case_id": 14, "version": 1}
+    assert action["title"] == "Fördela"
+    choice = inputs(card)["physician"]
+    assert choice["isRequired"] is True
+    assert "value" not in choice
+
+
+def test_triage_card_when_assigned_is_read_only() -> None:
+    ctx = triage_context(
+        assigned={"to": "Erik Lund", "by": "Maria Svensson", "at": "2026-11-21 08:40"}
+    )
+    card = render("triage_card", **ctx)
+    assert executes(card) == []
+    assert input_ids(card) == []
+    assert "Fördelat till Erik Lund av Maria Svensson \\(2026-11-21 08:40\\)" in markdown_texts(
+        card
+    )
+
+
+def test_triage_card_without_physicians_has_no_action() -> None:
+    card = render("triage_card", **triage_context(physicians=[]))
+    assert executes(card) == []
+    assert input_ids(card) == []
+
+
+def test_task_card_buttons() -> None:
+    card = render("task_card", **task_context())
+    got = [(a["title"], a["verb"], a["data"]) for a in executes(card)]
+    assert got == [
+        ("Ångra", "task.reopen", {"task_id": 101}),
+        ("Klar", "task.complete", {"task_id": 102}),
+        ("Klar", "task.complete", {"task_id": 104}),
+    ]
+    # one ActionSet per task with buttons, inside the body
+    assert len(of_type(card, "ActionSet")) == 3
+    assert "actions" not in card
+
+
+def test_task_card_states() -> None:
+    card = render("task_card", **task_context())
+    texts = markdown_texts(card)
+    assert "Klar – Maria Svensson 2026-11-21 10:15" in texts
+    assert "Senast 2026-11-26 · Försenad" in texts
+    assert "Senast 2027-01-21" in texts
+    assert "Avbruten" in texts
+    [struck] = of_type(card, "TextRun")
+    assert struck == {
+        "type": "TextRun",
+        "text": "Beställ prover: Osteoporospaket",
+        "strikethrough": True,
+        "isSubtle": True,
+    }
+    [late] = [b for b in of_type(card, "TextBlock") if "Försenad" in b["text"]]
+    assert late["color"] == "attention"
+
+
+def test_done_task_without_reopen_has_no_button() -> None:
+    card = render("task_card", **VARIANTS["task_card_physician"][1]())
+    assert executes(card) == []
+
+
+def test_summary_card_has_no_inputs_or_buttons() -> None:
+    card = render("case_summary_card", **case_summary_context())
+    assert input_ids(card) == []
+    assert executes(card) == []
+    assert "actions" not in card
+    assert not of_type(card, "Action.ShowCard")
+
+
+@pytest.mark.parametrize(
+    ("variant", "data", "user_ids"),
+    [
+        ("decision_card", {"case_id": 12}, [ANNA_TEAMS]),
+        ("case_summary_card", {"case_id": 12}, [ANNA_TEAMS, MARIA_TEAMS]),
+        ("triage_card", {"case_id": 14}, None),
+        ("task_card", {"task_id": 101}, [MARIA_TEAMS]),
+        ("decision_card_young", {"case_id": 12}, "absent"),
+    ],
+)
+def test_refresh_block(variant: str, data: dict[str, int], user_ids: object) -> None:
+    template, make = VARIANTS[variant]
+    ctx = make()
+    refresh = render(template, **ctx)["refresh"]
+    assert refresh["action"]["type"] == "Action.Execute"
+    assert refresh["action"]["verb"] == "card.refresh"
+    assert refresh["action"]["data"] == data
+    if user_ids == "absent":
+        assert "userIds" not in refresh
+    else:
+        assert refresh["userIds"] == (user_ids or ctx["refresh_user_ids"])
+
+
+def test_refresh_user_ids_are_capped_at_60() -> None:
+    ids = [f"29:user-{i}" for i in range(100)]
+    refresh = render("decision_card", **decision_context(refresh_user_ids=ids))["refresh"]
+    assert refresh["userIds"] == ids[:60]
+
+
+def test_task_card_without_tasks_refreshes_by_case() -> None:
+    card = render("task_card", **task_context(tasks=[]))
+    assert card["refresh"]["action"]["data"] == {"case_id": 12}
+
+
+@pytest.mark.parametrize("variant", ["notice_card", "notice_card_plain", "help_card"])
+def test_information_cards_have_no_refresh(variant: str) -> None:
+    template, make = VARIANTS[variant]
+    card = render(template, **make())
+    assert "refresh" not in card
+    assert executes(card) == []
