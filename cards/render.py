@@ -80,7 +80,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
@@ -125,8 +124,11 @@ _ORDERED_LIST = re.compile(r"^(\d+)([.)])", re.MULTILINE)
 _URL_SCHEME = re.compile(r"(?i)([a-z][a-z0-9+\-]*)(?=://)")
 _BARE_SCHEME = re.compile(r"(?i)\b(mailto|tel|sms|callto|javascript|data|file)(?=:)")
 _DOMAIN_DOT = re.compile(r"(?<=[^\W_])\.(?=[^\W\d_])")
-_DROPPED = frozenset({"Cc", "Cs", "Co", "Cn"})
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+# Control characters (line breaks and tab kept), bidirectional controls, lone surrogates.
+_DROPPED = re.compile(
+    "[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069"
+    "\ud800-\udfff]"
+)
 
 
 class CardTooLarge(ValueError):
@@ -177,7 +179,7 @@ def card_size(card: dict[str, Any]) -> int:
 
 def oneline(value: object) -> str:
     """`value` on one line: whitespace runs made one space, control characters removed."""
-    return " ".join("".join(ch for ch in _text(value) if _kept(ch)).split())
+    return " ".join(_DROPPED.sub("", _text(value)).split())
 
 
 def cut(value: object, n: int) -> str:
@@ -192,8 +194,7 @@ def cut(value: object, n: int) -> str:
 
 def md(value: object) -> str:
     """`value` made inert as Adaptive Card markdown (see the module docstring)."""
-    text = "".join(ch for ch in _text(value) if _kept(ch))
-    lines = [line.strip() for line in text.splitlines()]
+    lines = [line.strip() for line in _DROPPED.sub("", _text(value)).splitlines()]
     text = "\n\n".join(line for line in lines if line)
     text = _INLINE_SPECIAL.sub(r"\\\1", text)
     text = _LINE_START_SPECIAL.sub(r"\\\1", text)
@@ -201,16 +202,6 @@ def md(value: object) -> str:
     text = _URL_SCHEME.sub(lambda m: m.group(1) + ZWJ, text)
     text = _BARE_SCHEME.sub(lambda m: m.group(1) + ZWJ, text)
     return _DOMAIN_DOT.sub("." + ZWJ, text)
-
-
-def _kept(ch: str) -> bool:
-    if ch in "\n\t":
-        return True
-    if ch in _BIDI:
-        return False
-    category = unicodedata.category(ch)
-    # Line and paragraph separators count as line breaks; other controls go.
-    return category not in _DROPPED or ch in "\r\v\f\x1c\x1d\x1e\x85"
 
 
 def _text(value: object) -> str:

@@ -285,6 +285,9 @@ class _Parser:
         if not value.strip():
             self.problem(p, "must not be empty")
             return None
+        if _CONTROL.search(value):
+            self.problem(p, "contains control characters, which FHIR strings may not")
+            return None
         return value
 
     def obj(self, obj: _Json, key: str, path: str, *, required: bool = False) -> _Json | None:
@@ -329,7 +332,12 @@ class _Parser:
         items = self.array(obj, key, path)
         result: list[str] = []
         for index, item in enumerate(items or ()):
-            if isinstance(item, str):
+            if isinstance(item, str) and _CONTROL.search(item):
+                self.problem(
+                    f"{path}.{key}[{index}]",
+                    "contains control characters, which FHIR strings may not",
+                )
+            elif isinstance(item, str):
                 result.append(item)
             else:
                 self.problem(f"{path}.{key}[{index}]", f"expected a string, got {_json_type(item)}")
@@ -935,6 +943,10 @@ class _Parser:
 _REQUESTER_TYPES = frozenset(
     {"Practitioner", "PractitionerRole", "Organization", "Patient", "RelatedPerson", "Device"}
 )
+
+
+# FHIR strings: no characters below U+0020 except tab, line feed and carriage return
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _json_type(value: object) -> str:

@@ -7,6 +7,7 @@ nothing but is kept in the rejected-message log.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,8 @@ from bot.intake.models import RejectedMessage
 from bot.outbox import service as outbox
 from bot.tasks import service as tasks_service
 from bot.tasks.deadlines import local_date
+
+log = logging.getLogger("frakturkedjan.intake")
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 KEPT_REJECTED_BYTES = 1024 * 1024
@@ -62,7 +65,30 @@ async def reject(
     """Keep an invalid message for the operator and build the error answer."""
     text = None
     if body is not None:
-        text = body[:KEPT_REJECTED_BYTES].decode("utf-8", errors="replace")
+        # kept readable and storable: NUL cannot go into a PostgreSQL text column
+        text = body[:KEPT_REJECTED_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    result = IntakeResult(status=status, body=_problems_body(problems, error=error),
+                          problems=problems)
+    try:
+        await _keep_rejected(factory, status=status, problems=problems, channel=channel,
+                             sender=sender, content_type=content_type, text=text, size=size)
+    except Exception:
+        # the sender still gets its clear answer; the operator sees this in the log
+        log.exception("could not keep a rejected message", extra={"status": status})
+    return result
+
+
+async def _keep_rejected(
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    status: int,
+    problems: list[Problem],
+    channel: str,
+    sender: str | None,
+    content_type: str | None,
+    text: str | None,
+    size: int,
+) -> None:
     async with transaction(factory) as session:
         session.add(
             RejectedMessage(
@@ -82,7 +108,6 @@ async def reject(
             outcome="refused",
             detail={"status": status, "problems": len(problems)},
         )
-    return IntakeResult(status=status, body=_problems_body(problems, error=error), problems=problems)
 
 
 def _measurements_json(answer: DxaAnswer) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from bot.db import utcnow
 from bot.outbox.models import OutboxMessage
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+NO_ROUTE = "no usable conversation (app not installed there)"
 
 
 def card_activity(card: dict[str, Any], *, summary: str) -> dict[str, Any]:
@@ -125,3 +126,15 @@ async def forget_conversation(session: AsyncSession, *, kind: str, key: str, rea
         ref.usable = False
         ref.unusable_reason = reason
         ref.updated_at = utcnow()
+
+
+async def retry_waiting_now(session: AsyncSession) -> int:
+    """A conversation became reachable: deliveries that waited for one are due at once."""
+    from sqlalchemy import update
+
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == "pending", OutboxMessage.last_error == NO_ROUTE)
+        .values(next_attempt_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -230,7 +230,7 @@ class OutboxWorker:
             ).all():
                 message.attempts += 1
                 message.lease_until = None
-                message.last_error = "no usable conversation (app not installed there)"
+                message.last_error = outbox.NO_ROUTE
                 message.next_attempt_at = now + timedelta(seconds=min(60.0 * message.attempts, 900))
                 log.warning(
                     "outbox message waits for a conversation",

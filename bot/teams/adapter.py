@@ -8,10 +8,11 @@ the last (archived) SDK release. Each override names the SDK code it works aroun
   (`PasswordServiceClientCredentialFactory.is_authentication_disabled`); we refuse to
   build such an adapter unless local mode is asked for (`LocalModeRequired`).
 - forged tokens answered with 500: `CloudAdapter.process` maps only `PermissionError`
-  to 401 (integration/aiohttp/cloud_adapter.py:114); PyJWT errors, the `IndexError` for
-  an unknown key id (connector/auth/jwt_token_extractor.py:295) and the endorsement
-  `Exception` (ibid. :234) escape as 500. `TeamsAdapter.process` authenticates first,
-  on its own, and answers every authentication failure with 401.
+  to 401 (integration/aiohttp/cloud_adapter.py:114); PyJWT errors (bad signature or
+  expired: connector/auth/jwt_token_extractor.py:109; garbage: skill_validation.py:42),
+  the `IndexError` for an unknown key id (jwt_token_extractor.py:152) and the
+  endorsement `Exception` (ibid. :91) escape as 500. `TeamsAdapter.process`
+  authenticates first, on its own, and answers every authentication failure with 401.
 - no tenant check: nothing in the SDK looks at `channelData.tenant.id`; the adapter
   answers 403 for tenants outside `allowed_tenants` before the bot runs.
 - invoke responses end in 500: `ActivityHandler._create_invoke_response` already turns
@@ -23,16 +24,18 @@ the last (archived) SDK release. Each override names the SDK code it works aroun
   header is missing, cloud_adapter.py:82) and `request.json()` / `Activity.deserialize`
   errors are not caught; we answer 400.
 - blocking OpenID metadata: `_OpenIdMetadata._refresh` calls `requests.get` without a
-  timeout inside the event loop (jwt_token_extractor.py:283-290), on the first request
+  timeout inside the event loop (jwt_token_extractor.py:140-147), on the first request
   and every 24 hours. We replace the SDK's metadata objects with a subclass that fetches
   with aiohttp, a timeout, and one fetch at a time.
 - msrest `ClientRetryPolicy` per turn: every turn builds a `ConnectorClient`
   (auth/_connector_factory_impl.py:53) and a `TokenApiClient`
   (auth/_user_token_client_impl.py:30), and each builds a `ClientRetryPolicy`
   (msrest/universal_http/requests.py:425), a few ms of CPU each. We cache both.
-- `AdaptiveCardInvokeValue` drops `trigger` and `AdaptiveCardInvokeResponse` types
-  `value` as a dict: `invoke_trigger`, `adaptive_card_invoke_response` and
-  `adaptive_card_error_response` work on the raw JSON instead.
+- `AdaptiveCardInvokeValue` drops `trigger` (schema/_models_py3.py:2625), and
+  `AdaptiveCardInvokeResponse.value` is typed `{object}` (ibid. :2600), so msrest cannot
+  serialise a message-type response (a string value: SerializationError):
+  `invoke_trigger`, `adaptive_card_invoke_response` and `adaptive_card_error_response`
+  work on the raw JSON instead.
 """
 
 from __future__ import annotations
@@ -132,13 +135,13 @@ class _NonBlockingOpenIdMetadata(_OpenIdMetadata):  # type: ignore[misc]
     """The SDK's per-URL OpenID metadata cache entry, fetched without blocking.
 
     Works around botframework/connector/auth/jwt_token_extractor.py (4.17.1):
-    - `_OpenIdMetadata._refresh` (:283-290) calls `requests.get` twice, without a
+    - `_OpenIdMetadata._refresh` (:140-147) calls `requests.get` twice, without a
       timeout, inside the event loop; a slow metadata server stalls every request.
       Here: aiohttp with a total timeout, one fetch at a time (concurrent requests
       wait for the same fetch), and after a failure a pause before the next attempt.
       When a refresh fails but keys are known, the known keys stay in use.
-    - `_OpenIdMetadata._find` (:295) indexes `[0]` into the matching keys, so an unknown
-      key id raises `IndexError` before `get` (:277) can refresh for a rotated key.
+    - `_OpenIdMetadata._find` (:152) indexes `[0]` into the matching keys, so an unknown
+      key id raises `IndexError` before `get` (:134) can refresh for a rotated key.
       Here `_find` returns None, which lets key rotation work and makes the SDK fail
       the token (our adapter answers 401).
     The SDK's `get` (when to refresh: after 24 h, or for an unknown key id after 1 h)
@@ -217,7 +220,7 @@ class _NonBlockingMetadataCache(dict[str, _OpenIdMetadata]):
     """Replacement for `JwtTokenExtractor.metadataCache` that hands out
     `_NonBlockingOpenIdMetadata` for every metadata URL.
 
-    `JwtTokenExtractor.get_open_id_metadata` (jwt_token_extractor.py:172-177) looks up
+    `JwtTokenExtractor.get_open_id_metadata` (jwt_token_extractor.py:29-34) looks up
     `metadataCache.get(url)` and builds a plain `_OpenIdMetadata` on a miss; the
     extractor itself is built inside static validation methods (channel, emulator, skill,
     government, enterprise), so this class-level cache is the only place where the
@@ -322,7 +325,7 @@ class _CachingBotFrameworkAuthentication(BotFrameworkAuthentication):  # type: i
     `authenticate_request` (:93) and `create_connector_factory` (:152) hand out a
     factory that builds a new `ConnectorClient` per call (see `_CachingConnectorFactory`),
     and `create_user_token_client` (:162-174), called on every turn by
-    `CloudAdapterBase.process_activity` (core/cloud_adapter_base.py:356), builds a new
+    `CloudAdapterBase.process_activity` (core/cloud_adapter_base.py:357), builds a new
     `TokenApiClient` and with it another `ClientRetryPolicy`.
     """
 
@@ -552,7 +555,7 @@ class TeamsAdapter(CloudAdapter):  # type: ignore[misc]
         `CloudAdapter.process` (cloud_adapter.py:108) passes the body to msrest's
         `serializer_helper` although `ActivityHandler._create_invoke_response`
         (activity_handler.py:541) and `_process_turn_results` (ExpectedReplies,
-        cloud_adapter_base.py:440) have already made it a dict; msrest raises
+        cloud_adapter_base.py:439) have already made it a dict; msrest raises
         AttributeError on a dict and the request ends in 500. Only an msrest Model body
         (e.g. from `_InvokeResponseException`) still needs serialising.
         """
@@ -652,7 +655,8 @@ def adaptive_card_error_response(message: str, *, code: str = "BadRequest") -> I
     """HTTP 200 answer to `adaptiveCard/action` that shows `message` as an error.
 
     Built as raw JSON: `AdaptiveCardInvokeResponse.value` is typed `{object}`, and the
-    SDK's own error response puts an `Exception` there.
+    SDK's own error response puts an `Exception` there (activity_handler.py:580), which
+    msrest cannot serialise either.
     """
     return InvokeResponse(
         status=int(HTTPStatus.OK),

@@ -81,7 +81,7 @@ async def remember(session: AsyncSession, activity: Activity) -> ConversationInf
     info = conversation_info(activity)
     if info is None:
         return None
-    await outbox.remember_conversation(
+    changed = await outbox.remember_conversation(
         session,
         kind=info.kind,
         key=info.key,
@@ -92,6 +92,8 @@ async def remember(session: AsyncSession, activity: Activity) -> ConversationInf
         user_id=info.user_id,
         team_id=info.team_id,
     )
+    if changed:
+        await outbox.retry_waiting_now(session)
     if info.kind == "personal" and info.user_id:
         person = await directory.staff_by_aad(session, info.key)
         if person is not None and person.teams_user_id != info.user_id:

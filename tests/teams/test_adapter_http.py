@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import pytest
-from botbuilder.core import ActivityHandler, TurnContext
+from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue
 from msrest.universal_http.requests import ClientRetryPolicy
@@ -128,6 +128,23 @@ def test_invoke_helpers_build_literal_bodies() -> None:
     )
 
 
+async def test_message_type_invoke_response_passes_through() -> None:
+    # AdaptiveCardInvokeResponse cannot carry this (its value is typed as a dict)
+    body = {
+        "statusCode": 200,
+        "type": "application/vnd.microsoft.activity.message",
+        "value": "Sparat",
+    }
+
+    async def answer(turn_context: TurnContext) -> Any:
+        return InvokeResponse(status=200, body=body)
+
+    async with serve(create_adapter(local_config()), RecordingBot(invoke_answer=answer)) as client:
+        response = await client.post("/api/messages", json=card_action())
+        assert response.status == 200
+        assert await response.json() == body
+
+
 async def test_sdk_adaptive_card_invoke_path_works_through_the_adapter() -> None:
     """`on_adaptive_card_invoke` returning the SDK model (serialised once by
     ActivityHandler) also comes back as 200 instead of 500."""
@@ -152,6 +169,19 @@ async def test_unanswered_invoke_keeps_the_sdk_status() -> None:
         response = await client.post("/api/messages", json=card_action())
         assert response.status == 501
         assert await response.read() == b""
+
+
+async def test_sdk_error_body_msrest_cannot_serialise_becomes_a_swedish_error() -> None:
+    # ActivityHandler answers a card action without `value` with an
+    # AdaptiveCardInvokeResponse whose value is an Exception (activity_handler.py:580)
+    activity = card_action()
+    del activity["value"]
+    async with serve(create_adapter(local_config()), RecordingBot()) as client:
+        response = await client.post("/api/messages", json=activity)
+        assert response.status == 200
+        body = await response.json()
+    assert body["type"] == "application/vnd.microsoft.error"
+    assert body["value"]["message"] == "Något gick fel. Försök igen om en stund."
 
 
 def test_invoke_trigger_reads_what_adaptive_card_invoke_value_drops() -> None:
@@ -179,8 +209,8 @@ async def test_trigger_is_visible_to_the_bot_on_the_wire() -> None:
 
 
 async def test_expect_replies_comes_back_as_200() -> None:
-    """ExpectedReplies is serialised in cloud_adapter_base.py:440 and again at :108 by
-    the stock adapter; ours writes it once."""
+    """ExpectedReplies is serialised in cloud_adapter_base.py:439 and again by the stock
+    adapter at cloud_adapter.py:108; ours writes it once."""
     activity = teams_activity(deliveryMode="expectReplies")
     async with serve(create_adapter(local_config()), RecordingBot(reply=True)) as client:
         response = await client.post("/api/messages", json=activity)

@@ -68,7 +68,7 @@ async def test_slow_metadata_server_does_not_stall_other_requests(
 
 async def test_stock_metadata_refresh_blocks_the_event_loop(openid: OpenIdServer) -> None:
     """Why the SDK's metadata objects are replaced: `_OpenIdMetadata._refresh` calls
-    `requests.get` in the event loop (jwt_token_extractor.py:284, :287)."""
+    `requests.get` in the event loop (jwt_token_extractor.py:141, :144)."""
     openid.delay = 0.4
     stock = _OpenIdMetadata(openid.url)
     fetch = asyncio.ensure_future(stock.get(KID))
@@ -133,7 +133,7 @@ async def test_prefetch_failure_is_logged_not_raised(
 
 
 async def test_rotated_key_is_fetched_after_an_hour(openid: OpenIdServer, keys: Keys) -> None:
-    """The SDK's `_find` raises IndexError for an unknown kid (jwt_token_extractor.py:295)
+    """The SDK's `_find` raises IndexError for an unknown kid (jwt_token_extractor.py:152)
     before `get` can refresh; with `_find` returning None, rotation works."""
     adapter = create_adapter(auth_config())
     new_token = bearer(sign(keys.other, kid="local-key-2"))

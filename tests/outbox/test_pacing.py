@@ -1,0 +1,40 @@
+"""Pacing windows: literal schedules against Teams' published limits."""
+
+from __future__ import annotations
+
+from bot.outbox.pacing import Pacer, SlidingWindows
+
+
+def test_seven_a_second_then_wait() -> None:
+    window = SlidingWindows(((7, 1.0),))
+    for i in range(7):
+        assert window.wait_time(10.0 + i * 0.01) == 0.0
+        window.record(10.0 + i * 0.01)
+    assert round(window.wait_time(10.07), 3) == 0.93
+
+
+def test_sixty_in_thirty_seconds() -> None:
+    window = SlidingWindows(((7, 1.0), (60, 30.0)))
+    now = 0.0
+    for _ in range(60):
+        now += window.wait_time(now)
+        window.record(now)
+    # 60 sends at 7 a second took a little over 8 s; the 61st waits for the first to age out
+    assert round(window.wait_time(now), 2) == round(30.0 - now, 2)
+
+
+def test_pacer_is_per_conversation_but_app_wide_at_fifty() -> None:
+    pacer = Pacer(margin=0.0)
+    for i in range(50):
+        key = f"c{i % 10}"
+        assert pacer.wait_time(key, 5.0) == 0.0
+        pacer.record(key, 5.0)
+    assert pacer.wait_time("new", 5.0) == 1.0  # the app-wide window is full
+    assert pacer.wait_time("new", 6.0) == 0.0
+
+
+def test_penalise_holds_a_conversation_back() -> None:
+    pacer = Pacer(margin=0.0)
+    pacer.penalise("c", 100.0, 3.0)
+    assert pacer.wait_time("c", 100.0) == 3.0
+    assert pacer.wait_time("other", 100.0) == 0.0
