@@ -44,8 +44,7 @@ def create_app(
         )
     )
     engine = create_engine(settings.database_url)
-    state = AppState(settings=settings, engine=engine, factory=session_factory(engine),
-                     clock=clock)
+    state = AppState(settings=settings, engine=engine, factory=session_factory(engine), clock=clock)
     bot = FrakturkedjanBot(state.factory, on_change=state.wake_outbox, clock=clock)
 
     app = web.Application(client_max_size=6 * 1024 * 1024)
@@ -78,8 +77,10 @@ def create_app(
         worker_task: asyncio.Task[None] | None = None
         worker: OutboxWorker | None = None
         if run_worker:
-            used = sender
-            if used is None:
+            used: Sender
+            if sender is not None:
+                used = sender
+            else:
                 provider = (
                     AppCredentialsTokenProvider(
                         app_id=settings.app_id,

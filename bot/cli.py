@@ -24,11 +24,15 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the bot (HTTP on PORT, default 3978)")
-    serve.add_argument("--local", action="store_true",
-                       help="no Bot Framework authentication; binds 127.0.0.1 only")
+    serve.add_argument(
+        "--local", action="store_true", help="no Bot Framework authentication; binds 127.0.0.1 only"
+    )
     serve.add_argument("--port", type=int, default=None)
-    serve.add_argument("--no-migrate", action="store_true",
-                       help="with --local: do not bring the database schema up to date first")
+    serve.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="with --local: do not bring the database schema up to date first",
+    )
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -101,8 +105,7 @@ async def _load_directory(settings: Settings, path: Path) -> int:
     print(
         f"units: {report.units_added} added, {report.units_updated} updated; "
         f"staff: {report.staff_added} added, {report.staff_updated} updated, "
-        f"{report.staff_deactivated} deactivated"
-        + ("" if report.changed else " (no changes)")
+        f"{report.staff_deactivated} deactivated" + ("" if report.changed else " (no changes)")
     )
     return 0
 
@@ -122,8 +125,13 @@ async def _ingest(settings: Settings, files: Sequence[Path]) -> int:
                 worst = max(worst, 1)
                 continue
             result = await intake.ingest(
-                factory, body=body, content_type="application/fhir+json", sender="cli",
-                channel="cli", secret=settings.patient_key_secret, now=utcnow(),
+                factory,
+                body=body,
+                content_type="application/fhir+json",
+                sender="cli",
+                channel="cli",
+                secret=settings.patient_key_secret,
+                now=utcnow(),
             )
             print(f"{path}: {result.status} {json.dumps(result.body, ensure_ascii=False)}")
             if result.status >= 400:

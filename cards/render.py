@@ -21,7 +21,8 @@ the filters below, in this order: `oneline` (single-line fields), `cut(n)`, `md`
   link detection on the scheme, and after every `.` that sits between a letter or digit and
   a letter (`evil.\\u200dexample`, `www.\\u200devil`), which stops detection of bare domains
   and e-mail addresses because the top-level domain no longer matches.
-- `cut(n)`: at most n characters; a longer text is cut and ends with "…".
+- `cut(n)`: at most n characters; a longer text is cut and ends with "…". When a card is
+  rendered again with `COMPACT_LIMITS` (see `render`), lengths over `TEXT_FLOOR` shrink.
 - `oneline`: all whitespace, line breaks included, collapsed to single spaces; control and
   bidirectional-override characters removed (as in `md`).
 
@@ -41,7 +42,8 @@ Common objects:
   "fracture_text": str | None, "fracture_code": str | None, "conclusion": str | None,
   "performer": str | None}`
 - `measurements`: `[{"site_label", "bmd": str | None, "t": str | None, "z": str | None}]`
-  (the card shows at most `limits.measurements` rows and "… och N till")
+  (the card shows at most `limits.measurements` rows and "… och N till"; `limits` is set
+  by `render` and is not part of a context)
 - `suggestion`: `{"text", "category_label": str | None, "use_z": bool,
   "treat_regardless": bool, "treat_text": str | None}`
 - `notice`: `str | None`, shown at the top in warning style
@@ -87,6 +89,7 @@ from typing import Any, Final
 import jinja2
 
 __all__ = [
+    "COMPACT_LIMITS",
     "CONTENT_TYPE",
     "LIMITS",
     "MAX_CARD_BYTES",
@@ -112,7 +115,22 @@ LIMITS: Final[dict[str, int]] = {
     "facts": 20,  # facts on a notice card
     "commands": 30,  # commands on the help card
     "refresh_users": 60,  # Teams runs automatic refresh for at most 60 userIds
+    "text_percent": 100,  # share of each `cut(n)` length used, for n over TEXT_FLOOR
 }
+# Used when a card rendered with LIMITS is over MAX_CARD_BYTES: only for hostile or
+# absurd input (every text at its cut, full of characters that take 3-4 bytes escaped).
+COMPACT_LIMITS: Final[dict[str, int]] = {
+    "measurements": 8,
+    "tasks": 8,
+    "task_card_tasks": 6,
+    "history": 5,
+    "physicians": 20,
+    "facts": 8,
+    "commands": 12,
+    "refresh_users": 25,
+    "text_percent": 30,
+}
+TEXT_FLOOR: Final = 40  # cut lengths up to this (dates, labels) never shrink
 
 ELLIPSIS: Final = "…"
 ZWJ: Final = "\u200d"
@@ -143,9 +161,12 @@ class CardTooLarge(ValueError):
 def render(name: str, **ctx: object) -> dict[str, Any]:
     """Render `templates/{name}.json.j2` with `ctx` and return the card as a dict.
 
+    Lists are capped and texts cut by `LIMITS`; a card still over `MAX_CARD_BYTES` is
+    rendered again with `COMPACT_LIMITS` (fewer rows, texts over `TEXT_FLOOR` characters
+    cut to 30 %), and `CardTooLarge` is raised only when that is over the limit too.
     Raises `jinja2.UndefinedError` when the context lacks a key the template uses,
-    `ValueError` for an unknown template name or output that is not JSON, and
-    `CardTooLarge` when the card's attachment is over `MAX_CARD_BYTES`.
+    `TypeError` when a text filter gets something else than a string, and `ValueError`
+    for an unknown template name or output that is not JSON.
     """
     if not _NAME.fullmatch(name):
         raise ValueError(f"not a card template name: {name!r}")
@@ -153,16 +174,28 @@ def render(name: str, **ctx: object) -> dict[str, Any]:
         template = _environment().get_template(f"{name}.json.j2")
     except jinja2.TemplateNotFound:
         raise ValueError(f"no card template named {name!r}") from None
-    text = template.render(**ctx)
+    if "limits" in ctx:
+        raise ValueError("'limits' is reserved in card contexts")
+    card = _render_json(template, LIMITS, ctx)
+    size = card_size(card)
+    if size > MAX_CARD_BYTES:
+        card = _render_json(template, COMPACT_LIMITS, ctx)
+        size = card_size(card)
+        if size > MAX_CARD_BYTES:
+            raise CardTooLarge(name, size)
+    return card
+
+
+def _render_json(
+    template: jinja2.Template, limits: dict[str, int], ctx: dict[str, object]
+) -> dict[str, Any]:
+    text = template.render(limits=limits, **ctx)
     try:
         card = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"card template {name!r} produced invalid JSON: {exc}") from exc
+        raise ValueError(f"card template {template.name!r} produced invalid JSON: {exc}") from exc
     if not isinstance(card, dict):
-        raise ValueError(f"card template {name!r} did not produce a JSON object")
-    size = card_size(card)
-    if size > MAX_CARD_BYTES:
-        raise CardTooLarge(name, size)
+        raise ValueError(f"card template {template.name!r} did not produce a JSON object")
     return card
 
 
@@ -232,7 +265,15 @@ def _environment() -> jinja2.Environment:
         auto_reload=False,
     )
     env.filters["md"] = md
-    env.filters["cut"] = cut
+    env.filters["cut"] = _cut_filter
     env.filters["oneline"] = oneline
-    env.globals["limits"] = dict(LIMITS)
     return env
+
+
+@jinja2.pass_context
+def _cut_filter(context: jinja2.runtime.Context, value: object, n: int) -> str:
+    """`cut` with lengths over TEXT_FLOOR scaled by the render's `limits.text_percent`."""
+    percent = int(context["limits"]["text_percent"])
+    if n > TEXT_FLOOR:
+        n = max(TEXT_FLOOR, n * percent // 100)
+    return cut(value, n)

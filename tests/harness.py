@@ -85,8 +85,14 @@ class FakeConnector:
     url: str = ""
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
-    def fail_next(self, status: int, *, headers: dict[str, str] | None = None,
-                  code: str = "Error", times: int = 1) -> None:
+    def fail_next(
+        self,
+        status: int,
+        *,
+        headers: dict[str, str] | None = None,
+        code: str = "Error",
+        times: int = 1,
+    ) -> None:
         for _ in range(times):
             self.planned.append((status, headers or {}, {"error": {"code": code, "message": code}}))
 
@@ -119,10 +125,14 @@ class FakeConnector:
             if value:
                 return value
             if loop.time() > deadline:
-                raise AssertionError(f"timed out; sent so far: {[s.conversation_id for s in self.sent]}")
+                raise AssertionError(
+                    f"timed out; sent so far: {[s.conversation_id for s in self.sent]}"
+                )
             await asyncio.sleep(0.02)
 
-    async def wait_count(self, conversation_id: str, count: int, timeout: float = 10.0) -> list[Sent]:
+    async def wait_count(
+        self, conversation_id: str, count: int, timeout: float = 10.0
+    ) -> list[Sent]:
         await self.wait_for(lambda: len(self.to(conversation_id)) >= count, timeout)
         return self.to(conversation_id)
 
@@ -139,8 +149,12 @@ class Teams:
     bot_url: str
     service_url: str
 
-    def _base(self, person: dict[str, str] | None, conversation: dict[str, Any],
-              channel_data: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _base(
+        self,
+        person: dict[str, str] | None,
+        conversation: dict[str, Any],
+        channel_data: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         activity: dict[str, Any] = {
             "id": "f:1",
             "channelId": "msteams",
@@ -151,8 +165,11 @@ class Teams:
             "channelData": {"tenant": {"id": TENANT}, **(channel_data or {})},
         }
         if person is not None:
-            activity["from"] = {"id": person["id"], "name": person["name"],
-                                "aadObjectId": person["aad"]}
+            activity["from"] = {
+                "id": person["id"],
+                "name": person["name"],
+                "aadObjectId": person["aad"],
+            }
         return activity
 
     async def post(self, activity: dict[str, Any]) -> tuple[int, Any]:
@@ -162,51 +179,83 @@ class Teams:
 
     async def install_personal(self, person: dict[str, str]) -> None:
         conversation = {"id": personal_conversation(person), "conversationType": "personal"}
-        status, _ = await self.post({**self._base(person, conversation),
-                                     "type": "installationUpdate", "action": "add"})
+        status, _ = await self.post(
+            {**self._base(person, conversation), "type": "installationUpdate", "action": "add"}
+        )
         assert status in (200, 201), status
-        status, _ = await self.post({
-            **self._base(person, conversation), "type": "conversationUpdate",
-            "membersAdded": [{"id": BOT_ID}]})
+        status, _ = await self.post(
+            {
+                **self._base(person, conversation),
+                "type": "conversationUpdate",
+                "membersAdded": [{"id": BOT_ID}],
+            }
+        )
         assert status in (200, 201), status
 
     async def install_channel(self, installer: dict[str, str], channel: str = CHANNEL) -> None:
         conversation = {"id": channel, "conversationType": "channel", "isGroup": True}
         data = {"team": {"id": TEAM}, "channel": {"id": channel}}
-        status, _ = await self.post({**self._base(installer, conversation, data),
-                                     "type": "installationUpdate", "action": "add"})
+        status, _ = await self.post(
+            {
+                **self._base(installer, conversation, data),
+                "type": "installationUpdate",
+                "action": "add",
+            }
+        )
         assert status in (200, 201), status
-        status, _ = await self.post({
-            **self._base(installer, conversation, {"team": {"id": TEAM}}),
-            "type": "conversationUpdate", "membersAdded": [{"id": BOT_ID}]})
+        status, _ = await self.post(
+            {
+                **self._base(installer, conversation, {"team": {"id": TEAM}}),
+                "type": "conversationUpdate",
+                "membersAdded": [{"id": BOT_ID}],
+            }
+        )
         assert status in (200, 201), status
 
-    async def invoke(self, person: dict[str, str], verb: str, data: Any, *,
-                     trigger: str = "manual", conversation_id: str | None = None) -> tuple[int, Any]:
-        conversation = {"id": conversation_id or personal_conversation(person),
-                        "conversationType": "personal"}
+    async def invoke(
+        self,
+        person: dict[str, str],
+        verb: str,
+        data: Any,
+        *,
+        trigger: str = "manual",
+        conversation_id: str | None = None,
+    ) -> tuple[int, Any]:
+        conversation = {
+            "id": conversation_id or personal_conversation(person),
+            "conversationType": "personal",
+        }
         activity = {
             **self._base(person, conversation),
             "type": "invoke",
             "name": "adaptiveCard/action",
-            "value": {"action": {"type": "Action.Execute", "verb": verb, "data": data},
-                      "trigger": trigger},
+            "value": {
+                "action": {"type": "Action.Execute", "verb": verb, "data": data},
+                "trigger": trigger,
+            },
         }
         return await self.post(activity)
 
     async def message(self, person: dict[str, str], text: str) -> tuple[int, Any]:
         conversation = {"id": personal_conversation(person), "conversationType": "personal"}
-        return await self.post({**self._base(person, conversation), "type": "message",
-                                "text": text})
+        return await self.post(
+            {**self._base(person, conversation), "type": "message", "text": text}
+        )
 
-    async def intake(self, body: bytes | str, *, token: str | None = INTAKE_TOKEN,
-                     content_type: str = "application/fhir+json") -> tuple[int, Any]:
+    async def intake(
+        self,
+        body: bytes | str,
+        *,
+        token: str | None = INTAKE_TOKEN,
+        content_type: str = "application/fhir+json",
+    ) -> tuple[int, Any]:
         headers = {"Content-Type": content_type}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         data = body.encode() if isinstance(body, str) else body
-        async with self.http.post(f"{self.bot_url}/api/dxa-answers", data=data,
-                                  headers=headers) as response:
+        async with self.http.post(
+            f"{self.bot_url}/api/dxa-answers", data=data, headers=headers
+        ) as response:
             text = await response.text()
             try:
                 return response.status, json.loads(text)
@@ -214,8 +263,9 @@ class Teams:
                 return response.status, text
 
     async def case(self, case_id: int | str, *, token: str = REPORT_TOKEN) -> tuple[int, Any]:
-        async with self.http.get(f"{self.bot_url}/api/cases/{case_id}",
-                                 headers={"Authorization": f"Bearer {token}"}) as response:
+        async with self.http.get(
+            f"{self.bot_url}/api/cases/{case_id}", headers={"Authorization": f"Bearer {token}"}
+        ) as response:
             return response.status, await response.json()
 
 

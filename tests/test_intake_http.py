@@ -41,9 +41,12 @@ async def test_rejections_store_nothing_but_the_rejected_log(db_url: str, factor
         assert body["problems"]
         status, body = await teams.intake(fixture_bytes("08_invalid_check_digit.json"))
         assert status == 422
-        assert body["problems"] == [{
-            "path": "$.entry[0].resource.identifier[0].value",
-            "message": body["problems"][0]["message"]}]
+        assert body["problems"] == [
+            {
+                "path": "$.entry[0].resource.identifier[0].value",
+                "message": body["problems"][0]["message"],
+            }
+        ]
         assert "check digit" in body["problems"][0]["message"]
         unknown = json.loads(sample)
         for entry in unknown["entry"]:
@@ -53,12 +56,15 @@ async def test_rejections_store_nothing_but_the_rejected_log(db_url: str, factor
         assert status == 422
         assert "SE2321000156-XXXX" in body["problems"][0]["message"]
         # plain application/json is accepted too
-        status, body = await teams.intake(sample, content_type="application/json",
-                                          token="second-sender-token")
+        status, body = await teams.intake(
+            sample, content_type="application/json", token="second-sender-token"
+        )
         assert status == 201
     assert await _count(factory, Case) == 1
     async with factory() as session:
-        rejected = (await session.scalars(select(RejectedMessage).order_by(RejectedMessage.id))).all()
+        rejected = (
+            await session.scalars(select(RejectedMessage).order_by(RejectedMessage.id))
+        ).all()
     assert [r.status for r in rejected] == [415, 400, 400, 413, 422, 422, 422]
     assert rejected[1].body == "{not json"
     assert all(r.problems for r in rejected)
@@ -87,7 +93,7 @@ async def test_correction_supersedes_and_tells_the_physician(db_url: str, factor
         assert status == 201
         [card1] = await connector.wait_count(personal_conversation(ANNA), 1)
         assert card1.card is not None
-        decide = [a for a in _actions(card1.card) if a["data"].get("decision") == "call_in"][0]
+        decide = next(a for a in _actions(card1.card) if a["data"].get("decision") == "call_in")
         await teams.invoke(ANNA, "case.decide", decide["data"])
         await connector.wait_count(CHANNEL, 1)
 
@@ -112,7 +118,9 @@ async def test_correction_supersedes_and_tells_the_physician(db_url: str, factor
         assert new["physician"]["aad_object_id"] == ANNA["aad"]
         # the old card can no longer decide anything
         status, answer = await teams.invoke(ANNA, "case.decide", decide["data"])
-        assert "Redan beslutat" in card_text(answer["value"]) or "Ersatt" in card_text(answer["value"])
+        assert "Redan beslutat" in card_text(answer["value"]) or "Ersatt" in card_text(
+            answer["value"]
+        )
         # the same correction again is a duplicate
         status, again = await teams.intake(fixture_bytes("07_amended_01.json"))
         assert status == 200 and again["case_id"] == second["case_id"]

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.audit.models import AuditEntry
-from bot.tasks.deadlines import add_months, add_working_days, local_date
 from bot.db import utcnow
+from bot.tasks.deadlines import add_months, add_working_days, local_date
 from tests.conftest import fixture_bytes
 from tests.harness import (
     ANNA,
@@ -53,8 +53,10 @@ async def test_call_in_from_install_to_closed_case(db_url: str, factory: Any) ->
         assert card["refresh"]["userIds"] == [ANNA["id"]]
         assert card["refresh"]["action"]["verb"] == "card.refresh"
         verbs = {(a["verb"], a["data"]["decision"]) for a in actions_of(card)}
-        assert verbs == {("case.decide", d) for d in
-                         ("normal_letter", "normal_call", "call_in", "other", "reassign")}
+        assert verbs == {
+            ("case.decide", d)
+            for d in ("normal_letter", "normal_call", "call_in", "other", "reassign")
+        }
 
         action = _action(card, "call_in")
         data = {**action["data"], "visit_physician": ERIK["aad"], "note": "Tolk behövs"}
@@ -85,13 +87,18 @@ async def test_call_in_from_install_to_closed_case(db_url: str, factory: Any) ->
         assert case["decision"]["by"] == ANNA["aad"]
         dues = {t["kind"]: t["due"] for t in case["tasks"]}
         three = add_working_days(today, 3).isoformat()
-        assert dues == {"waitlist": three, "invitation_letter": three, "lab_package": three,
-                        "book_visit": add_months(today, 2).isoformat()}
+        assert dues == {
+            "waitlist": three,
+            "invitation_letter": three,
+            "lab_package": three,
+            "book_visit": add_months(today, 2).isoformat(),
+        }
         assert {t["assignee_role"] for t in case["tasks"]} == {"mva"}
 
         for number, complete in enumerate(completes, start=1):
-            status, answer = await teams.invoke(MARIA, "task.complete", complete["data"],
-                                                conversation_id=CHANNEL)
+            status, answer = await teams.invoke(
+                MARIA, "task.complete", complete["data"], conversation_id=CHANNEL
+            )
             card = card_of(answer)
             remaining = [a for a in actions_of(card) if a["verb"] == "task.complete"]
             assert len(remaining) == 4 - number
@@ -101,13 +108,20 @@ async def test_call_in_from_install_to_closed_case(db_url: str, factory: Any) ->
         assert case["state"] == "closed"
         assert all(t["status"] == "done" and t["done_by"] == MARIA["aad"] for t in case["tasks"])
         assert [h["to_state"] for h in case["history"] if h["to_state"] != h["from_state"]] == [
-            "awaiting_decision", "decided", "closed"]
+            "awaiting_decision",
+            "decided",
+            "closed",
+        ]
 
     async with factory() as session:
         actions = dict(
-            (await session.execute(
-                select(AuditEntry.action, func.count()).where(AuditEntry.case_id == case_id)
-                .group_by(AuditEntry.action))).all()
+            (
+                await session.execute(
+                    select(AuditEntry.action, func.count())
+                    .where(AuditEntry.case_id == case_id)
+                    .group_by(AuditEntry.action)
+                )
+            ).all()
         )
     assert actions["case.decide"] == 1
     assert actions["task.complete"] == 4

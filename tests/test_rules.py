@@ -18,8 +18,8 @@ from tests.harness import (
     ERIK,
     MARIA,
     STRANGER,
-    Teams,
     FakeConnector,
+    Teams,
     actions_of,
     card_of,
     card_text,
@@ -30,7 +30,9 @@ from tests.harness import (
 )
 
 
-async def _decision_card(teams: Teams, connector: FakeConnector, sample: str = "01_osteoporosis_named.json") -> tuple[int, dict[str, Any]]:
+async def _decision_card(
+    teams: Teams, connector: FakeConnector, sample: str = "01_osteoporosis_named.json"
+) -> tuple[int, dict[str, Any]]:
     for person in (ANNA, ERIK, MARIA):
         await teams.install_personal(person)
     await teams.install_channel(MARIA)
@@ -82,15 +84,18 @@ async def test_only_mva_completes_mva_tasks(db_url: str, factory: Any) -> None:
         assert task_sent.card is not None
         first = actions_of(task_sent.card)[0]
         assert first["verb"] == "task.complete"
-        status, answer = await teams.invoke(ANNA, "task.complete", first["data"],
-                                            conversation_id=CHANNEL)
+        status, answer = await teams.invoke(
+            ANNA, "task.complete", first["data"], conversation_id=CHANNEL
+        )
         assert "behörighet" in error_of(answer)
-        status, answer = await teams.invoke(MARIA, "task.complete", first["data"],
-                                            conversation_id=CHANNEL)
+        status, answer = await teams.invoke(
+            MARIA, "task.complete", first["data"], conversation_id=CHANNEL
+        )
         assert "Maria Svensson" in card_text(card_of(answer))
         # a second click on the same task changes nothing and says who did it
-        status, answer = await teams.invoke(MARIA, "task.complete", first["data"],
-                                            conversation_id=CHANNEL)
+        status, answer = await teams.invoke(
+            MARIA, "task.complete", first["data"], conversation_id=CHANNEL
+        )
         assert "Redan klar" in card_text(card_of(answer))
     audit = await _audit(factory, case_id)
     assert (f"staff:{ANNA['aad']}", "task.complete", "refused") in audit
@@ -98,7 +103,9 @@ async def test_only_mva_completes_mva_tasks(db_url: str, factory: Any) -> None:
     assert (f"staff:{MARIA['aad']}", "task.complete", "stale") in audit
 
 
-async def test_physician_completes_own_letter_task_and_can_reopen(db_url: str, factory: Any) -> None:
+async def test_physician_completes_own_letter_task_and_can_reopen(
+    db_url: str, factory: Any
+) -> None:
     async with running_bot(db_url) as (teams, connector):
         case_id, card = await _decision_card(teams, connector, "02_normal_named.json")
         status, answer = await teams.invoke(ANNA, "case.decide", _data(card, "normal_letter"))
@@ -136,7 +143,9 @@ async def test_second_decision_and_stale_card_record_nothing(db_url: str, factor
         assert "Redan beslutat av Anna Berg" in card_text(again)
         assert actions_of(again) == []
         # another physician with the card of an old version
-        status, answer = await teams.invoke(ERIK, "case.decide", _data(card, "other", other_note="x"))
+        status, answer = await teams.invoke(
+            ERIK, "case.decide", _data(card, "other", other_note="x")
+        )
         assert "Redan beslutat av Anna Berg" in card_text(card_of(answer))
     async with factory() as session:
         decisions = (await session.scalars(select(Decision))).all()
@@ -206,8 +215,9 @@ async def test_refusals_and_actions_all_write_audit_rows(db_url: str, factory: A
     assert (f"staff:{ANNA['aad']}", "case.decide", "ok") in audit
     assert any(a[1] == "api.case.read" for a in audit)
     async with factory() as session:
-        shown = (await session.scalars(
-            select(AuditEntry).where(AuditEntry.action == "card.shown"))).one()
+        shown = (
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "card.shown"))
+        ).one()
         assert shown.detail == {"trigger": "automatic"}
         assert shown.patient_key and len(shown.patient_key) == 64
 
@@ -215,8 +225,9 @@ async def test_refusals_and_actions_all_write_audit_rows(db_url: str, factory: A
 async def test_refresh_returns_the_current_card_for_each_viewer(db_url: str, factory: Any) -> None:
     async with running_bot(db_url) as (teams, connector):
         case_id, card = await _decision_card(teams, connector)
-        status, answer = await teams.invoke(ANNA, "card.refresh", {"case_id": case_id},
-                                            trigger="automatic")
+        status, answer = await teams.invoke(
+            ANNA, "card.refresh", {"case_id": case_id}, trigger="automatic"
+        )
         assert {a["data"]["decision"] for a in actions_of(card_of(answer))} >= {"call_in"}
         status, answer = await teams.invoke(MARIA, "card.refresh", {"case_id": case_id})
         assert actions_of(card_of(answer)) == []  # MVA sees the read-only summary
@@ -230,11 +241,17 @@ async def test_outside_text_cannot_add_links_or_break_the_card(db_url: str, fact
     for entry in bundle["entry"]:
         resource = entry["resource"]
         if resource["resourceType"] == "Patient":
-            resource["name"] = [{"family": 'Evil"}]} [klicka](https://evil.example)',
-                                 "given": ["**Fet** # rubrik\n- lista"]}]
+            resource["name"] = [
+                {
+                    "family": 'Evil"}]} [klicka](https://evil.example)',
+                    "given": ["**Fet** # rubrik\n- lista"],
+                }
+            ]
         if resource["resourceType"] == "DiagnosticReport":
-            resource["conclusion"] = ("Se [här](https://evil.example/x) eller www.evil.example "
-                                      '"}], "actions": [] \\ ' + "x" * 60_000)
+            resource["conclusion"] = (
+                "Se [här](https://evil.example/x) eller www.evil.example "
+                '"}], "actions": [] \\ ' + "x" * 60_000
+            )
     async with running_bot(db_url) as (teams, connector):
         for person in (ANNA, MARIA):
             await teams.install_personal(person)

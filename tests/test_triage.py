@@ -38,17 +38,23 @@ async def test_triage_assign_and_fallback_to_channel(db_url: str, factory: Any) 
         assert "Ingrid Sjöberg" in card_text(card)
 
         # an MVA assigns the case to Erik, who has not installed the app personally
-        status, answer = await teams.invoke(MARIA, "case.assign",
-                                            {**assign["data"], "physician": ERIK["aad"]},
-                                            conversation_id=CHANNEL)
+        status, answer = await teams.invoke(
+            MARIA,
+            "case.assign",
+            {**assign["data"], "physician": ERIK["aad"]},
+            conversation_id=CHANNEL,
+        )
         assigned = card_of(answer)
         assert actions_of(assigned) == []
         assert "Erik Lund" in card_text(assigned) and "Maria Svensson" in card_text(assigned)
 
         # a second secretary with the same old card: nothing changes
-        status, answer = await teams.invoke(ANNA, "case.assign",
-                                            {**assign["data"], "physician": ANNA["aad"]},
-                                            conversation_id=CHANNEL)
+        status, answer = await teams.invoke(
+            ANNA,
+            "case.assign",
+            {**assign["data"], "physician": ANNA["aad"]},
+            conversation_id=CHANNEL,
+        )
         assert "Redan fördelat till Erik Lund" in card_text(card_of(answer))
 
         # Erik's decision card cannot reach his personal chat: it goes to the channel, saying so
@@ -64,9 +70,16 @@ async def test_triage_assign_and_fallback_to_channel(db_url: str, factory: Any) 
 
         # Erik installs the app; a reassignment to him now reaches his chat
         await teams.install_personal(ERIK)
-        status, answer = await teams.invoke(ERIK, "case.decide", {
-            "case_id": case_id, "version": case["version"], "decision": "reassign",
-            "physician": ANNA["aad"]})
+        status, answer = await teams.invoke(
+            ERIK,
+            "case.decide",
+            {
+                "case_id": case_id,
+                "version": case["version"],
+                "decision": "reassign",
+                "physician": ANNA["aad"],
+            },
+        )
         assert "Anna Berg" in card_text(card_of(answer))
         [to_anna] = await connector.wait_count(personal_conversation(ANNA), 1)
         assert to_anna.card is not None
@@ -81,11 +94,13 @@ async def test_assign_needs_a_role_and_a_physician(db_url: str, factory: Any) ->
         status, body = await teams.intake(fixture_bytes("03_osteopenia_jour_vc.json"))
         data = {"case_id": body["case_id"], "version": 1}
         stranger = {"aad": "00000000-0000-0000-0000-00000000dead", "id": "29:s", "name": "S"}
-        status, answer = await teams.invoke(stranger, "case.assign",
-                                            {**data, "physician": ANNA["aad"]})
+        status, answer = await teams.invoke(
+            stranger, "case.assign", {**data, "physician": ANNA["aad"]}
+        )
         assert "behörighet" in error_of(answer)
-        status, answer = await teams.invoke(MARIA, "case.assign",
-                                            {**data, "physician": MARIA["aad"]})
+        status, answer = await teams.invoke(
+            MARIA, "case.assign", {**data, "physician": MARIA["aad"]}
+        )
         assert "läkare" in error_of(answer)
         status, case = await teams.case(body["case_id"])
         assert case["state"] == "awaiting_assignment" and case["physician"] is None

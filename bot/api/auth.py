@@ -27,7 +27,10 @@ def bearer_sender(request: web.Request, tokens: frozenset[str]) -> str | None:
 
 def unauthorized() -> web.Response:
     return web.json_response(
-        {"error": "unauthorized", "problems": [{"path": "$", "message": "missing or wrong bearer token"}]},
+        {
+            "error": "unauthorized",
+            "problems": [{"path": "$", "message": "missing or wrong bearer token"}],
+        },
         status=401,
         headers={"WWW-Authenticate": "Bearer"},
     )

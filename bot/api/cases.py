@@ -7,7 +7,7 @@ from aiohttp import web
 from bot.api.auth import bearer_sender, unauthorized
 from bot.audit import service as audit
 from bot.cases import api as case_api
-from bot.cases import states
+from bot.cases import states, views
 from bot.db import transaction
 from bot.state import STATE
 
@@ -31,8 +31,13 @@ async def get_case(request: web.Request) -> web.Response:
         return _bad("id", "case id must be a whole number")
     async with transaction(state.factory) as session:
         body = await case_api.read_case(session, case_id)
-        audit.record(session, actor=f"api:{sender}", action="api.case.read",
-                     outcome="ok" if body else "not_found", case_id=case_id)
+        audit.record(
+            session,
+            actor=f"api:{sender}",
+            action="api.case.read",
+            outcome="ok" if body else "not_found",
+            case_id=case_id,
+        )
     if body is None:
         return web.json_response({"error": "not found"}, status=404)
     return web.json_response(body)
@@ -58,9 +63,15 @@ async def list_cases(request: web.Request) -> web.Response:
         )
         body = []
         for case in found:
-            tasks = await case_api.views.case_tasks(session, case.id)
-            history = await case_api.views.case_history(session, case.id)
+            tasks = await views.case_tasks(session, case.id)
+            history = await views.case_history(session, case.id)
             body.append(case_api.case_json(case, tasks, history))
-            audit.record(session, actor=f"api:{sender}", action="api.case.read",
-                         unit_id=case.unit_id, case_id=case.id, patient=case.patient_key)
+            audit.record(
+                session,
+                actor=f"api:{sender}",
+                action="api.case.read",
+                unit_id=case.unit_id,
+                case_id=case.id,
+                patient=case.patient_key,
+            )
     return web.json_response({"cases": body, "count": len(body)})

@@ -20,22 +20,38 @@ async def post_dxa_answer(request: web.Request) -> web.Response:
     common = {"channel": "http", "sender": sender, "content_type": request.content_type}
     if request.content_type not in ACCEPTED_TYPES:
         result = await intake.reject(
-            state.factory, status=415, error="unsupported media type", body=None, size=0,
-            problems=[Problem("$", "Content-Type must be application/fhir+json or application/json")],
+            state.factory,
+            status=415,
+            error="unsupported media type",
+            body=None,
+            size=0,
+            problems=[
+                Problem("$", "Content-Type must be application/fhir+json or application/json")
+            ],
             **common,
         )
         return web.json_response(result.body, status=result.status)
     length = request.content_length
     if length is not None and length > intake.MAX_BODY_BYTES:
         result = await intake.reject(
-            state.factory, status=413, error="payload too large", body=None, size=length,
-            problems=[Problem("$", f"body is over {intake.MAX_BODY_BYTES} bytes")], **common,
+            state.factory,
+            status=413,
+            error="payload too large",
+            body=None,
+            size=length,
+            problems=[Problem("$", f"body is over {intake.MAX_BODY_BYTES} bytes")],
+            **common,
         )
         return web.json_response(result.body, status=result.status)
     body = await request.content.read(intake.MAX_BODY_BYTES + 1)
     result = await intake.ingest(
-        state.factory, body=body, content_type=request.content_type, sender=sender,
-        channel="http", secret=state.settings.patient_key_secret, now=state.clock(),
+        state.factory,
+        body=body,
+        content_type=request.content_type,
+        sender=sender,
+        channel="http",
+        secret=state.settings.patient_key_secret,
+        now=state.clock(),
     )
     if result.status in (201, 202):
         state.wake_outbox()

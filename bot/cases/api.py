@@ -28,8 +28,12 @@ def case_json(case: Case, tasks: Sequence[Task], history: Sequence[CaseEvent]) -
         if case.physician
         else None,
         "received_at": _iso(case.received_at),
-        "answer": {"system": case.report_system, "value": case.report_value,
-                   "status": case.report_status, "scan_date": _iso(case.scan_date)},
+        "answer": {
+            "system": case.report_system,
+            "value": case.report_value,
+            "status": case.report_status,
+            "scan_date": _iso(case.scan_date),
+        },
         "protected_identity": case.protected_identity,
         "supersedes": case.supersedes_id,
         "superseded_by": case.superseded_by_id,
@@ -60,8 +64,14 @@ def case_json(case: Case, tasks: Sequence[Task], history: Sequence[CaseEvent]) -
             for t in tasks
         ],
         "history": [
-            {"at": _iso(e.at), "actor": e.actor, "action": e.action,
-             "from_state": e.from_state, "to_state": e.to_state, "reason": e.reason}
+            {
+                "at": _iso(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "from_state": e.from_state,
+                "to_state": e.to_state,
+                "reason": e.reason,
+            }
             for e in history
         ],
     }

@@ -112,9 +112,7 @@ def _already_decided_text(case: Case) -> str:
     return f"Redan beslutat av {decision.by.name} ({views.fmt_time(decision.at)})."
 
 
-async def notify_physician(
-    session: AsyncSession, case: Case, *, notice: str | None = None
-) -> None:
+async def notify_physician(session: AsyncSession, case: Case, *, notice: str | None = None) -> None:
     """Send the decision card to the case's physician (via the outbox)."""
     assert case.physician is not None
     card = await views.decision_card(session, case, notice=notice)
@@ -123,7 +121,9 @@ async def notify_physician(
         purpose="decision_card",
         target_kind="user",
         target=case.physician.aad_object_id,
-        activity=outbox.card_activity(card, summary=f"DXA-svar att bedöma: {views.case_ref(case.id)}"),
+        activity=outbox.card_activity(
+            card, summary=f"DXA-svar att bedöma: {views.case_ref(case.id)}"
+        ),
         unit_id=case.unit_id,
         case_id=case.id,
     )
@@ -137,7 +137,9 @@ async def notify_triage(session: AsyncSession, case: Case, *, notice: str | None
         purpose="triage_card",
         target_kind="channel",
         target=case.unit.mva_channel or "",
-        activity=outbox.card_activity(card, summary=f"DXA-svar att fördela: {views.case_ref(case.id)}"),
+        activity=outbox.card_activity(
+            card, summary=f"DXA-svar att fördela: {views.case_ref(case.id)}"
+        ),
         unit_id=case.unit_id,
         case_id=case.id,
     )
@@ -162,7 +164,9 @@ async def notify_tasks(
             purpose="task_card",
             target_kind=kind,
             target=target,
-            activity=outbox.card_activity(card, summary=f"Nya uppgifter: {views.case_ref(case.id)}"),
+            activity=outbox.card_activity(
+                card, summary=f"Nya uppgifter: {views.case_ref(case.id)}"
+            ),
             unit_id=case.unit_id,
             case_id=case.id,
             task_id=first.id,
@@ -183,35 +187,75 @@ async def assign_case(
     who = actor_id(actor, actor_aad)
     case = await get_case(session, case_id=case_id, for_update=True)
     if case is None:
-        return _refuse(session, action="case.assign", actor=who, reason="unknown case",
-                       message=f"Ärende {case_id} finns inte.")
-    if not (directory.has_role(actor, case.unit_id, "mva")
-            or directory.has_role(actor, case.unit_id, "physician")):
-        return _refuse(session, action="case.assign", actor=who, case=case, reason="role",
-                       message="Du saknar behörighet att fördela ärenden på den här enheten.")
+        return _refuse(
+            session,
+            action="case.assign",
+            actor=who,
+            reason="unknown case",
+            message=f"Ärende {case_id} finns inte.",
+        )
+    if not (
+        directory.has_role(actor, case.unit_id, "mva")
+        or directory.has_role(actor, case.unit_id, "physician")
+    ):
+        return _refuse(
+            session,
+            action="case.assign",
+            actor=who,
+            case=case,
+            reason="role",
+            message="Du saknar behörighet att fördela ärenden på den här enheten.",
+        )
     if case.state != states.AWAITING_ASSIGNMENT or case.version != version:
-        audit.record(session, actor=who, action="case.assign", outcome="stale",
-                     unit_id=case.unit_id, case_id=case.id, patient=case.patient_key)
+        audit.record(
+            session,
+            actor=who,
+            action="case.assign",
+            outcome="stale",
+            unit_id=case.unit_id,
+            case_id=case.id,
+            patient=case.patient_key,
+        )
         taken = case.physician.name if case.physician else None
         message = f"Redan fördelat till {taken}." if taken else _already_decided_text(case)
         return Outcome(ok=False, case=case, message=message)
     physician = await directory.staff_by_aad(session, physician_aad)
     if physician is None or not directory.has_role(physician, case.unit_id, "physician"):
-        return _refuse(session, action="case.assign", actor=who, case=case,
-                       reason="not a physician of the unit",
-                       message="Välj en läkare på enheten.")
+        return _refuse(
+            session,
+            action="case.assign",
+            actor=who,
+            case=case,
+            reason="not a physician of the unit",
+            message="Välj en läkare på enheten.",
+        )
     assert actor is not None
     case.physician_id = physician.id
     case.physician = physician
-    transition(session, case, states.AWAITING_DECISION, actor=actor.name, action="Fördelat",
-               reason=f"till {physician.name}", now=now)
-    audit.record(session, actor=who, action="case.assign", unit_id=case.unit_id,
-                 case_id=case.id, patient=case.patient_key,
-                 detail={"physician": physician.aad_object_id})
+    transition(
+        session,
+        case,
+        states.AWAITING_DECISION,
+        actor=actor.name,
+        action="Fördelat",
+        reason=f"till {physician.name}",
+        now=now,
+    )
+    audit.record(
+        session,
+        actor=who,
+        action="case.assign",
+        unit_id=case.unit_id,
+        case_id=case.id,
+        patient=case.patient_key,
+        detail={"physician": physician.aad_object_id},
+    )
     await notify_physician(session, case)
-    return Outcome(ok=True, case=case,
-                   message=f"Fördelat till {physician.name} av {actor.name} "
-                           f"({views.fmt_time(now)}).")
+    return Outcome(
+        ok=True,
+        case=case,
+        message=f"Fördelat till {physician.name} av {actor.name} ({views.fmt_time(now)}).",
+    )
 
 
 def _clean_note(note: Any) -> str | None:
@@ -238,16 +282,34 @@ async def decide_case(
     who = actor_id(actor, actor_aad)
     case = await get_case(session, case_id=case_id, for_update=True)
     if case is None:
-        return _refuse(session, action="case.decide", actor=who, reason="unknown case",
-                       message=f"Ärende {case_id} finns inte.")
+        return _refuse(
+            session,
+            action="case.decide",
+            actor=who,
+            reason="unknown case",
+            message=f"Ärende {case_id} finns inte.",
+        )
     if not directory.has_role(actor, case.unit_id, "physician"):
-        return _refuse(session, action="case.decide", actor=who, case=case, reason="role",
-                       message="Endast läkare på enheten kan besluta i ärendet.")
+        return _refuse(
+            session,
+            action="case.decide",
+            actor=who,
+            case=case,
+            reason="role",
+            message="Endast läkare på enheten kan besluta i ärendet.",
+        )
     assert actor is not None
     if case.state != states.AWAITING_DECISION or case.version != version:
-        audit.record(session, actor=who, action="case.decide", outcome="stale",
-                     unit_id=case.unit_id, case_id=case.id, patient=case.patient_key,
-                     detail={"card_version": version, "case_version": case.version})
+        audit.record(
+            session,
+            actor=who,
+            action="case.decide",
+            outcome="stale",
+            unit_id=case.unit_id,
+            case_id=case.id,
+            patient=case.patient_key,
+            detail={"card_version": version, "case_version": case.version},
+        )
         if case.state == states.SUPERSEDED:
             message = f"Ersatt av korrigerat svar: {views.case_ref(case.superseded_by_id or 0)}."
         elif case.decision is not None:
@@ -256,32 +318,68 @@ async def decide_case(
             message = "Kortet var inaktuellt; här är det aktuella. Inget beslut registrerades."
         return Outcome(ok=False, case=case, message=message)
     if decision not in DECISIONS:
-        return _refuse(session, action="case.decide", actor=who, case=case,
-                       reason="unknown decision", message="Okänt beslut.")
+        return _refuse(
+            session,
+            action="case.decide",
+            actor=who,
+            case=case,
+            reason="unknown decision",
+            message="Okänt beslut.",
+        )
     note = _clean_note(note)
 
     if decision == "reassign":
         target = await directory.staff_by_aad(session, reassign_to_aad or "")
         if target is None or not directory.has_role(target, case.unit_id, "physician"):
-            return _refuse(session, action="case.decide", actor=who, case=case,
-                           reason="reassign target", message="Välj en läkare på enheten.")
+            return _refuse(
+                session,
+                action="case.decide",
+                actor=who,
+                case=case,
+                reason="reassign target",
+                message="Välj en läkare på enheten.",
+            )
         if target.id == case.physician_id:
-            return _refuse(session, action="case.decide", actor=who, case=case,
-                           reason="reassign to same", message="Ärendet är redan ditt.")
+            return _refuse(
+                session,
+                action="case.decide",
+                actor=who,
+                case=case,
+                reason="reassign to same",
+                message="Ärendet är redan ditt.",
+            )
         case.physician_id = target.id
         case.physician = target
-        transition(session, case, states.AWAITING_DECISION, actor=actor.name,
-                   action="Fördelat om", reason=f"till {target.name}", now=now)
-        audit.record(session, actor=who, action="case.reassign", unit_id=case.unit_id,
-                     case_id=case.id, patient=case.patient_key,
-                     detail={"physician": target.aad_object_id})
+        transition(
+            session,
+            case,
+            states.AWAITING_DECISION,
+            actor=actor.name,
+            action="Fördelat om",
+            reason=f"till {target.name}",
+            now=now,
+        )
+        audit.record(
+            session,
+            actor=who,
+            action="case.reassign",
+            unit_id=case.unit_id,
+            case_id=case.id,
+            patient=case.patient_key,
+            detail={"physician": target.aad_object_id},
+        )
         await notify_physician(session, case, notice=f"Fördelat om av {actor.name}.")
         return Outcome(ok=True, case=case, message=f"Fördelat om till {target.name}.")
 
     if decision == "other" and not note:
-        return _refuse(session, action="case.decide", actor=who, case=case,
-                       reason="other without text",
-                       message="Skriv vilken åtgärd som ska göras.")
+        return _refuse(
+            session,
+            action="case.decide",
+            actor=who,
+            case=case,
+            reason="other without text",
+            message="Skriv vilken åtgärd som ska göras.",
+        )
     visit_physician: Staff | None = None
     if decision == "call_in":
         if visit_physician_aad and visit_physician_aad != actor.aad_object_id:
@@ -289,34 +387,63 @@ async def decide_case(
             if visit_physician is None or not directory.has_role(
                 visit_physician, case.unit_id, "physician"
             ):
-                return _refuse(session, action="case.decide", actor=who, case=case,
-                               reason="visit physician",
-                               message="Välj en läkare på enheten för besöket.")
+                return _refuse(
+                    session,
+                    action="case.decide",
+                    actor=who,
+                    case=case,
+                    reason="visit physician",
+                    message="Välj en läkare på enheten för besöket.",
+                )
         else:
             visit_physician = actor
 
-    record = Decision(case_id=case.id, kind=decision, by_id=actor.id, by=actor, at=now,
-                      note=note, visit_physician_id=visit_physician.id if visit_physician else None,
-                      visit_physician=visit_physician)
+    record = Decision(
+        case_id=case.id,
+        kind=decision,
+        by_id=actor.id,
+        by=actor,
+        at=now,
+        note=note,
+        visit_physician_id=visit_physician.id if visit_physician else None,
+        visit_physician=visit_physician,
+    )
     session.add(record)
     case.decision = record
     case.decided_at = now
-    transition(session, case, states.DECIDED, actor=actor.name, action="Beslut",
-               reason=views.DECISION_LABELS[decision], now=now)
+    transition(
+        session,
+        case,
+        states.DECIDED,
+        actor=actor.name,
+        action="Beslut",
+        reason=views.DECISION_LABELS[decision],
+        now=now,
+    )
     await session.flush()
-    tasks = tasks_service.create_tasks(session, case=case, decision=record, decided_by=actor,
-                                       visit_physician=visit_physician, now=now)
+    tasks = tasks_service.create_tasks(
+        session,
+        case=case,
+        decision=record,
+        decided_by=actor,
+        visit_physician=visit_physician,
+        now=now,
+    )
     await session.flush()
-    audit.record(session, actor=who, action="case.decide", unit_id=case.unit_id,
-                 case_id=case.id, patient=case.patient_key,
-                 detail={"decision": decision, "tasks": [t.id for t in tasks]})
+    audit.record(
+        session,
+        actor=who,
+        action="case.decide",
+        unit_id=case.unit_id,
+        case_id=case.id,
+        patient=case.patient_key,
+        detail={"decision": decision, "tasks": [t.id for t in tasks]},
+    )
     await notify_tasks(session, case, tasks, now=now)
     return Outcome(ok=True, case=case)
 
 
-async def _task_and_case(
-    session: AsyncSession, task_id: int
-) -> tuple[Task | None, Case | None]:
+async def _task_and_case(session: AsyncSession, task_id: int) -> tuple[Task | None, Case | None]:
     task = await tasks_service.get_for_update(session, task_id=task_id)
     if task is None:
         return None, None
@@ -336,32 +463,80 @@ async def complete_task(
     who = actor_id(actor, actor_aad)
     task, case = await _task_and_case(session, task_id)
     if task is None or case is None:
-        return _refuse(session, action="task.complete", actor=who, reason="unknown task",
-                       message=f"Uppgift {task_id} finns inte.")
+        return _refuse(
+            session,
+            action="task.complete",
+            actor=who,
+            reason="unknown task",
+            message=f"Uppgift {task_id} finns inte.",
+        )
     if not tasks_service.may_handle(task, actor):
-        return _refuse(session, action="task.complete", actor=who, case=case, task=task,
-                       reason="role", message="Du saknar behörighet för den här uppgiften.")
+        return _refuse(
+            session,
+            action="task.complete",
+            actor=who,
+            case=case,
+            task=task,
+            reason="role",
+            message="Du saknar behörighet för den här uppgiften.",
+        )
     assert actor is not None
     if task.status != "open":
-        audit.record(session, actor=who, action="task.complete", outcome="stale",
-                     unit_id=case.unit_id, case_id=case.id, task_id=task.id,
-                     patient=case.patient_key)
-        done = (f"Redan klar – {task.done_by.name} ({views.fmt_time(task.done_at)})."
-                if task.status == "done" and task.done_by else "Uppgiften är inte längre öppen.")
+        audit.record(
+            session,
+            actor=who,
+            action="task.complete",
+            outcome="stale",
+            unit_id=case.unit_id,
+            case_id=case.id,
+            task_id=task.id,
+            patient=case.patient_key,
+        )
+        done = (
+            f"Redan klar – {task.done_by.name} ({views.fmt_time(task.done_at)})."
+            if task.status == "done" and task.done_by
+            else "Uppgiften är inte längre öppen."
+        )
         return Outcome(ok=False, case=case, task=task, message=done)
     task.status = "done"
     task.done_by_id = actor.id
     task.done_by = actor
     task.done_at = now
     task.note = _clean_note(note) or task.note
-    session.add(CaseEvent(case_id=case.id, at=now, actor=actor.name, action="Uppgift klar",
-                          from_state=case.state, to_state=case.state, reason=task.title))
-    audit.record(session, actor=who, action="task.complete", unit_id=case.unit_id,
-                 case_id=case.id, task_id=task.id, patient=case.patient_key)
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            at=now,
+            actor=actor.name,
+            action="Uppgift klar",
+            from_state=case.state,
+            to_state=case.state,
+            reason=task.title,
+        )
+    )
+    audit.record(
+        session,
+        actor=who,
+        action="task.complete",
+        unit_id=case.unit_id,
+        case_id=case.id,
+        task_id=task.id,
+        patient=case.patient_key,
+    )
     await session.flush()
-    if case.state == states.DECIDED and await tasks_service.open_count(session, case_id=case.id) == 0:
-        transition(session, case, states.CLOSED, actor=actor.name, action="Avslutat",
-                   reason="alla uppgifter klara", now=now)
+    if (
+        case.state == states.DECIDED
+        and await tasks_service.open_count(session, case_id=case.id) == 0
+    ):
+        transition(
+            session,
+            case,
+            states.CLOSED,
+            actor=actor.name,
+            action="Avslutat",
+            reason="alla uppgifter klara",
+            now=now,
+        )
         case.closed_at = now
     return Outcome(ok=True, case=case, task=task)
 
@@ -378,37 +553,93 @@ async def reopen_task(
     who = actor_id(actor, actor_aad)
     task, case = await _task_and_case(session, task_id)
     if task is None or case is None:
-        return _refuse(session, action="task.reopen", actor=who, reason="unknown task",
-                       message=f"Uppgift {task_id} finns inte.")
+        return _refuse(
+            session,
+            action="task.reopen",
+            actor=who,
+            reason="unknown task",
+            message=f"Uppgift {task_id} finns inte.",
+        )
     if not tasks_service.may_handle(task, actor):
-        return _refuse(session, action="task.reopen", actor=who, case=case, task=task,
-                       reason="role", message="Du saknar behörighet för den här uppgiften.")
+        return _refuse(
+            session,
+            action="task.reopen",
+            actor=who,
+            case=case,
+            task=task,
+            reason="role",
+            message="Du saknar behörighet för den här uppgiften.",
+        )
     assert actor is not None
     if task.status != "done" or task.done_at is None:
-        audit.record(session, actor=who, action="task.reopen", outcome="stale",
-                     unit_id=case.unit_id, case_id=case.id, task_id=task.id,
-                     patient=case.patient_key)
+        audit.record(
+            session,
+            actor=who,
+            action="task.reopen",
+            outcome="stale",
+            unit_id=case.unit_id,
+            case_id=case.id,
+            task_id=task.id,
+            patient=case.patient_key,
+        )
         return Outcome(ok=False, case=case, task=task, message="Uppgiften är redan öppen.")
     if now - task.done_at > tasks_service.REOPEN_WINDOW:
-        return _refuse(session, action="task.reopen", actor=who, case=case, task=task,
-                       reason="window", error=False,
-                       message="Det går bara att ångra inom 24 timmar.")
+        return _refuse(
+            session,
+            action="task.reopen",
+            actor=who,
+            case=case,
+            task=task,
+            reason="window",
+            error=False,
+            message="Det går bara att ångra inom 24 timmar.",
+        )
     if case.state in (states.SUPERSEDED, states.CANCELLED):
-        return _refuse(session, action="task.reopen", actor=who, case=case, task=task,
-                       reason="case ended", error=False,
-                       message="Ärendet är avslutat på annat sätt; uppgiften kan inte ångras.")
+        return _refuse(
+            session,
+            action="task.reopen",
+            actor=who,
+            case=case,
+            task=task,
+            reason="case ended",
+            error=False,
+            message="Ärendet är avslutat på annat sätt; uppgiften kan inte ångras.",
+        )
     task.status = "open"
     task.done_by_id = None
     task.done_by = None
     task.done_at = None
-    session.add(CaseEvent(case_id=case.id, at=now, actor=actor.name, action="Uppgift ångrad",
-                          from_state=case.state, to_state=case.state, reason=task.title))
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            at=now,
+            actor=actor.name,
+            action="Uppgift ångrad",
+            from_state=case.state,
+            to_state=case.state,
+            reason=task.title,
+        )
+    )
     if case.state == states.CLOSED:
-        transition(session, case, states.DECIDED, actor=actor.name, action="Återöppnat",
-                   reason=f"uppgift ångrad: {task.title}", now=now)
+        transition(
+            session,
+            case,
+            states.DECIDED,
+            actor=actor.name,
+            action="Återöppnat",
+            reason=f"uppgift ångrad: {task.title}",
+            now=now,
+        )
         case.closed_at = None
-    audit.record(session, actor=who, action="task.reopen", unit_id=case.unit_id,
-                 case_id=case.id, task_id=task.id, patient=case.patient_key)
+    audit.record(
+        session,
+        actor=who,
+        action="task.reopen",
+        unit_id=case.unit_id,
+        case_id=case.id,
+        task_id=task.id,
+        patient=case.patient_key,
+    )
     return Outcome(ok=True, case=case, task=task)
 
 
@@ -430,15 +661,34 @@ async def view_case(
         case_id = task.case_id if task else None
     case = await get_case(session, case_id=case_id) if case_id is not None else None
     if case is None:
-        return _refuse(session, action="card.refresh", actor=who, reason="unknown case",
-                       message="Ärendet finns inte."), None
+        return _refuse(
+            session,
+            action="card.refresh",
+            actor=who,
+            reason="unknown case",
+            message="Ärendet finns inte.",
+        ), None
     if not any(directory.has_role(actor, case.unit_id, r) for r in ("physician", "mva", "admin")):
-        return _refuse(session, action="card.refresh", actor=who, case=case, task=task,
-                       reason="role", message="Du saknar behörighet till ärendet."), None
+        return _refuse(
+            session,
+            action="card.refresh",
+            actor=who,
+            case=case,
+            task=task,
+            reason="role",
+            message="Du saknar behörighet till ärendet.",
+        ), None
     assert actor is not None
-    audit.record(session, actor=who, action="card.shown", unit_id=case.unit_id, case_id=case.id,
-                 task_id=task.id if task else None, patient=case.patient_key,
-                 detail={"trigger": trigger or "unknown"})
+    audit.record(
+        session,
+        actor=who,
+        action="card.shown",
+        unit_id=case.unit_id,
+        case_id=case.id,
+        task_id=task.id if task else None,
+        patient=case.patient_key,
+        detail={"trigger": trigger or "unknown"},
+    )
     if task is not None:
         card = await views.task_card(session, case, group=views.task_group(task), now=now)
     else:

@@ -215,9 +215,9 @@ def _task_row(task: Task, *, now: datetime) -> dict[str, Any]:
         "id": task.id,
         "title": task.title,
         "description": task.description,
-        "assignee": "MVA" if task.assignee_role == "mva" else (
-            task.assignee.name if task.assignee else "Läkare"
-        ),
+        "assignee": "MVA"
+        if task.assignee_role == "mva"
+        else (task.assignee.name if task.assignee else "Läkare"),
         "due": fmt_date(task.due),
         "overdue": task.status == "open" and task.due < today,
         "status": task.status,

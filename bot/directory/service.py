@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,7 +217,8 @@ async def load_directory(session: AsyncSession, text: str, *, actor: str) -> Loa
 
 
 async def load_directory_file(session: AsyncSession, path: Path, *, actor: str) -> LoadReport:
-    return await load_directory(session, path.read_text(encoding="utf-8"), actor=actor)
+    text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+    return await load_directory(session, text, actor=actor)
 
 
 async def unit_by_hsa(session: AsyncSession, hsa_id: str) -> Unit | None:

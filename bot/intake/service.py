@@ -66,12 +66,23 @@ async def reject(
     text = None
     if body is not None:
         # kept readable and storable: NUL cannot go into a PostgreSQL text column
-        text = body[:KEPT_REJECTED_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-    result = IntakeResult(status=status, body=_problems_body(problems, error=error),
-                          problems=problems)
+        text = (
+            body[:KEPT_REJECTED_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+        )
+    result = IntakeResult(
+        status=status, body=_problems_body(problems, error=error), problems=problems
+    )
     try:
-        await _keep_rejected(factory, status=status, problems=problems, channel=channel,
-                             sender=sender, content_type=content_type, text=text, size=size)
+        await _keep_rejected(
+            factory,
+            status=status,
+            problems=problems,
+            channel=channel,
+            sender=sender,
+            content_type=content_type,
+            text=text,
+            size=size,
+        )
     except Exception:
         # the sender still gets its clear answer; the operator sees this in the log
         log.exception("could not keep a rejected message", extra={"status": status})
@@ -135,37 +146,52 @@ async def ingest(
     now: datetime,
 ) -> IntakeResult:
     """Validate and store one DXA answer; the whole change is one transaction."""
-    common = {"channel": channel, "sender": sender, "content_type": content_type,
-              "body": body, "size": len(body)}
+    async def refuse(status: int, error: str, problems: list[Problem]) -> IntakeResult:
+        kept = body if status != 413 else None
+        return await reject(
+            factory,
+            status=status,
+            error=error,
+            problems=problems,
+            channel=channel,
+            sender=sender,
+            content_type=content_type,
+            body=kept,
+            size=len(body),
+        )
+
     if len(body) > MAX_BODY_BYTES:
-        return await reject(factory, status=413, error="payload too large",
-                            problems=[Problem("$", f"body is over {MAX_BODY_BYTES} bytes")],
-                            **{**common, "body": None})
+        return await refuse(
+            413, "payload too large", [Problem("$", f"body is over {MAX_BODY_BYTES} bytes")]
+        )
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return await reject(factory, status=400, error="body is not JSON",
-                            problems=[Problem("$", f"not valid JSON: {exc}")], **common)
+        return await refuse(400, "body is not JSON", [Problem("$", f"not valid JSON: {exc}")])
     try:
         answer = parse_bundle(data, today=local_date(now))
     except BundleInvalid as exc:
-        return await reject(factory, status=422, error="invalid DXA answer bundle",
-                            problems=list(exc.problems), **common)
+        return await refuse(422, "invalid DXA answer bundle", list(exc.problems))
 
     async with transaction(factory) as session:
         unit = await directory.unit_by_hsa(session, answer.unit_hsa_id)
-        if unit is None:
-            problem = Problem(
-                "$.entry[?(@.resource.resourceType=='Organization')].identifier",
-                f"unknown care unit HSA-id {answer.unit_hsa_id}",
+        result = None
+        if unit is not None:
+            result = await _store(
+                session,
+                answer=answer,
+                unit_id=unit.id,
+                body=body,
+                sender=sender,
+                secret=secret,
+                now=now,
             )
-            result = None
-        else:
-            result = await _store(session, answer=answer, unit_id=unit.id, body=body,
-                                  sender=sender, secret=secret, now=now)
     if result is None:
-        return await reject(factory, status=422, error="invalid DXA answer bundle",
-                            problems=[problem], **common)
+        problem = Problem(
+            "$.entry[?(@.resource.resourceType=='Organization')].identifier",
+            f"unknown care unit HSA-id {answer.unit_hsa_id}",
+        )
+        return await refuse(422, "invalid DXA answer bundle", [problem])
     return result
 
 
@@ -193,10 +219,17 @@ async def _store(
     key = audit.patient_key(secret, answer.patient.identity.number)
     actor = f"intake:{sender}"
     if previous is not None and previous.content_hash == answer.content_hash:
-        audit.record(session, actor=actor, action="intake.duplicate", unit_id=previous.unit_id,
-                     case_id=previous.id, patient=key)
-        return IntakeResult(status=200, case_id=previous.id,
-                            body={"case_id": previous.id, "outcome": "duplicate"})
+        audit.record(
+            session,
+            actor=actor,
+            action="intake.duplicate",
+            unit_id=previous.unit_id,
+            case_id=previous.id,
+            patient=key,
+        )
+        return IntakeResult(
+            status=200, case_id=previous.id, body={"case_id": previous.id, "outcome": "duplicate"}
+        )
 
     case = _new_case(answer, unit_id=unit_id, key=key, now=now)
     physician = None
@@ -213,29 +246,55 @@ async def _store(
     case.state = first_state
     session.add(case)
     await session.flush()
-    session.add(CaseEvent(case_id=case.id, at=now, actor=actor, action="Svar mottaget",
-                          from_state=None, to_state=first_state,
-                          reason=f"korrigerar ärende {previous.id}" if previous else None))
-    session.add(AnswerMessage(case_id=case.id, received_at=now, sender=sender,
-                              body=body.decode("utf-8", errors="replace")))
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            at=now,
+            actor=actor,
+            action="Svar mottaget",
+            from_state=None,
+            to_state=first_state,
+            reason=f"korrigerar ärende {previous.id}" if previous else None,
+        )
+    )
+    session.add(
+        AnswerMessage(
+            case_id=case.id,
+            received_at=now,
+            sender=sender,
+            body=body.decode("utf-8", errors="replace"),
+        )
+    )
     await session.refresh(case, ["unit"])
 
     notice = None
     if previous is not None:
         notice = await _supersede(session, previous=previous, case=case, actor=actor, now=now)
-    audit.record(session, actor=actor, action="intake.correction" if previous else "intake.new",
-                 unit_id=unit_id, case_id=case.id, patient=key,
-                 detail={"supersedes": previous.id if previous else None,
-                         "routed": "physician" if physician else "triage"})
+    audit.record(
+        session,
+        actor=actor,
+        action="intake.correction" if previous else "intake.new",
+        unit_id=unit_id,
+        case_id=case.id,
+        patient=key,
+        detail={
+            "supersedes": previous.id if previous else None,
+            "routed": "physician" if physician else "triage",
+        },
+    )
     if physician is not None:
         await cases.notify_physician(session, case, notice=notice)
     else:
         await cases.notify_triage(session, case, notice=notice)
     if previous is not None:
-        return IntakeResult(status=202, case_id=case.id,
-                            body={"case_id": case.id, "outcome": "correction",
-                                  "supersedes": previous.id})
-    return IntakeResult(status=201, case_id=case.id, body={"case_id": case.id, "outcome": "created"})
+        return IntakeResult(
+            status=202,
+            case_id=case.id,
+            body={"case_id": case.id, "outcome": "correction", "supersedes": previous.id},
+        )
+    return IntakeResult(
+        status=201, case_id=case.id, body={"case_id": case.id, "outcome": "created"}
+    )
 
 
 def _new_case(answer: DxaAnswer, *, unit_id: int, key: str, now: datetime) -> Case:
@@ -272,25 +331,43 @@ async def _supersede(
     """Mark the old case superseded, cancel its open tasks; returns the notice for the card."""
     had_decision = views.decision_context(previous)
     cancelled = await tasks_service.cancel_open(
-        session, case_id=previous.id, reason=f"Ersatt av korrigerat svar ({views.case_ref(case.id)})"
+        session,
+        case_id=previous.id,
+        reason=f"Ersatt av korrigerat svar ({views.case_ref(case.id)})",
     )
-    cases.transition(session, previous, states.SUPERSEDED, actor=actor,
-                     action="Ersatt", reason=f"korrigerat svar: {views.case_ref(case.id)}", now=now)
+    cases.transition(
+        session,
+        previous,
+        states.SUPERSEDED,
+        actor=actor,
+        action="Ersatt",
+        reason=f"korrigerat svar: {views.case_ref(case.id)}",
+        now=now,
+    )
     previous.superseded_by_id = case.id
     case.supersedes_id = previous.id
     notice = f"Korrigerat svar – ersätter {views.case_ref(previous.id)}."
     if had_decision:
-        notice += (f" Tidigare beslut: {had_decision['label']} "
-                   f"({had_decision['by']}, {had_decision['at']}); ta ställning på nytt.")
+        notice += (
+            f" Tidigare beslut: {had_decision['label']} "
+            f"({had_decision['by']}, {had_decision['at']}); ta ställning på nytt."
+        )
     if cancelled and previous.unit.mva_channel:
         card = views.notice_card(
             title="Korrigerat svar",
-            text=(f"{views.case_ref(previous.id)} har ersatts av {views.case_ref(case.id)}. "
-                  f"{len(cancelled)} öppna uppgifter har avbrutits; nytt beslut kommer."),
+            text=(
+                f"{views.case_ref(previous.id)} har ersatts av {views.case_ref(case.id)}. "
+                f"{len(cancelled)} öppna uppgifter har avbrutits; nytt beslut kommer."
+            ),
             case=case,
         )
-        outbox.enqueue(session, purpose="correction_notice", target_kind="channel",
-                       target=previous.unit.mva_channel,
-                       activity=outbox.card_activity(card, summary="Korrigerat DXA-svar"),
-                       unit_id=previous.unit_id, case_id=case.id)
+        outbox.enqueue(
+            session,
+            purpose="correction_notice",
+            target_kind="channel",
+            target=previous.unit.mva_channel,
+            activity=outbox.card_activity(card, summary="Korrigerat DXA-svar"),
+            unit_id=previous.unit_id,
+            case_id=case.id,
+        )
     return notice

@@ -17,7 +17,7 @@ import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import or_, select
@@ -38,11 +38,18 @@ UNUSABLE_CODES = frozenset({"BotNotInConversationRoster", "ConversationBlockedBy
 
 
 class Delivery(Protocol):
-    ok: bool
-    status: int
-    activity_id: str | None
-    retry_after: float | None
-    error_code: str | None
+    """The outcome of one send, as the Teams client reports it."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def status(self) -> int: ...  # 0 for a network failure
+    @property
+    def activity_id(self) -> str | None: ...
+    @property
+    def retry_after(self) -> float | None: ...
+    @property
+    def error_code(self) -> str | None: ...
 
 
 class Sender(Protocol):
@@ -130,10 +137,7 @@ class OutboxWorker:
             await self._no_route(waiting)
         activities = await self._activities(claimed)
         results = await asyncio.gather(
-            *(
-                self._send_conversation(ids, routes, activities)
-                for ids in by_conversation.values()
-            )
+            *(self._send_conversation(ids, routes, activities) for ids in by_conversation.values())
         )
         return sum(results) + len(waiting)
 
@@ -234,8 +238,12 @@ class OutboxWorker:
                 message.next_attempt_at = now + timedelta(seconds=min(60.0 * message.attempts, 900))
                 log.warning(
                     "outbox message waits for a conversation",
-                    extra={"outbox_id": message.id, "target_kind": message.target_kind,
-                           "case_id": message.case_id, "attempts": message.attempts},
+                    extra={
+                        "outbox_id": message.id,
+                        "target_kind": message.target_kind,
+                        "case_id": message.case_id,
+                        "attempts": message.attempts,
+                    },
                 )
 
     async def _send_conversation(
@@ -261,7 +269,7 @@ class OutboxWorker:
                 )
             await self._record(message_id, route, result)
             done += 1
-            if not result.ok and result.status in (0, 429) or result.status >= 500:
+            if (not result.ok and result.status in (0, 429)) or result.status >= 500:
                 # hold the rest of this conversation back, in order, for a later pass
                 await self._release(ids[position + 1 :])
                 break
@@ -305,8 +313,12 @@ class OutboxWorker:
                 message.next_attempt_at = now + timedelta(seconds=delay)
                 log.info(
                     "outbox send will be retried",
-                    extra={"outbox_id": message.id, "status": result.status,
-                           "attempts": message.attempts, "retry_in": round(delay, 1)},
+                    extra={
+                        "outbox_id": message.id,
+                        "status": result.status,
+                        "attempts": message.attempts,
+                        "retry_in": round(delay, 1),
+                    },
                 )
                 return
             message.status = "failed"
@@ -318,13 +330,20 @@ class OutboxWorker:
                 unit_id=message.unit_id,
                 case_id=message.case_id,
                 task_id=message.task_id,
-                detail={"outbox_id": message.id, "status": result.status,
-                        "error_code": result.error_code, "purpose": message.purpose},
+                detail={
+                    "outbox_id": message.id,
+                    "status": result.status,
+                    "error_code": result.error_code,
+                    "purpose": message.purpose,
+                },
             )
             log.error(
                 "outbox send refused by Teams; given up and audited",
-                extra={"outbox_id": message.id, "status": result.status,
-                       "case_id": message.case_id},
+                extra={
+                    "outbox_id": message.id,
+                    "status": result.status,
+                    "case_id": message.case_id,
+                },
             )
 
     async def _mark_unusable(
@@ -345,8 +364,10 @@ class OutboxWorker:
             case_id=message.case_id,
             detail={"kind": ref.kind, "code": code},
         )
-        log.warning("conversation reference marked unusable",
-                    extra={"ref_id": ref.id, "kind": ref.kind, "code": code})
+        log.warning(
+            "conversation reference marked unusable",
+            extra={"ref_id": ref.id, "kind": ref.kind, "code": code},
+        )
         if ref.kind == "personal" and message.unit_id is not None:
             unit = await session.get(Unit, message.unit_id)
             person = await session.scalar(select(Staff).where(Staff.aad_object_id == ref.key))
@@ -369,5 +390,3 @@ class OutboxWorker:
                     activity=outbox.card_activity(card, summary="Kan inte nå en användare"),
                     unit_id=unit.id,
                 )
-
-

@@ -20,7 +20,9 @@ TASK_TEXTS = {
     "normal_letter": "Skicka brevsvar om normal bentäthet",
     "normal_call": "Ring patienten om normalt svar",
     "waitlist": "Sätt upp på väntelista (VL) till läkare",
-    "invitation_letter": "Skicka brev: svar på bentäthetsmätning och kallelse inom {months} månader",
+    "invitation_letter": (
+        "Skicka brev: svar på bentäthetsmätning och kallelse inom {months} månader"
+    ),
     "lab_package": "Beställ prover: Osteoporospaket",
     "book_visit": "Boka läkartid",
     "other": "Annan åtgärd",
@@ -76,7 +78,7 @@ def plan_tasks(
         ]
     if kind == "call_in":
         who = visit_physician or decided_by
-        booking = f"Bokningsunderlag: \"{BOOKING_NOTE}\". Läkare: {who.name}."
+        booking = f'Bokningsunderlag: "{BOOKING_NOTE}". Läkare: {who.name}.'
         if decision.note:
             booking += f" Anteckning: {decision.note}"
         return [
@@ -89,8 +91,9 @@ def plan_tasks(
                 None,
                 due_working_days=3,
             ),
-            TaskPlan("lab_package", _text(unit, "lab_package"), None, "mva", None,
-                     due_working_days=3),
+            TaskPlan(
+                "lab_package", _text(unit, "lab_package"), None, "mva", None, due_working_days=3
+            ),
             TaskPlan(
                 "book_visit",
                 _text(unit, "book_visit"),
@@ -171,9 +174,7 @@ async def open_count(session: AsyncSession, *, case_id: int) -> int:
 async def cancel_open(session: AsyncSession, *, case_id: int, reason: str) -> list[Task]:
     """Cancel a case's open tasks (a correction replaced it); returns them."""
     tasks = (
-        await session.scalars(
-            select(Task).where(Task.case_id == case_id, Task.status == "open")
-        )
+        await session.scalars(select(Task).where(Task.case_id == case_id, Task.status == "open"))
     ).all()
     for task in tasks:
         task.status = "cancelled"

@@ -74,7 +74,9 @@ class RefreshData(_Data):
 Handler = Callable[[AsyncSession, Staff | None, Any, Invoke], Awaitable[Answer]]
 
 
-async def _decide(session: AsyncSession, actor: Staff | None, data: DecideData, inv: Invoke) -> Answer:
+async def _decide(
+    session: AsyncSession, actor: Staff | None, data: DecideData, inv: Invoke
+) -> Answer:
     note = data.other_note if data.decision == "other" and data.other_note else data.note
     outcome = await cases.decide_case(
         session,
@@ -99,7 +101,9 @@ async def _decide(session: AsyncSession, actor: Staff | None, data: DecideData, 
     return Answer(card=card, changed=outcome.ok)
 
 
-async def _assign(session: AsyncSession, actor: Staff | None, data: AssignData, inv: Invoke) -> Answer:
+async def _assign(
+    session: AsyncSession, actor: Staff | None, data: AssignData, inv: Invoke
+) -> Answer:
     outcome = await cases.assign_case(
         session,
         case_id=data.case_id,
@@ -117,8 +121,11 @@ async def _assign(session: AsyncSession, actor: Staff | None, data: AssignData, 
         card = await views.triage_card(
             session,
             case,
-            assigned={"to": case.physician.name, "by": actor.name,
-                      "at": views.fmt_time(inv.now) or ""},
+            assigned={
+                "to": case.physician.name,
+                "by": actor.name,
+                "at": views.fmt_time(inv.now) or "",
+            },
         )
         return Answer(card=card, changed=True)
     assert actor is not None
@@ -137,32 +144,50 @@ async def _task(
         )
     else:
         outcome = await cases.complete_task(
-            session, task_id=data.task_id, note=data.note, actor=actor,
-            actor_aad=inv.actor_aad, now=inv.now,
+            session,
+            task_id=data.task_id,
+            note=data.note,
+            actor=actor,
+            actor_aad=inv.actor_aad,
+            now=inv.now,
         )
     if outcome.error or outcome.case is None or outcome.task is None:
         return Answer(error=outcome.message)
     card = await views.task_card(
-        session, outcome.case, group=views.task_group(outcome.task), now=inv.now,
+        session,
+        outcome.case,
+        group=views.task_group(outcome.task),
+        now=inv.now,
         notice=outcome.message,
     )
     return Answer(card=card, changed=outcome.ok)
 
 
-async def _complete(session: AsyncSession, actor: Staff | None, data: TaskData, inv: Invoke) -> Answer:
+async def _complete(
+    session: AsyncSession, actor: Staff | None, data: TaskData, inv: Invoke
+) -> Answer:
     return await _task(session, actor, data, inv, reopen=False)
 
 
-async def _reopen(session: AsyncSession, actor: Staff | None, data: TaskData, inv: Invoke) -> Answer:
+async def _reopen(
+    session: AsyncSession, actor: Staff | None, data: TaskData, inv: Invoke
+) -> Answer:
     return await _task(session, actor, data, inv, reopen=True)
 
 
-async def _refresh(session: AsyncSession, actor: Staff | None, data: RefreshData, inv: Invoke) -> Answer:
+async def _refresh(
+    session: AsyncSession, actor: Staff | None, data: RefreshData, inv: Invoke
+) -> Answer:
     if data.case_id is None and data.task_id is None:
         return Answer(error="Kortet saknar ärende eller uppgift.")
     outcome, card = await cases.view_case(
-        session, case_id=data.case_id, task_id=data.task_id, actor=actor,
-        actor_aad=inv.actor_aad, now=inv.now, trigger=inv.trigger,
+        session,
+        case_id=data.case_id,
+        task_id=data.task_id,
+        actor=actor,
+        actor_aad=inv.actor_aad,
+        now=inv.now,
+        trigger=inv.trigger,
     )
     if card is None:
         return Answer(error=outcome.message)
@@ -201,8 +226,11 @@ async def dispatch(
     except ValidationError as exc:
         async with transaction(factory) as session:
             audit.record(
-                session, actor=cases.actor_id(None, inv.actor_aad), action=verb or "unknown",
-                outcome="refused", detail={"reason": "invalid data"},
+                session,
+                actor=cases.actor_id(None, inv.actor_aad),
+                action=verb or "unknown",
+                outcome="refused",
+                detail={"reason": "invalid data"},
             )
         return Answer(error=_describe(exc))
     async with transaction(factory) as session:
@@ -212,8 +240,14 @@ async def dispatch(
 
 def check_verbs() -> None:
     """Start-up check: every verb of the contract has a handler or a pending answer."""
-    contract = {"case.decide", "case.assign", "task.complete", "task.reopen", "visit.record",
-                "card.refresh"}
+    contract = {
+        "case.decide",
+        "case.assign",
+        "task.complete",
+        "task.reopen",
+        "visit.record",
+        "card.refresh",
+    }
     missing = contract - set(VERBS) - set(PENDING_VERBS)
     if missing:
         raise RuntimeError(f"card verbs without handler: {sorted(missing)}")

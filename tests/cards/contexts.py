@@ -64,6 +64,13 @@ def measurements() -> list[dict[str, Any]]:
     ]
 
 
+def many_measurements(count: int) -> list[dict[str, Any]]:
+    """`count` measurement rows, for the caps."""
+    return [
+        {"site_label": f"Lokal {i}", "bmd": "0,800", "t": "−1,0", "z": "0,1"} for i in range(count)
+    ]
+
+
 def suggestion(**overrides: Any) -> dict[str, Any]:
     value: dict[str, Any] = {
         "text": "Lägsta T-score −2,9 (Ländrygg L1–L4): osteoporos enligt WHO (T ≤ −2,5).",

@@ -10,6 +10,7 @@ import pytest
 
 from cards import render as render_module
 from cards.render import (
+    COMPACT_LIMITS,
     CONTENT_TYPE,
     MAX_CARD_BYTES,
     CardTooLarge,
@@ -20,7 +21,7 @@ from cards.render import (
     oneline,
     render,
 )
-from tests.cards.contexts import decision_context, help_context
+from tests.cards.contexts import decision_context, help_context, many_measurements
 
 ZWJ = "\u200d"
 
@@ -31,7 +32,9 @@ def test_render_returns_the_parsed_card() -> None:
     assert card["version"] == "1.5"
 
 
-@pytest.mark.parametrize("name", ["nope", "_header", "../render", "help_card.json", "Help_card", ""])
+@pytest.mark.parametrize(
+    "name", ["nope", "_header", "../render", "help_card.json", "Help_card", ""]
+)
 def test_render_refuses_unknown_and_partial_names(name: str) -> None:
     with pytest.raises(ValueError):
         render(name, **help_context())
@@ -82,6 +85,22 @@ def test_render_refuses_a_card_over_the_limit(monkeypatch: pytest.MonkeyPatch) -
     assert raised.value.size > 1_000
 
 
+def test_an_oversized_card_is_rendered_compact(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = many_measurements(500)
+    ctx = decision_context(measurements=rows)
+    normal = render("decision_card", **ctx)
+    monkeypatch.setattr(render_module, "MAX_CARD_BYTES", card_size(normal) - 1)
+    compact = render("decision_card", **ctx)
+    rows_shown = [n for n in compact["body"] if n["type"] == "ColumnSet"]
+    assert len(rows_shown) == 1 + COMPACT_LIMITS["measurements"]
+    assert card_size(compact) < card_size(normal)
+
+
+def test_limits_is_reserved() -> None:
+    with pytest.raises(ValueError):
+        render("help_card", **help_context(), limits={})
+
+
 def environment() -> jinja2.Environment:
     return render_module._environment()
 
@@ -123,7 +142,8 @@ def test_undefined_is_refused() -> None:
     ("raw", "escaped"),
     [
         ("[klicka](https://evil.example)", f"\\[klicka\\]\\(https{ZWJ}://evil.{ZWJ}example\\)"),
-        ("**fet** _kursiv_ ~~bort~~ `kod`", "\\*\\*fet\\*\\* \\_kursiv\\_ \\~\\~bort\\~\\~ \\`kod\\`"),
+        ("**fet** _kursiv_", "\\*\\*fet\\*\\* \\_kursiv\\_"),
+        ("~~bort~~ `kod`", "\\~\\~bort\\~\\~ \\`kod\\`"),
         ("# rubrik", "\\# rubrik"),
         ("+ a", "\\+ a"),
         ("- lista\n1. nummer\n2) två", "\\- lista\n\n1\\. nummer\n\n2\\) två"),

@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from cards.render import LIMITS, MAX_CARD_BYTES, card_size, render
+from cards.render import COMPACT_LIMITS, LIMITS, MAX_CARD_BYTES, card_size, render
 from tests.cards.cardtools import markdown_texts, of_type, schema_errors
 from tests.cards.contexts import (
     VARIANTS,
     case_summary_context,
     decision_context,
+    many_measurements,
     task_context,
 )
 from tests.cards.hostile import inflate
@@ -23,10 +24,13 @@ PROSE = (
 LONG_PROSE = (PROSE * (200_000 // len(PROSE) + 1))[:200_000]  # 200 kB of Swedish text
 BACKSLASHES = "\\" * 200_000  # every character doubles in markdown and again in JSON
 WIDE = "€" * 200_000  # three bytes per character in UTF-8
-USER_IDS = [f"29:1{i:04d}aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gI3kM5oQ7sU9wY1xZ3cV5bN7mL9kJ" for i in range(500)]
+ID_TAIL = "aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gI3kM5oQ7sU9wY1xZ3cV5bN7mL9kJ8hG6fD4sA2-pO0iU8yT6rE4wQ"
+USER_IDS = [f"29:1{i:04d}{ID_TAIL}" for i in range(500)]  # Teams user ids are about 90 long
 
 
-@pytest.mark.parametrize("text", [LONG_PROSE, BACKSLASHES, WIDE], ids=["prose", "backslash", "wide"])
+@pytest.mark.parametrize(
+    "text", [LONG_PROSE, BACKSLASHES, WIDE], ids=["prose", "backslash", "wide"]
+)
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_huge_context_stays_under_the_limit(variant: str, text: str) -> None:
     template, make = VARIANTS[variant]
@@ -38,6 +42,33 @@ def test_huge_context_stays_under_the_limit(variant: str, text: str) -> None:
     assert schema_errors(card) == []
 
 
+def test_a_hostile_card_falls_back_to_compact_limits() -> None:
+    ctx = inflate(case_summary_context(), BACKSLASHES, 500)
+    ctx["refresh_user_ids"] = USER_IDS
+    card = render("case_summary_card", **ctx)
+    assert len(of_type(card, "ColumnSet")) == 1 + COMPACT_LIMITS["measurements"]
+    assert len(card["refresh"]["userIds"]) == COMPACT_LIMITS["refresh_users"]
+
+
+def test_200_kb_conclusion_and_500_rows_fit_without_compacting() -> None:
+    rows = many_measurements(500)
+    answer = decision_context()["answer"] | {"conclusion": LONG_PROSE}
+    summary = case_summary_context(
+        answer=answer,
+        measurements=rows,
+        tasks=case_summary_context()["tasks"] * 167,
+        history=case_summary_context()["history"] * 167,
+    )
+    for template, ctx in [
+        ("decision_card", decision_context(answer=answer, measurements=rows)),
+        ("case_summary_card", summary),
+    ]:
+        card = render(template, **ctx)
+        assert card_size(card) <= MAX_CARD_BYTES
+        assert len(of_type(card, "ColumnSet")) == 1 + LIMITS["measurements"]
+        assert schema_errors(card) == []
+
+
 def test_long_conclusion_is_cut_with_an_ellipsis() -> None:
     answer = decision_context()["answer"] | {"conclusion": LONG_PROSE}
     card = render("decision_card", **decision_context(answer=answer))
@@ -47,7 +78,7 @@ def test_long_conclusion_is_cut_with_an_ellipsis() -> None:
 
 
 def test_measurements_are_capped_with_a_count() -> None:
-    rows = [{"site_label": f"Lokal {i}", "bmd": "0,800", "t": "−1,0", "z": "0,1"} for i in range(500)]
+    rows = many_measurements(500)
     card = render("decision_card", **decision_context(measurements=rows))
     assert len(of_type(card, "ColumnSet")) == 1 + LIMITS["measurements"]
     assert "… och 480 till (se svaret i journalen)" in markdown_texts(card)

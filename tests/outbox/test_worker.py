@@ -48,12 +48,15 @@ async def test_permanent_refusal_is_given_up_and_audited(db_url: str, factory: A
             break
     assert rows[0].status == "failed" and rows[0].last_status == 400
     async with factory() as session:
-        give_up = (await session.scalars(
-            select(AuditEntry).where(AuditEntry.action == "outbox.give_up"))).all()
+        give_up = (
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "outbox.give_up"))
+        ).all()
     assert len(give_up) == 1 and give_up[0].detail["status"] == 400
 
 
-async def test_blocked_personal_chat_falls_back_and_tells_the_channel(db_url: str, factory: Any) -> None:
+async def test_blocked_personal_chat_falls_back_and_tells_the_channel(
+    db_url: str, factory: Any
+) -> None:
     async with running_bot(db_url) as (teams, connector):
         await teams.install_personal(ANNA)
         await teams.install_channel(MARIA)
@@ -65,11 +68,19 @@ async def test_blocked_personal_chat_falls_back_and_tells_the_channel(db_url: st
         assert any("kunde inte levereras till Anna Berg personligen" in t for t in texts)
         assert connector.to(personal_conversation(ANNA)) == []
     async with factory() as session:
-        ref = await session.scalar(select(ConversationRef).where(ConversationRef.kind == "personal"))
-        assert ref is not None and not ref.usable and ref.unusable_reason == "ConversationBlockedByUser"
+        ref = await session.scalar(
+            select(ConversationRef).where(ConversationRef.kind == "personal")
+        )
+        assert (
+            ref is not None
+            and not ref.usable
+            and ref.unusable_reason == "ConversationBlockedByUser"
+        )
 
 
-async def test_waits_for_the_channel_install_and_survives_a_restart(db_url: str, factory: Any) -> None:
+async def test_waits_for_the_channel_install_and_survives_a_restart(
+    db_url: str, factory: Any
+) -> None:
     async with running_bot(db_url) as (teams, connector):
         status, _ = await teams.intake(fixture_bytes("03_osteopenia_jour_vc.json"))
         assert status == 201
