@@ -30,14 +30,17 @@ async def get_case(request: web.Request) -> web.Response:
     except ValueError:
         return _bad("id", "case id must be a whole number")
     async with transaction(state.factory) as session:
-        body = await case_api.read_case(session, case_id)
+        found = await case_api.read_case(session, case_id)
         audit.record(
             session,
             actor=f"api:{sender}",
             action="api.case.read",
-            outcome="ok" if body else "not_found",
+            outcome="ok" if found else "not_found",
             case_id=case_id,
+            unit_id=found[0].unit_id if found else None,
+            patient=found[0].patient_key if found else None,
         )
+    body = found[1] if found else None
     if body is None:
         return web.json_response({"error": "not found"}, status=404)
     return web.json_response(body)

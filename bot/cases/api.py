@@ -77,13 +77,13 @@ def case_json(case: Case, tasks: Sequence[Task], history: Sequence[CaseEvent]) -
     }
 
 
-async def read_case(session: AsyncSession, case_id: int) -> dict[str, Any] | None:
+async def read_case(session: AsyncSession, case_id: int) -> tuple[Case, dict[str, Any]] | None:
+    """The case and its API view, or None."""
     case = await session.get(Case, case_id)
     if case is None:
         return None
-    return case_json(
-        case, await views.case_tasks(session, case.id), await views.case_history(session, case.id)
-    )
+    tasks = await views.case_tasks(session, case.id)
+    return case, case_json(case, tasks, await views.case_history(session, case.id))
 
 
 async def list_cases(

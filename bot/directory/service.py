@@ -95,6 +95,7 @@ def parse_directory(text: str) -> dict[str, Any]:
         if not isinstance(months, int) or isinstance(months, bool) or not 1 <= months <= 12:
             problems.append(f"{where}.settings.call_in_months: a whole number 1–12")
     aad_ids: set[str] = set()
+    staff_hsa_ids: set[str] = set()
     for i, person in enumerate(staff):
         where = f"staff[{i}]"
         if not isinstance(person, dict):
@@ -108,6 +109,13 @@ def parse_directory(text: str) -> dict[str, Any]:
             if aad in aad_ids:
                 problems.append(f"{where}.aad_object_id: {aad} listed twice")
             aad_ids.add(aad)
+        staff_hsa = person.get("hsa_id")
+        if staff_hsa is not None:
+            if not isinstance(staff_hsa, str) or not staff_hsa.strip():
+                problems.append(f"{where}.hsa_id: must be text")
+            elif staff_hsa in staff_hsa_ids:
+                problems.append(f"{where}.hsa_id: {staff_hsa} listed twice")
+            staff_hsa_ids.add(str(staff_hsa))
         roles = person.get("units", {})
         if not isinstance(roles, dict) or not roles:
             problems.append(f"{where}.units: a mapping of unit HSA-id to a list of roles")
