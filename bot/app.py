@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
 from aiohttp import web
@@ -15,6 +16,8 @@ from bot.api import cases as cases_api
 from bot.api import intake as intake_api
 from bot.config import Settings
 from bot.db import create_engine, session_factory, utcnow
+from bot.metrics import CONTENT_TYPE
+from bot.outbox import service as outbox_service
 from bot.outbox.worker import OutboxWorker, Sender
 from bot.state import STATE, AppState
 from bot.teams.adapter import BotAuthConfig, create_adapter
@@ -22,6 +25,33 @@ from bot.teams.connector import AppCredentialsTokenProvider, ConnectorClient
 from bot.teams.handler import FrakturkedjanBot
 
 log = logging.getLogger("frakturkedjan.app")
+access_log = logging.getLogger("frakturkedjan.http")
+
+
+@web.middleware
+async def request_log(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """One JSON log line per request: method, path (ids only, no query), status, time."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        access_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
 
 
 def create_app(
@@ -45,9 +75,11 @@ def create_app(
     )
     engine = create_engine(settings.database_url)
     state = AppState(settings=settings, engine=engine, factory=session_factory(engine), clock=clock)
-    bot = FrakturkedjanBot(state.factory, on_change=state.wake_outbox, clock=clock)
+    bot = FrakturkedjanBot(
+        state.factory, on_change=state.wake_outbox, clock=clock, metrics=state.metrics
+    )
 
-    app = web.Application(client_max_size=6 * 1024 * 1024)
+    app = web.Application(client_max_size=6 * 1024 * 1024, middlewares=[request_log])
     app[STATE] = state
 
     async def messages(request: web.Request) -> web.Response:
@@ -69,6 +101,20 @@ def create_app(
     app.router.add_post("/api/dxa-answers", intake_api.post_dxa_answer)
     app.router.add_get("/api/cases", cases_api.list_cases)
     app.router.add_get("/api/cases/{case_id}", cases_api.get_case)
+
+    async def metrics(_request: web.Request) -> web.Response:
+        async def probe() -> tuple[int, datetime | None]:
+            async with state.factory() as session:
+                return await outbox_service.depth(session)
+
+        try:
+            body = await state.metrics.render(probe)
+        except Exception:  # the counters still answer when the database does not
+            log.warning("outbox depth unavailable for /metrics")
+            body = await state.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
 
@@ -92,7 +138,12 @@ def create_app(
                 )
                 connector = ConnectorClient(token_provider=provider)
                 used = connector
-            worker = OutboxWorker(state.factory, used, poll_seconds=settings.outbox_poll_seconds)
+            worker = OutboxWorker(
+                state.factory,
+                used,
+                poll_seconds=settings.outbox_poll_seconds,
+                metrics=state.metrics,
+            )
             state.wakers.append(worker.wake)
             worker_task = asyncio.create_task(worker.run(), name="outbox-worker")
         yield

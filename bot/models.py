@@ -1,6 +1,7 @@
 """Imports every model so that the metadata (and Alembic) sees all tables."""
 
 from bot.audit.models import AuditEntry
+from bot.botstate.models import BotStateItem
 from bot.cases.models import AnswerMessage, Case, CaseEvent, Decision
 from bot.db import Base
 from bot.directory.models import Staff, StaffRole, Unit
@@ -12,6 +13,7 @@ __all__ = [
     "AnswerMessage",
     "AuditEntry",
     "Base",
+    "BotStateItem",
     "Case",
     "CaseEvent",
     "ConversationRef",

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.db import utcnow
+from bot.metrics import Metrics
 
 
 @dataclass
@@ -18,6 +19,7 @@ class AppState:
     settings: Settings
     engine: AsyncEngine
     factory: async_sessionmaker[AsyncSession]
+    metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = utcnow
     wakers: list[Callable[[], None]] = field(default_factory=list)
 

@@ -9,7 +9,9 @@ when no server answers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import create_engine, session_factory, transaction
 from bot.directory.service import load_directory
+from bot.logs import JsonFormatter
 from bot.migrate import upgrade
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -110,3 +113,71 @@ async def factory(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]
         )
     yield made
     await engine.dispose()
+
+
+# --- No personal identity numbers in the logs ------------------------------------------
+
+_CANDIDATE = re.compile(r"(?<![\d])(\d{6}[-+]?\d{4}|\d{8}-?\d{4})(?![\d])")
+
+
+class _LogCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # a record that cannot be formatted is itself worth seeing
+            self.lines.append(repr(record.__dict__))
+
+
+def _fixture_numbers() -> set[str]:
+    numbers: set[str] = set()
+    for path in FIXTURES.glob("*.json"):
+        text = path.read_text(encoding="utf-8")
+        numbers.update(re.findall(r'"value": "(\d{12})"', text))
+    return {n for n in numbers if n[:2] in ("19", "20")}
+
+
+def personal_numbers_in(lines: list[str]) -> list[str]:
+    """Lines holding a valid personnummer/samordningsnummer or a sample's number."""
+    from datetime import date
+
+    from bot.intake.identifiers import IdentifierError, parse_personal_number
+
+    known = _fixture_numbers()
+    hits = []
+    for line in lines:
+        if any(n in line or n[2:] in line for n in known):
+            hits.append(line)
+            continue
+        for candidate in _CANDIDATE.findall(line):
+            digits = candidate.replace("-", "").replace("+", "")
+            value = candidate if len(digits) == 10 and not candidate[6:7].isdigit() else digits
+            if len(digits) == 10 and value == digits:
+                value = f"{digits[:6]}-{digits[6:]}"
+            for kind in ("personnummer", "samordningsnummer"):
+                try:
+                    parse_personal_number(value, kind=kind, today=date(2026, 11, 21))  # type: ignore[arg-type]
+                except IdentifierError:
+                    continue
+                hits.append(line)
+                break
+    return hits
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_personal_numbers_in_logs() -> Iterator[None]:
+    """Collects every log record of the whole run; fails the run on a personal number."""
+    collector = _LogCollector()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(collector)
+    root.setLevel(logging.INFO)
+    yield
+    root.removeHandler(collector)
+    root.setLevel(old_level)
+    hits = personal_numbers_in(collector.lines)
+    assert not hits, f"{len(hits)} log lines hold a personal identity number, e.g. {hits[0][:300]}"

@@ -9,6 +9,7 @@ from bot.intake import service as intake
 from bot.intake.fhir import Problem
 from bot.state import STATE
 
+OUTCOMES = {201: "created", 200: "duplicate", 202: "correction"}
 ACCEPTED_TYPES = ("application/fhir+json", "application/json")
 
 
@@ -30,6 +31,7 @@ async def post_dxa_answer(request: web.Request) -> web.Response:
             ],
             **common,
         )
+        state.metrics.answers.labels("rejected").inc()
         return web.json_response(result.body, status=result.status)
     length = request.content_length
     if length is not None and length > intake.MAX_BODY_BYTES:
@@ -42,6 +44,7 @@ async def post_dxa_answer(request: web.Request) -> web.Response:
             problems=[Problem("$", f"body is over {intake.MAX_BODY_BYTES} bytes")],
             **common,
         )
+        state.metrics.answers.labels("rejected").inc()
         return web.json_response(result.body, status=result.status)
     body = await request.content.read(intake.MAX_BODY_BYTES + 1)
     result = await intake.ingest(
@@ -55,4 +58,5 @@ async def post_dxa_answer(request: web.Request) -> web.Response:
     )
     if result.status in (201, 202):
         state.wake_outbox()
+    state.metrics.answers.labels(OUTCOMES.get(result.status, "rejected")).inc()
     return web.json_response(result.body, status=result.status)

@@ -47,9 +47,11 @@ def actor_id(person: Staff | None, aad_object_id: str | None) -> str:
 
 async def get_case(session: AsyncSession, *, case_id: int, for_update: bool = False) -> Case | None:
     """A case by id; with `for_update` the row is locked until the transaction ends."""
-    query = select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
     if for_update:
-        query = query.with_for_update(of=Case)
+        # Lock the bare row first, then load: after waiting for a lock PostgreSQL re-reads
+        # the locked row but keeps the joined rows (the physician) it had read before.
+        await session.execute(select(Case.id).where(Case.id == case_id).with_for_update())
+    query = select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
     return await session.scalar(query)
 
 

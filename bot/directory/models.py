@@ -18,6 +18,7 @@ DEFAULT_UNIT_SETTINGS: dict[str, Any] = {
     "letter_tasks_to": "physician",
     "retention_days": 180,
     "digest_time": "07:30",
+    "task_texts": {},  # task kind -> title replacing the default (bot.tasks.service.TASK_TEXTS)
 }
 
 

@@ -94,6 +94,12 @@ def parse_directory(text: str) -> dict[str, Any]:
         months = settings.get("call_in_months", 2)
         if not isinstance(months, int) or isinstance(months, bool) or not 1 <= months <= 12:
             problems.append(f"{where}.settings.call_in_months: a whole number 1–12")
+        texts = settings.get("task_texts", {})
+        if not isinstance(texts, dict) or not all(
+            isinstance(kind, str) and isinstance(title, str) and title.strip()
+            for kind, title in texts.items()
+        ):
+            problems.append(f"{where}.settings.task_texts: a mapping of task kind to text")
     aad_ids: set[str] = set()
     staff_hsa_ids: set[str] = set()
     for i, person in enumerate(staff):

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.audit import service as audit
 from bot.db import transaction, utcnow
 from bot.directory.models import Staff, Unit
+from bot.metrics import Metrics
 from bot.outbox import service as outbox
 from bot.outbox.models import ConversationRef, OutboxMessage
 from bot.outbox.pacing import Pacer
@@ -87,6 +88,7 @@ class OutboxWorker:
         batch_size: int = 200,
         pacer: Pacer | None = None,
         clock: Any = time.monotonic,
+        metrics: Metrics | None = None,
     ) -> None:
         self._factory = factory
         self._sender = sender
@@ -94,6 +96,7 @@ class OutboxWorker:
         self._batch = batch_size
         self._pacer = pacer or Pacer()
         self._clock = clock
+        self._metrics = metrics or Metrics()
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -260,10 +263,14 @@ class OutboxWorker:
                 activity = copy.deepcopy(activity)
                 activity["text"] = route.fallback_text
             self._pacer.record(route.conversation_id, self._clock())
+            started = time.perf_counter()
             result = await self._sender.send_activity(
                 route.service_url, route.conversation_id, activity
             )
+            self._metrics.send_latency.observe(time.perf_counter() - started)
+            self._metrics.sends.labels("ok" if result.ok else str(result.status)).inc()
             if not result.ok and result.status == 429:
+                self._metrics.throttled.inc()
                 self._pacer.penalise(
                     route.conversation_id, self._clock(), result.retry_after or 1.0
                 )
@@ -311,6 +318,7 @@ class OutboxWorker:
                 if result.retry_after is not None:
                     delay = max(delay, result.retry_after)
                 message.next_attempt_at = now + timedelta(seconds=delay)
+                self._metrics.retries.inc()
                 log.info(
                     "outbox send will be retried",
                     extra={

@@ -156,11 +156,11 @@ def may_handle(task: Task, person: Staff | None) -> bool:
 
 
 async def get_for_update(session: AsyncSession, *, task_id: int) -> Task | None:
+    """A task, its row locked until the transaction ends (locked bare, then loaded, so
+    that `done_by` is read after the lock; see `bot.cases.service.get_case`)."""
+    await session.execute(select(Task.id).where(Task.id == task_id).with_for_update())
     return await session.scalar(
-        select(Task)
-        .where(Task.id == task_id)
-        .with_for_update(of=Task)
-        .execution_options(populate_existing=True)
+        select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
     )
 
 

@@ -39,6 +39,7 @@ class Answer:
     card: dict[str, Any] | None = None
     error: str | None = None
     changed: bool = False
+    decision: str | None = None  # the decision kind recorded by this action, if any
 
 
 class _Data(BaseModel):
@@ -98,7 +99,7 @@ async def _decide(
         card = await views.card_for_viewer(
             session, outcome.case, viewer=actor, now=inv.now, notice=outcome.message
         )
-    return Answer(card=card, changed=outcome.ok)
+    return Answer(card=card, changed=outcome.ok, decision=data.decision if outcome.ok else None)
 
 
 async def _assign(

@@ -13,6 +13,7 @@ from botbuilder.schema import Activity, Attachment
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import transaction, utcnow
+from bot.metrics import Metrics
 from bot.teams import actions, references
 from bot.teams.adapter import (
     adaptive_card_error_response,
@@ -40,10 +41,12 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
         *,
         on_change: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__()
         actions.check_verbs()
         self._factory = factory
+        self._metrics = metrics or Metrics()
         self._on_change = on_change
         self._clock = clock
 
@@ -89,12 +92,16 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
             answer = await actions.dispatch(self._factory, verb, action.get("data"), invoke)
         except Exception:
             log.exception("card action failed", extra={"verb": verb})
+            self._metrics.refused.labels(verb if verb in actions.VERBS else "unknown").inc()
             return adaptive_card_error_response(
                 "Något gick fel; inget sparades. Försök igen.", code="InternalError"
             )
         if answer.changed:
             self._on_change()
+        if answer.decision:
+            self._metrics.decisions.labels(answer.decision).inc()
         if answer.card is None:
+            self._metrics.refused.labels(verb if verb in actions.VERBS else "unknown").inc()
             return adaptive_card_error_response(answer.error or "Åtgärden kunde inte utföras.")
         return adaptive_card_invoke_response(answer.card)
 

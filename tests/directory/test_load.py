@@ -347,6 +347,10 @@ def _duplicate_staff_hsa(data: dict[str, Any]) -> None:
     person(data, ERIK)["hsa_id"] = "SE2321000156-L1AB"
 
 
+def _staff_hsa_not_text(data: dict[str, Any]) -> None:
+    person(data, MARIA)["hsa_id"] = 12345
+
+
 def _unknown_role(data: dict[str, Any]) -> None:
     person(data, MARIA)["units"] = {TNG: ["mva", "secretary"]}
 
@@ -384,8 +388,11 @@ def _months(value: Any) -> Any:
                      id="duplicate-unit-hsa"),
         pytest.param(_bad(_duplicate_aad), [f"staff[3].aad_object_id: {ANNA} listed twice"],
                      id="duplicate-aad"),
-        pytest.param(_bad(_duplicate_staff_hsa), ["staff[1].hsa_id: SE2321000156-L1AB"],
+        pytest.param(_bad(_duplicate_staff_hsa),
+                     ["staff[1].hsa_id: SE2321000156-L1AB listed twice"],
                      id="duplicate-staff-hsa"),
+        pytest.param(_bad(_staff_hsa_not_text), ["staff[2].hsa_id: must be text"],
+                     id="staff-hsa-not-text"),
         pytest.param(_bad(_unknown_role), [f"staff[2].units.{TNG}: unknown role 'secretary'"],
                      id="unknown-role"),
         pytest.param(_bad(_unknown_unit),

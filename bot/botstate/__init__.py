@@ -1,0 +1,1 @@
+"""Bot Framework turn state (dialog and conversation state) kept in the project's database."""
