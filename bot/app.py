@@ -20,7 +20,7 @@ from bot.metrics import CONTENT_TYPE
 from bot.outbox import service as outbox_service
 from bot.outbox.worker import OutboxWorker, Sender
 from bot.state import STATE, AppState
-from bot.teams.adapter import BotAuthConfig, create_adapter
+from bot.teams.adapter import BotAuthConfig, LocalModeRequired, create_adapter
 from bot.teams.connector import AppCredentialsTokenProvider, ConnectorClient
 from bot.teams.handler import FrakturkedjanBot
 
@@ -62,7 +62,16 @@ def create_app(
     run_worker: bool = True,
     clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
-    """Build the service. `sender` replaces the Teams connector client (tests, benchmark)."""
+    """Build the service. `sender` replaces the Teams connector client (tests, benchmark).
+
+    Outside local mode, `ALLOWED_TENANTS` must be set (the SDK never checks the tenant):
+    raises `LocalModeRequired` otherwise, as for a missing app id.
+    """
+    if not local and not settings.allowed_tenants:
+        raise LocalModeRequired(
+            "ALLOWED_TENANTS is not set: outside local mode the bot only serves the tenants "
+            "listed there. Set ALLOWED_TENANTS to your Entra ID tenant id(s)."
+        )
     adapter = create_adapter(
         BotAuthConfig(
             app_id=settings.app_id or None,
@@ -122,6 +131,8 @@ def create_app(
         connector: ConnectorClient | None = None
         worker_task: asyncio.Task[None] | None = None
         worker: OutboxWorker | None = None
+        if settings.app_id:
+            await adapter.prefetch_openid_metadata()  # not on the first request's time
         if run_worker:
             used: Sender
             if sender is not None:
@@ -153,6 +164,7 @@ def create_app(
                 await asyncio.wait_for(worker_task, timeout=10)
         if connector is not None:
             await connector.close()
+        await adapter.close()
         await engine.dispose()
 
     app.cleanup_ctx.append(lifecycle)

@@ -155,7 +155,10 @@ async def decision_card(
         "decision_card",
         **common_context(case, notice=notice),
         refresh_user_ids=_user_ids([physician]),
-        physician={"name": physician.name if physician else ""},
+        physician={
+            "name": physician.name if physician else "",
+            "id": physician.aad_object_id if physician else "",
+        },
         physicians=await _physician_choices(session, case.unit_id),
         default_visit_physician=physician.aad_object_id if physician else "",
     )
