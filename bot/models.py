@@ -6,8 +6,10 @@ from bot.cases.models import AnswerMessage, Case, CaseEvent, Decision
 from bot.db import Base
 from bot.directory.models import Staff, StaffRole, Unit
 from bot.intake.models import RejectedMessage
+from bot.jobs.models import JobRun
 from bot.outbox.models import ConversationRef, OutboxMessage
 from bot.tasks.models import Task
+from bot.visits.models import Visit
 
 __all__ = [
     "AnswerMessage",
@@ -18,10 +20,12 @@ __all__ = [
     "CaseEvent",
     "ConversationRef",
     "Decision",
+    "JobRun",
     "OutboxMessage",
     "RejectedMessage",
     "Staff",
     "StaffRole",
     "Task",
     "Unit",
+    "Visit",
 ]

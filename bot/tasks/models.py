@@ -31,6 +31,7 @@ class Task(Base):
     done_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
+    booked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # "Boka läkartid"
 
     assignee: Mapped[Staff | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
     done_by: Mapped[Staff | None] = relationship(foreign_keys=[done_by_id], lazy="joined")

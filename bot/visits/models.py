@@ -1,0 +1,33 @@
+"""The call-in visit: when it is booked, and the physician's visit checklist (routine §5)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bot.db import Base, UTCDateTime
+from bot.directory.models import Staff
+
+
+class Visit(Base):
+    __tablename__ = "visits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    physician_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    booked_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    booked_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    checklist_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    patient_informed: Mapped[bool | None] = mapped_column(Boolean)
+    investigation: Mapped[str | None] = mapped_column(Text)  # None: no supplementary work-up
+    treatment_started: Mapped[bool | None] = mapped_column(Boolean)
+    treatment_drug: Mapped[str | None] = mapped_column(String(100))
+    no_treatment_reason: Mapped[str | None] = mapped_column(Text)
+    followup_date: Mapped[date | None] = mapped_column(Date)
+    physio_contact: Mapped[bool | None] = mapped_column(Boolean)
+
+    physician: Mapped[Staff | None] = relationship(foreign_keys=[physician_id], lazy="joined")
