@@ -23,6 +23,7 @@ from bot.state import STATE, AppState
 from bot.teams.adapter import BotAuthConfig, LocalModeRequired, create_adapter
 from bot.teams.connector import AppCredentialsTokenProvider, ConnectorClient
 from bot.teams.handler import FrakturkedjanBot
+from bot.visits.service import send_due_checklists
 
 log = logging.getLogger("frakturkedjan.app")
 access_log = logging.getLogger("frakturkedjan.http")
@@ -52,6 +53,17 @@ async def request_log(
                 "ms": round((time.perf_counter() - started) * 1000, 1),
             },
         )
+
+
+async def periodic_jobs(state: AppState, interval: float) -> None:
+    """Time-driven work, in every process (each job claims its rows or its day itself)."""
+    while True:
+        try:
+            if await send_due_checklists(state.factory, now=state.clock()):
+                state.wake_outbox()
+        except Exception:  # a database restart must not end the loop
+            log.exception("periodic job failed; will retry")
+        await asyncio.sleep(interval)
 
 
 def create_app(
@@ -157,7 +169,13 @@ def create_app(
             )
             state.wakers.append(worker.wake)
             worker_task = asyncio.create_task(worker.run(), name="outbox-worker")
+        jobs_task = asyncio.create_task(
+            periodic_jobs(state, settings.jobs_poll_seconds), name="periodic-jobs"
+        )
         yield
+        jobs_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await jobs_task
         if worker is not None and worker_task is not None:
             worker.stop()
             with contextlib.suppress(asyncio.CancelledError):

@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="ingest FHIR DXA answer bundles, as the intake does")
     ingest.add_argument("files", type=Path, nargs="+")
+
+    remind = sub.add_parser("remind", help="send today's digests and reminders (once per day)")
+    remind.add_argument("--now", action="store_true", help="do not wait for the digest time")
+
+    from bot.reports.command import add_report_parser
+
+    add_report_parser(sub)
     return parser
 
 
@@ -64,6 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_load_directory(settings, args.file))
     if args.command == "ingest":
         return asyncio.run(_ingest(settings, args.files))
+    if args.command == "remind":
+        from bot.jobs.scheduler import remind_now
+
+        return asyncio.run(remind_now(settings.database_url, force_time=args.now))
+    if args.command == "report":
+        from bot.reports.command import run_report
+
+        return run_report(settings, args)
     return 2
 
 

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(
         default=1.0, validation_alias=AliasChoices("OUTBOX_POLL_SECONDS", "outbox_poll_seconds")
     )
+    jobs_poll_seconds: float = Field(
+        default=60.0, validation_alias=AliasChoices("JOBS_POLL_SECONDS", "jobs_poll_seconds")
+    )
     max_body_bytes: int = 5 * 1024 * 1024
 
     @property

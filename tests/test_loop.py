@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from bot.audit.models import AuditEntry
 from bot.db import utcnow
 from bot.tasks.deadlines import add_months, add_working_days, local_date
+from bot.visits.service import send_due_checklists
 from tests.conftest import fixture_bytes
 from tests.harness import (
     ANNA,
@@ -95,14 +96,29 @@ async def test_call_in_from_install_to_closed_case(db_url: str, factory: Any) ->
         }
         assert {t["assignee_role"] for t in case["tasks"]} == {"mva"}
 
+        today = local_date(utcnow()).isoformat()
         for number, complete in enumerate(completes, start=1):
+            data = complete["data"]
+            if number == 4:  # "Boka läkartid" asks for the booked date and time
+                data = {**data, "booked_date": today, "booked_time": "23:59"}
             status, answer = await teams.invoke(
-                MARIA, "task.complete", complete["data"], conversation_id=CHANNEL
+                MARIA, "task.complete", data, conversation_id=CHANNEL
             )
             card = card_of(answer)
             remaining = [a for a in actions_of(card) if a["verb"] == "task.complete"]
             assert len(remaining) == 4 - number
             assert "Maria Svensson" in card_text(card)
+
+        status, case = await teams.case(case_id)
+        assert case["state"] == "decided"  # a call-in closes with the visit checklist
+        assert await send_due_checklists(factory, now=utcnow()) == 1
+        [checklist] = await connector.wait_count(personal_conversation(ERIK), 1)
+        assert checklist.card is not None
+        [record] = actions_of(checklist.card)
+        status, answer = await teams.invoke(
+            ERIK, "visit.record", {**record["data"], "treatment": "alendronat"}
+        )
+        assert "Ärendet är avslutat" in card_text(card_of(answer))
 
         status, case = await teams.case(case_id)
         assert case["state"] == "closed"

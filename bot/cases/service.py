@@ -21,7 +21,9 @@ from bot.directory import service as directory
 from bot.directory.models import Staff
 from bot.outbox import service as outbox
 from bot.tasks import service as tasks_service
+from bot.tasks.deadlines import local_date
 from bot.tasks.models import Task
+from bot.visits.models import Visit
 
 DECISIONS = ("normal_letter", "normal_call", "call_in", "other", "reassign")
 MAX_NOTE = 1000
@@ -82,7 +84,7 @@ def transition(
     case.version += 1
 
 
-def _refuse(
+def refuse(
     session: AsyncSession,
     *,
     action: str,
@@ -189,7 +191,7 @@ async def assign_case(
     who = actor_id(actor, actor_aad)
     case = await get_case(session, case_id=case_id, for_update=True)
     if case is None:
-        return _refuse(
+        return refuse(
             session,
             action="case.assign",
             actor=who,
@@ -200,7 +202,7 @@ async def assign_case(
         directory.has_role(actor, case.unit_id, "mva")
         or directory.has_role(actor, case.unit_id, "physician")
     ):
-        return _refuse(
+        return refuse(
             session,
             action="case.assign",
             actor=who,
@@ -223,7 +225,7 @@ async def assign_case(
         return Outcome(ok=False, case=case, message=message)
     physician = await directory.staff_by_aad(session, physician_aad)
     if physician is None or not directory.has_role(physician, case.unit_id, "physician"):
-        return _refuse(
+        return refuse(
             session,
             action="case.assign",
             actor=who,
@@ -284,7 +286,7 @@ async def decide_case(
     who = actor_id(actor, actor_aad)
     case = await get_case(session, case_id=case_id, for_update=True)
     if case is None:
-        return _refuse(
+        return refuse(
             session,
             action="case.decide",
             actor=who,
@@ -292,7 +294,7 @@ async def decide_case(
             message=f"Ärende {case_id} finns inte.",
         )
     if not directory.has_role(actor, case.unit_id, "physician"):
-        return _refuse(
+        return refuse(
             session,
             action="case.decide",
             actor=who,
@@ -320,7 +322,7 @@ async def decide_case(
             message = "Kortet var inaktuellt; här är det aktuella. Inget beslut registrerades."
         return Outcome(ok=False, case=case, message=message)
     if decision not in DECISIONS:
-        return _refuse(
+        return refuse(
             session,
             action="case.decide",
             actor=who,
@@ -333,7 +335,7 @@ async def decide_case(
     if decision == "reassign":
         target = await directory.staff_by_aad(session, reassign_to_aad or "")
         if target is None or not directory.has_role(target, case.unit_id, "physician"):
-            return _refuse(
+            return refuse(
                 session,
                 action="case.decide",
                 actor=who,
@@ -342,7 +344,7 @@ async def decide_case(
                 message="Välj en läkare på enheten.",
             )
         if target.id == case.physician_id:
-            return _refuse(
+            return refuse(
                 session,
                 action="case.decide",
                 actor=who,
@@ -374,7 +376,7 @@ async def decide_case(
         return Outcome(ok=True, case=case, message=f"Fördelat om till {target.name}.")
 
     if decision == "other" and not note:
-        return _refuse(
+        return refuse(
             session,
             action="case.decide",
             actor=who,
@@ -389,7 +391,7 @@ async def decide_case(
             if visit_physician is None or not directory.has_role(
                 visit_physician, case.unit_id, "physician"
             ):
-                return _refuse(
+                return refuse(
                     session,
                     action="case.decide",
                     actor=who,
@@ -460,12 +462,17 @@ async def complete_task(
     actor: Staff | None,
     actor_aad: str | None,
     now: datetime,
+    booked_at: datetime | None = None,
 ) -> Outcome:
-    """Tick a task off; the case closes when none is left open."""
+    """Tick a task off. "Boka läkartid" needs the booked visit time and books the visit.
+
+    A case closes when no task is left open, except a call-in: that closes when the
+    physician records the visit checklist.
+    """
     who = actor_id(actor, actor_aad)
     task, case = await _task_and_case(session, task_id)
     if task is None or case is None:
-        return _refuse(
+        return refuse(
             session,
             action="task.complete",
             actor=who,
@@ -473,7 +480,7 @@ async def complete_task(
             message=f"Uppgift {task_id} finns inte.",
         )
     if not tasks_service.may_handle(task, actor):
-        return _refuse(
+        return refuse(
             session,
             action="task.complete",
             actor=who,
@@ -500,6 +507,29 @@ async def complete_task(
             else "Uppgiften är inte längre öppen."
         )
         return Outcome(ok=False, case=case, task=task, message=done)
+    if task.kind == "book_visit":
+        if booked_at is None:
+            return refuse(
+                session,
+                action="task.complete",
+                actor=who,
+                case=case,
+                task=task,
+                reason="booking without time",
+                message="Ange datum och klockslag för det bokade läkarbesöket.",
+            )
+        if local_date(booked_at) < local_date(now):
+            return refuse(
+                session,
+                action="task.complete",
+                actor=who,
+                case=case,
+                task=task,
+                reason="booking in the past",
+                message="Besöksdatumet har redan passerat. Ange den bokade tiden.",
+            )
+        await _book_visit(session, case=case, booked_at=booked_at, actor=actor)
+        task.booked_at = booked_at
     task.status = "done"
     task.done_by_id = actor.id
     task.done_by = actor
@@ -526,8 +556,10 @@ async def complete_task(
         patient=case.patient_key,
     )
     await session.flush()
+    closes_on_visit = case.decision is not None and case.decision.kind == "call_in"
     if (
         case.state == states.DECIDED
+        and not closes_on_visit
         and await tasks_service.open_count(session, case_id=case.id) == 0
     ):
         transition(
@@ -543,6 +575,24 @@ async def complete_task(
     return Outcome(ok=True, case=case, task=task)
 
 
+async def _book_visit(
+    session: AsyncSession, *, case: Case, booked_at: datetime, actor: Staff
+) -> Visit:
+    """Record (or move) the booked call-in visit; its checklist goes out on the day."""
+    visit = await session.scalar(select(Visit).where(Visit.case_id == case.id))
+    physician_id = None
+    if case.decision is not None:
+        physician_id = case.decision.visit_physician_id or case.decision.by_id
+    if visit is None:
+        visit = Visit(case_id=case.id, physician_id=physician_id, booked_at=booked_at)
+        session.add(visit)
+    elif visit.recorded_at is None:
+        visit.booked_at = booked_at
+        visit.checklist_sent_at = None
+    visit.booked_by_id = actor.id
+    return visit
+
+
 async def reopen_task(
     session: AsyncSession,
     *,
@@ -555,7 +605,7 @@ async def reopen_task(
     who = actor_id(actor, actor_aad)
     task, case = await _task_and_case(session, task_id)
     if task is None or case is None:
-        return _refuse(
+        return refuse(
             session,
             action="task.reopen",
             actor=who,
@@ -563,7 +613,7 @@ async def reopen_task(
             message=f"Uppgift {task_id} finns inte.",
         )
     if not tasks_service.may_handle(task, actor):
-        return _refuse(
+        return refuse(
             session,
             action="task.reopen",
             actor=who,
@@ -586,7 +636,7 @@ async def reopen_task(
         )
         return Outcome(ok=False, case=case, task=task, message="Uppgiften är redan öppen.")
     if now - task.done_at > tasks_service.REOPEN_WINDOW:
-        return _refuse(
+        return refuse(
             session,
             action="task.reopen",
             actor=who,
@@ -597,7 +647,7 @@ async def reopen_task(
             message="Det går bara att ångra inom 24 timmar.",
         )
     if case.state in (states.SUPERSEDED, states.CANCELLED):
-        return _refuse(
+        return refuse(
             session,
             action="task.reopen",
             actor=who,
@@ -663,7 +713,7 @@ async def view_case(
         case_id = task.case_id if task else None
     case = await get_case(session, case_id=case_id) if case_id is not None else None
     if case is None:
-        return _refuse(
+        return refuse(
             session,
             action="card.refresh",
             actor=who,
@@ -671,7 +721,7 @@ async def view_case(
             message="Ärendet finns inte.",
         ), None
     if not any(directory.has_role(actor, case.unit_id, r) for r in ("physician", "mva", "admin")):
-        return _refuse(
+        return refuse(
             session,
             action="card.refresh",
             actor=who,

@@ -21,6 +21,7 @@ from bot.directory import service as directory
 from bot.directory.models import Staff
 from bot.intake.fhir import Measurement
 from bot.intake.identifiers import format_personal_number
+from bot.letters.render import LETTERS, letter_for_task
 from bot.tasks.deadlines import STOCKHOLM, local_date
 from bot.tasks.models import Task
 from cards.render import render
@@ -212,10 +213,29 @@ def decision_context(case: Case) -> dict[str, Any] | None:
     }
 
 
-def _task_row(task: Task, *, now: datetime) -> dict[str, Any]:
+def _letter(task: Task, case: Case | None, today: date) -> str | None:
+    if case is None or task.status != "open" or task.kind not in LETTERS:
+        return None
+    decision = case.decision
+    return letter_for_task(
+        task.kind,
+        patient_name=case.patient_name,
+        protected=case.protected_identity,
+        scan_date=case.scan_date,
+        physician=decision.by.name if decision else "",
+        unit=case.unit.name,
+        months=int(case.unit.setting("call_in_months")),
+        today=today,
+    )
+
+
+def _task_row(task: Task, *, now: datetime, case: Case | None = None) -> dict[str, Any]:
     today = local_date(now)
+    booked = f" Bokad tid: {fmt_time(task.booked_at)}." if task.booked_at else ""
     return {
         "id": task.id,
+        "kind": task.kind,
+        "letter": _letter(task, case, today),
         "title": task.title,
         "description": task.description,
         "assignee": "MVA"
@@ -231,7 +251,7 @@ def _task_row(task: Task, *, now: datetime) -> dict[str, Any]:
         "can_reopen": task.status == "done"
         and task.done_at is not None
         and (now - task.done_at).total_seconds() < 24 * 3600,
-        "note": task.note,
+        "note": ((task.note or "") + booked).strip() or None,
     }
 
 
@@ -290,7 +310,7 @@ async def task_card(
         patient=ctx["patient"],
         title=f"Uppgifter efter beslut: {label}",
         decision=decision,
-        tasks=[_task_row(t, now=now) for t in tasks],
+        tasks=[_task_row(t, now=now, case=case) for t in tasks],
         notice=notice,
         refresh_user_ids=_user_ids(viewers),
     )

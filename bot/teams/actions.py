@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.audit import service as audit
@@ -21,6 +21,8 @@ from bot.cases import views
 from bot.db import transaction
 from bot.directory import service as directory
 from bot.directory.models import Staff
+from bot.tasks.deadlines import STOCKHOLM
+from bot.visits import service as visits
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,14 @@ class Answer:
 class _Data(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_inputs_are_missing(cls, value: Any) -> Any:
+        # Teams sends an empty input as "": treat it as not given
+        if isinstance(value, dict):
+            return {k: v for k, v in value.items() if not (isinstance(v, str) and not v.strip())}
+        return value
+
 
 class DecideData(_Data):
     case_id: int
@@ -65,11 +75,30 @@ class AssignData(_Data):
 class TaskData(_Data):
     task_id: int
     note: str | None = None
+    booked_date: date | None = None
+    booked_time: time | None = None
+
+    def booked_at(self) -> datetime | None:
+        """The booked visit (Stockholm wall time from the card) as an aware datetime."""
+        if self.booked_date is None or self.booked_time is None:
+            return None
+        return datetime.combine(self.booked_date, self.booked_time, tzinfo=STOCKHOLM)
 
 
 class RefreshData(_Data):
     case_id: int | None = None
     task_id: int | None = None
+    view: str | None = None  # which card of the case: "visit" for the checklist
+
+
+class VisitData(_Data):
+    case_id: int
+    patient_informed: bool = False
+    investigation: str | None = None
+    treatment: str | None = None
+    no_treatment_reason: str | None = None
+    followup_date: date | None = None
+    physio_contact: bool = False
 
 
 Handler = Callable[[AsyncSession, Staff | None, Any, Invoke], Awaitable[Answer]]
@@ -148,6 +177,7 @@ async def _task(
             session,
             task_id=data.task_id,
             note=data.note,
+            booked_at=data.booked_at(),
             actor=actor,
             actor_aad=inv.actor_aad,
             now=inv.now,
@@ -176,11 +206,46 @@ async def _reopen(
     return await _task(session, actor, data, inv, reopen=True)
 
 
+async def _record_visit(
+    session: AsyncSession, actor: Staff | None, data: VisitData, inv: Invoke
+) -> Answer:
+    checklist = visits.Checklist(
+        patient_informed=data.patient_informed,
+        investigation=data.investigation,
+        treatment=data.treatment or "",
+        no_treatment_reason=data.no_treatment_reason,
+        followup_date=data.followup_date,
+        physio_contact=data.physio_contact,
+    )
+    outcome = await visits.record_visit(
+        session,
+        case_id=data.case_id,
+        checklist=checklist,
+        actor=actor,
+        actor_aad=inv.actor_aad,
+        now=inv.now,
+    )
+    if outcome.error or outcome.case is None:
+        return Answer(error=outcome.message)
+    card = await views.summary_card(session, outcome.case, now=inv.now, notice=outcome.message)
+    return Answer(card=card, changed=outcome.ok)
+
+
 async def _refresh(
     session: AsyncSession, actor: Staff | None, data: RefreshData, inv: Invoke
 ) -> Answer:
     if data.case_id is None and data.task_id is None:
         return Answer(error="Kortet saknar ärende eller uppgift.")
+    if data.view == "visit" and data.case_id is not None:
+        checklist = await visits.current_checklist(
+            session,
+            case_id=data.case_id,
+            actor=actor,
+            actor_aad=inv.actor_aad,
+            trigger=inv.trigger,
+        )
+        if checklist is not None:
+            return Answer(card=checklist)
     outcome, card = await cases.view_case(
         session,
         case_id=data.case_id,
@@ -201,10 +266,10 @@ VERBS: dict[str, tuple[type[_Data], Handler]] = {
     "task.complete": (TaskData, _complete),
     "task.reopen": (TaskData, _reopen),
     "card.refresh": (RefreshData, _refresh),
+    "visit.record": (VisitData, _record_visit),
 }
-# `visit.record` (the visit checklist) is part of the contract; it arrives with the
-# working-day issue. Until then it is answered with a clear message, not a failure.
-PENDING_VERBS = {"visit.record": "Besökschecklistan är inte i drift ännu."}
+# Verbs of the contract that are not served (yet): answered with a clear message.
+PENDING_VERBS: dict[str, str] = {}
 
 
 def _describe(error: ValidationError) -> str:

@@ -22,7 +22,8 @@ from botbuilder.dialogs import (
     WaterfallStepContext,
 )
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.botstate.models import BotStateItem, key_digest
 from bot.db import create_engine, session_factory, transaction, utcnow
@@ -30,12 +31,22 @@ from bot.teams.storage import SqlStorage, UnsafeStateError
 
 
 @pytest.fixture
-async def storage(db_url: str) -> AsyncIterator[SqlStorage]:
+async def state_factory(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     engine = create_engine(db_url)
     try:
-        yield SqlStorage(session_factory(engine))
+        yield session_factory(engine)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def storage(state_factory: async_sessionmaker[AsyncSession]) -> SqlStorage:
+    return SqlStorage(state_factory)
+
+
+async def _stored_keys(factory: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with factory() as session:
+        return list((await session.scalars(select(BotStateItem.key))).all())
 
 
 class Profile:
@@ -71,7 +82,10 @@ async def test_does_not_raise_when_writing_no_items(storage: SqlStorage) -> None
 
 
 async def test_create_object(storage: SqlStorage) -> None:
-    store_items = {"createPoco": {"id": 1}, "createPocoStoreItem": {"id": 2, "e_tag": "*"}}
+    store_items: dict[str, dict[str, Any]] = {
+        "createPoco": {"id": 1},
+        "createPocoStoreItem": {"id": 2, "e_tag": "*"},
+    }
 
     await storage.write(store_items)
     read = await storage.read(store_items.keys())
@@ -216,7 +230,9 @@ async def test_perform_batch_operations(storage: SqlStorage) -> None:
     assert await storage.read(["batch1", "batch2", "batch3"]) == {}
 
 
-async def test_proceeds_through_waterfall(storage: SqlStorage) -> None:
+async def test_proceeds_through_waterfall(
+    storage: SqlStorage, state_factory: async_sessionmaker[AsyncSession]
+) -> None:
     convo_state = ConversationState(storage)
     dialog_state = convo_state.create_property("dialogState")
     dialogs = DialogSet(dialog_state)
@@ -278,7 +294,9 @@ async def test_proceeds_through_waterfall(storage: SqlStorage) -> None:
     await step12.assert_reply("step3")
 
     # The dialog stack went through the database, not a cache.
-    stored = (await storage.read(["test/conversations/Convo1"]))["test/conversations/Convo1"]
+    [key] = await _stored_keys(state_factory)
+    assert key.endswith("/conversations/Convo1")
+    stored = (await storage.read([key]))[key]
     [instance] = stored["dialogState"].dialog_stack
     assert instance.id == WaterfallDialog.__name__
     assert instance.state["stepIndex"] == 2
@@ -369,6 +387,57 @@ async def test_two_concurrent_creators_with_etags_exactly_one_wins(db_url: str) 
             await engine.dispose()
 
 
+async def test_a_writer_waiting_on_a_concurrent_update_gets_the_conflict(
+    db_url: str, storage: SqlStorage
+) -> None:
+    await storage.write({"item": {"writer": None}})
+    item = (await storage.read(["item"]))["item"]
+    other = create_engine(db_url)
+    try:
+        async with transaction(session_factory(other)) as session:  # holds the row (or DB) lock
+            await session.execute(
+                update(BotStateItem)
+                .where(BotStateItem.key_hash == key_digest("item"))
+                .values(data='{"writer":"other"}', etag="other-etag")
+            )
+            waiting = asyncio.create_task(storage.write({"item": {**item, "writer": "late"}}))
+            await asyncio.sleep(0.5)
+            assert not waiting.done()
+        with pytest.raises(KeyError, match="other-etag"):
+            await waiting
+    finally:
+        await other.dispose()
+    assert (await storage.read(["item"]))["item"] == {"writer": "other", "e_tag": "other-etag"}
+
+
+async def test_a_creator_waiting_on_a_concurrent_insert_gets_the_conflict(
+    db_url: str, storage: SqlStorage
+) -> None:
+    other = create_engine(db_url)
+    try:
+        async with transaction(session_factory(other)) as session:
+            session.add(
+                BotStateItem(
+                    key_hash=key_digest("item"),
+                    key="item",
+                    data='{"writer":"other"}',
+                    etag="other-etag",
+                    updated_at=utcnow(),
+                )
+            )
+            await session.flush()
+            waiting = asyncio.create_task(
+                storage.write({"item": {"writer": "late", "e_tag": "seen-elsewhere"}})
+            )
+            await asyncio.sleep(0.5)
+            assert not waiting.done()
+        with pytest.raises(KeyError, match="other-etag"):
+            await waiting
+    finally:
+        await other.dispose()
+    assert (await storage.read(["item"]))["item"] == {"writer": "other", "e_tag": "other-etag"}
+
+
 async def test_concurrent_writers_without_etags_both_succeed_last_one_wins(db_url: str) -> None:
     engines = [create_engine(db_url), create_engine(db_url)]
     first, second = (SqlStorage(session_factory(engine)) for engine in engines)
@@ -377,7 +446,7 @@ async def test_concurrent_writers_without_etags_both_succeed_last_one_wins(db_ur
             first.write({"free": {"writer": "first"}}),
             second.write({"free": {"writer": "second"}}),
         )
-        assert results == [None, None]
+        assert list(results) == [None, None]
         assert (await first.read(["free"]))["free"]["writer"] in ("first", "second")
     finally:
         for engine in engines:
