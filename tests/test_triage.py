@@ -48,6 +48,16 @@ async def test_triage_assign_and_fallback_to_channel(db_url: str, factory: Any) 
         assert actions_of(assigned) == []
         assert "Erik Lund" in card_text(assigned) and "Maria Svensson" in card_text(assigned)
 
+        # everyone else's copy of the triage card refreshes to show who took it
+        for viewer in (MARIA, ANNA):
+            status, answer = await teams.invoke(
+                viewer, "card.refresh", card["refresh"]["action"]["data"],
+                trigger="automatic", conversation_id=CHANNEL,
+            )
+            refreshed = card_of(answer)
+            assert actions_of(refreshed) == []
+            assert "Fördelat till Erik Lund av Maria Svensson" in card_text(refreshed)
+
         # a second secretary with the same old card: nothing changes
         status, answer = await teams.invoke(
             ANNA,

@@ -704,6 +704,7 @@ async def view_case(
     actor_aad: str | None,
     now: datetime,
     trigger: str | None,
+    view: str | None = None,
 ) -> tuple[Outcome, dict[str, Any] | None]:
     """`card.refresh`: the current card for this viewer, audited as a card shown."""
     who = actor_id(actor, actor_aad)
@@ -744,5 +745,5 @@ async def view_case(
     if task is not None:
         card = await views.task_card(session, case, group=views.task_group(task), now=now)
     else:
-        card = await views.card_for_viewer(session, case, viewer=actor, now=now)
+        card = await views.card_for_viewer(session, case, viewer=actor, now=now, view=view)
     return Outcome(ok=True, case=case, task=task), card

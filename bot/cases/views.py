@@ -323,6 +323,21 @@ def notice_card(
     return render("notice_card", title=title, text=text, case=ctx_case, facts=facts or [])
 
 
+async def triage_view(
+    session: AsyncSession, case: Case, *, now: datetime, notice: str | None = None
+) -> dict[str, Any]:
+    """The triage card as the MVA channel sees it now: open, or who took it."""
+    if case.state == states.AWAITING_ASSIGNMENT:
+        return await triage_card(session, case, notice=notice)
+    taken = next(
+        (e for e in await case_history(session, case.id) if e.action == "Fördelat"), None
+    )
+    if taken is None or case.physician is None or case.state == states.SUPERSEDED:
+        return await summary_card(session, case, now=now, notice=notice)
+    assigned = {"to": case.physician.name, "by": taken.actor, "at": fmt_time(taken.at) or ""}
+    return await triage_card(session, case, notice=notice, assigned=assigned)
+
+
 async def card_for_viewer(
     session: AsyncSession,
     case: Case,
@@ -330,10 +345,17 @@ async def card_for_viewer(
     viewer: Staff,
     now: datetime,
     notice: str | None = None,
+    view: str | None = None,
 ) -> dict[str, Any]:
-    """The current card of a case for a person of its unit (used by `card.refresh`)."""
+    """The current card of a case for a person of its unit (used by `card.refresh`).
+
+    `view` names the card being refreshed when a case has several: `triage` keeps the
+    MVA channel's triage card a triage card, showing who took the case.
+    """
     if case.state == states.AWAITING_DECISION and case.physician_id == viewer.id:
         return await decision_card(session, case, notice=notice)
+    if view == "triage":
+        return await triage_view(session, case, now=now, notice=notice)
     if case.state == states.AWAITING_ASSIGNMENT:
         return await triage_card(session, case, notice=notice)
     return await summary_card(session, case, now=now, notice=notice)

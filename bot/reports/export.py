@@ -42,8 +42,8 @@ def heading(report: QualityReport) -> list[str]:
     """The lines naming the unit, the period and the snapshot date."""
     return [
         f"Kvalitetsmått för {report.unit_name} ({report.unit_hsa})",
-        f"Period {report.start} – {report.end} (båda dagarna ingår, datum i Europe/Stockholm); "
-        f"ögonblicksbild {report.today}",
+        f"Period {report.start} – {report.end} (båda dagarna ingår, datum i Europe/Stockholm)",
+        f"Ögonblicksbild (försenade uppgifter, väntar på fördelning) per {report.today}",
     ]
 
 

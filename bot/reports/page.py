@@ -8,6 +8,7 @@ taken on the Stockholm date of the app clock.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = ["FORMATS", "render_html", "report_page"]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 FORMATS = ("html", "csv", "json")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
@@ -56,7 +58,7 @@ def _bad(path: str, message: str) -> web.Response:
 
 
 def _date(text: str | None) -> date | None:
-    if text is None or len(text) != 10:
+    if text is None or not _ISO_DATE.fullmatch(text):
         return None
     try:
         return date.fromisoformat(text)
@@ -112,7 +114,8 @@ async def report_page(request: web.Request) -> web.Response:
             status=404,
         )
     if fmt == "csv":
-        filename = f"kvalitet-{report.unit_hsa}-{start}-{end}.csv"
+        unit_part = re.sub(r"[^A-Za-z0-9-]", "_", report.unit_hsa)
+        filename = f"kvalitet-{unit_part}-{start}-{end}.csv"
         return web.Response(
             text=export.to_csv(report),
             content_type="text/csv",

@@ -254,6 +254,7 @@ async def _refresh(
         actor_aad=inv.actor_aad,
         now=inv.now,
         trigger=inv.trigger,
+        view=data.view,
     )
     if card is None:
         return Answer(error=outcome.message)

@@ -175,8 +175,9 @@ def case_summary_context(**overrides: Any) -> dict[str, Any]:
 
 def triage_context(**overrides: Any) -> dict[str, Any]:
     ctx: dict[str, Any] = {
-        "case": case(id=14, ref="Ärende 14", state="awaiting_assignment",
-                     state_label="Väntar på fördelning"),
+        "case": case(
+            id=14, ref="Ärende 14", state="awaiting_assignment", state_label="Väntar på fördelning"
+        ),
         "patient": patient(display="Sven Andersson, 19480907-1234"),
         "answer": answer(
             fracture_label="Höftfraktur",
@@ -198,8 +199,7 @@ def task(**overrides: Any) -> dict[str, Any]:
         "id": 101,
         "title": "Sätt upp på väntelista (VL) till läkare",
         "description": (
-            'Bokningsunderlag: "Frakturkedjepatient – osteoporospaket ska tas före '
-            'läkarbesöket"'
+            'Bokningsunderlag: "Frakturkedjepatient – osteoporospaket ska tas före läkarbesöket"'
         ),
         "due": "2026-11-26",
         "overdue": False,
@@ -230,10 +230,19 @@ def call_in_tasks() -> list[dict[str, Any]]:
             description=None,
             overdue=True,
         ),
-        task(id=103, title="Beställ prover: Osteoporospaket", description=None,
-             status="cancelled", status_label="Avbruten"),
-        task(id=104, title="Boka läkartid", description="Senast 2 månader efter beslutet",
-             due="2027-01-21"),
+        task(
+            id=103,
+            title="Beställ prover: Osteoporospaket",
+            description=None,
+            status="cancelled",
+            status_label="Avbruten",
+        ),
+        task(
+            id=104,
+            title="Boka läkartid",
+            description="Senast 2 månader efter beslutet",
+            due="2027-01-21",
+        ),
     ]
 
 
@@ -254,9 +263,14 @@ def notice_context(**overrides: Any) -> dict[str, Any]:
     ctx: dict[str, Any] = {
         "title": "Ärendet har ersatts av ett korrigerat svar",
         "text": "Ett korrigerat svar på bentäthetsmätningen har kommit. Beslut fattas på det nya "
-                "ärendet; det här kortet gäller inte längre.",
-        "case": case(id=3, ref="Ärende 3", version=3, state="superseded",
-                     state_label="Ersatt av korrigerat svar"),
+        "ärendet; det här kortet gäller inte längre.",
+        "case": case(
+            id=3,
+            ref="Ärende 3",
+            version=3,
+            state="superseded",
+            state_label="Ersatt av korrigerat svar",
+        ),
         "facts": [
             {"title": "Nytt ärende", "value": "Ärende 12"},
             {"title": "Mottaget", "value": "2026-11-20 14:05"},
@@ -284,8 +298,12 @@ def _variants() -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
         "decision_card_hip_notice": (
             "decision_card",
             lambda: decision_context(
-                answer=answer(fracture_label="Höftfraktur", fracture_code="S72.0",
-                              fracture_text="Collum femoris-fraktur höger", performer=None),
+                answer=answer(
+                    fracture_label="Höftfraktur",
+                    fracture_code="S72.0",
+                    fracture_text="Collum femoris-fraktur höger",
+                    performer=None,
+                ),
                 suggestion=hip_suggestion(),
                 notice="Korrigerat svar – ersätter ärende 3",
             ),
@@ -332,12 +350,20 @@ def _variants() -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
             "task_card",
             lambda: task_context(
                 title="Uppgifter efter beslut: Annan åtgärd",
-                decision=decision(label="Annan åtgärd", note="Remiss till reumatolog.",
-                                  visit_physician=None),
+                decision=decision(
+                    label="Annan åtgärd", note="Remiss till reumatolog.", visit_physician=None
+                ),
                 tasks=[
-                    task(id=201, title="Remiss till reumatolog.", description=None,
-                         due="2026-12-05", status="done", status_label="Klar",
-                         done_by="Anna Berg", done_at="2026-11-22 16:40"),
+                    task(
+                        id=201,
+                        title="Remiss till reumatolog.",
+                        description=None,
+                        due="2026-12-05",
+                        status="done",
+                        status_label="Klar",
+                        done_by="Anna Berg",
+                        done_at="2026-11-22 16:40",
+                    ),
                 ],
                 refresh_user_ids=[ANNA_TEAMS],
             ),
@@ -353,7 +379,37 @@ def _variants() -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
             ),
         ),
         "help_card": ("help_card", help_context),
+        "visit_card": ("visit_card", visit_context),
+        "task_card_booking_letter": (
+            "task_card",
+            lambda: task_context(
+                tasks=[
+                    task(
+                        id=301,
+                        title="Skicka brev: svar på bentäthetsmätning och kallelse inom 2 månader",
+                        kind="invitation_letter",
+                        letter="Till [Patientens namn]\n\nSvar på din bentäthetsmätning.",
+                    ),
+                    task(id=302, title="Boka läkartid", kind="book_visit", due="2027-01-21"),
+                ],
+            ),
+        ),
     }
+
+
+def visit_context(**overrides: Any) -> dict[str, Any]:
+    ctx: dict[str, Any] = {
+        "case": case(state="decided", state_label="Beslutat", version=3),
+        "patient": patient(),
+        "visit": {"booked_at": "2027-01-14 09:30"},
+        "treatments": [
+            {"value": "alendronat", "title": "Alendronat"},
+            {"value": "denosumab", "title": "Denosumab"},
+            {"value": "none", "title": "Ingen behandling"},
+        ],
+        "refresh_user_ids": [ERIK_TEAMS],
+    }
+    return {**ctx, **overrides}
 
 
 VARIANTS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = _variants()

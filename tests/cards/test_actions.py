@@ -13,6 +13,7 @@ from tests.cards.contexts import (
     ANNA_AAD,
     ANNA_TEAMS,
     ERIK_AAD,
+    ERIK_TEAMS,
     MARIA_TEAMS,
     VARIANTS,
     case_summary_context,
@@ -63,7 +64,8 @@ def test_every_button_is_action_execute_with_a_known_verb(variant: str) -> None:
     card = render(template, **make())
     assert not of_type(card, "Action.Submit")
     assert not of_type(card, "Action.OpenUrl")
-    known = {"case.decide", "case.assign", "task.complete", "task.reopen", "card.refresh"}
+    known = {"case.decide", "case.assign", "task.complete", "task.reopen", "card.refresh",
+             "visit.record"}
     assert {a["verb"] for a in of_type(card, "Action.Execute")} <= known
 
 
@@ -223,7 +225,8 @@ def test_summary_card_has_no_inputs_or_buttons() -> None:
     [
         ("decision_card", {"case_id": 12}, [ANNA_TEAMS]),
         ("case_summary_card", {"case_id": 12}, [ANNA_TEAMS, MARIA_TEAMS]),
-        ("triage_card", {"case_id": 14}, None),
+        ("triage_card", {"case_id": 14, "view": "triage"}, None),
+        ("visit_card", {"case_id": 12, "view": "visit"}, [ERIK_TEAMS]),
         ("task_card", {"task_id": 101}, [MARIA_TEAMS]),
         ("decision_card_young", {"case_id": 12}, "absent"),
     ],
