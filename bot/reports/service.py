@@ -103,7 +103,7 @@ _INACTIVE = (states.SUPERSEDED, states.CANCELLED)
 
 
 class ReportError(ValueError):
-    """A report that cannot be made as asked (an empty or reversed period)."""
+    """A report that cannot be made as asked (a period that ends before it starts)."""
 
 
 class UnknownUnit(ReportError):

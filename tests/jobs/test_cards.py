@@ -110,9 +110,7 @@ VARIANTS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "digest_card": ("digest_card", digest_context),
     "digest_card_empty": (
         "digest_card",
-        lambda: digest_context(
-            tasks=[], counts={"overdue": 0, "due": 0, "awaiting_assignment": 0}
-        ),
+        lambda: digest_context(tasks=[], counts={"overdue": 0, "due": 0, "awaiting_assignment": 0}),
     ),
     "reminder_card": ("reminder_card", reminder_context),
 }
@@ -243,7 +241,9 @@ def test_hostile_text_stays_inert(variant: str) -> None:
         assert texts_with(card, 'Eva "Evil" \\\\ Ek')
 
 
-@pytest.mark.parametrize("text", ["kort", "€" * 200_000, "\\" * 200_000], ids=["short", "wide", "bs"])
+@pytest.mark.parametrize(
+    "text", ["kort", "€" * 200_000, "\\" * 200_000], ids=["short", "wide", "bs"]
+)
 @pytest.mark.parametrize("variant", ["digest_card", "reminder_card"])
 def test_long_lists_and_texts_stay_under_the_limit(variant: str, text: str) -> None:
     template, make = VARIANTS[variant]

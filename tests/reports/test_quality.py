@@ -566,7 +566,9 @@ async def test_page(db_url: str, seeded: async_sessionmaker[AsyncSession]) -> No
         )
         assert response.status == 200
         assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
-        assert "attachment" in response.headers["Content-Disposition"]
+        assert response.headers["Content-Disposition"] == (
+            'attachment; filename="kvalitet-SE2321000156-7TNG-2026-03-01-2026-03-31.csv"'
+        )
         assert (await response.read()).decode("utf-8") == EXPECTED_CSV
 
         response = await client.get(
