@@ -19,6 +19,7 @@ from bot.db import create_engine, session_factory, utcnow
 from bot.metrics import CONTENT_TYPE
 from bot.outbox import service as outbox_service
 from bot.outbox.worker import OutboxWorker, Sender
+from bot.reports.page import report_page
 from bot.state import STATE, AppState
 from bot.teams.adapter import BotAuthConfig, LocalModeRequired, create_adapter
 from bot.teams.connector import AppCredentialsTokenProvider, ConnectorClient
@@ -136,6 +137,7 @@ def create_app(
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/reports/quality", report_page)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
 
