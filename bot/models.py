@@ -5,13 +5,14 @@ from bot.botstate.models import BotStateItem
 from bot.cases.models import AnswerMessage, Case, CaseEvent, Decision
 from bot.db import Base
 from bot.directory.models import Staff, StaffRole, Unit
-from bot.intake.models import RejectedMessage
+from bot.intake.models import AnswerKey, RejectedMessage
 from bot.jobs.models import JobRun
 from bot.outbox.models import ConversationRef, OutboxMessage
 from bot.tasks.models import Task
 from bot.visits.models import Visit
 
 __all__ = [
+    "AnswerKey",
     "AnswerMessage",
     "AuditEntry",
     "Base",

@@ -8,7 +8,7 @@ import asyncio
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.audit.models import AuditEntry
 from bot.cases.models import Case, CaseEvent, Decision
@@ -255,3 +255,16 @@ async def test_different_tasks_of_one_case_at_once_are_all_recorded(
             assert len(await events(factory, case_id, "Uppgift klar")) == 3
             assert [o for o, _ in await audit_outcomes(factory, case_id, "task.complete")] == [
                 "ok", "ok", "ok"]
+
+
+async def test_the_same_answer_twice_at_once_is_stored_once(db_url: str, factory: Any) -> None:
+    async with running_bot(db_url) as (teams, _connector):
+        for _ in range(5):
+            results = await asyncio.gather(
+                *(teams.intake(fixture_bytes("02_normal_named.json")) for _ in range(4))
+            )
+            statuses = sorted(status for status, _ in results)
+            assert statuses in ([200, 200, 200, 200], [200, 200, 200, 201])
+            assert len({body["case_id"] for _, body in results}) == 1
+    async with factory() as session:
+        assert await session.scalar(select(func.count()).select_from(Case)) == 1

@@ -23,3 +23,13 @@ class RejectedMessage(Base):
     content_type: Mapped[str | None] = mapped_column(String(200))
     size: Mapped[int] = mapped_column(Integer, default=0)
     body: Mapped[str | None] = mapped_column(Text)
+
+
+class AnswerKey(Base):
+    """One row per answer identity (DiagnosticReport identifier): the lock that serialises
+    concurrent deliveries of the same answer, so a duplicate is never stored twice."""
+
+    __tablename__ = "answer_keys"
+
+    system: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)

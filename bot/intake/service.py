@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.audit import service as audit
@@ -22,7 +24,7 @@ from bot.cases.models import AnswerMessage, Case, CaseEvent
 from bot.db import transaction
 from bot.directory import service as directory
 from bot.intake.fhir import BundleInvalid, DxaAnswer, Problem, parse_bundle
-from bot.intake.models import RejectedMessage
+from bot.intake.models import AnswerKey, RejectedMessage
 from bot.outbox import service as outbox
 from bot.tasks import service as tasks_service
 from bot.tasks.deadlines import local_date
@@ -205,6 +207,7 @@ async def _store(
     secret: str,
     now: datetime,
 ) -> IntakeResult:
+    await _lock_answer(session, answer.report_system, answer.report_value)
     previous = await session.scalar(
         select(Case)
         .where(
@@ -214,7 +217,7 @@ async def _store(
         )
         .order_by(Case.id.desc())
         .limit(1)
-        .with_for_update(of=Case)
+        .execution_options(populate_existing=True)
     )
     key = audit.patient_key(secret, answer.patient.identity.number)
     actor = f"intake:{sender}"
@@ -294,6 +297,20 @@ async def _store(
         )
     return IntakeResult(
         status=201, case_id=case.id, body={"case_id": case.id, "outcome": "created"}
+    )
+
+
+async def _lock_answer(session: AsyncSession, system: str, value: str) -> None:
+    """Hold the answer identity's lock row until commit (created on first sight)."""
+    values = {"system": system, "value": value}
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(pg_insert(AnswerKey).values(values).on_conflict_do_nothing())
+    else:
+        await session.execute(sqlite_insert(AnswerKey).values(values).on_conflict_do_nothing())
+    await session.execute(
+        select(AnswerKey.system)
+        .where(AnswerKey.system == system, AnswerKey.value == value)
+        .with_for_update()
     )
 
 
