@@ -16,6 +16,7 @@ from bot.api import cases as cases_api
 from bot.api import intake as intake_api
 from bot.config import Settings
 from bot.db import create_engine, session_factory, utcnow
+from bot.jobs.scheduler import Scheduler
 from bot.metrics import CONTENT_TYPE
 from bot.outbox import service as outbox_service
 from bot.outbox.worker import OutboxWorker, Sender
@@ -73,9 +74,13 @@ def create_app(
     local: bool = False,
     sender: Sender | None = None,
     run_worker: bool = True,
+    run_daily_jobs: bool | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
     """Build the service. `sender` replaces the Teams connector client (tests, benchmark).
+
+    The daily digest and reminders run by default outside local mode (`run_daily_jobs`);
+    locally, `frakturkedjan remind --now` sends them.
 
     Outside local mode, `ALLOWED_TENANTS` must be set (the SDK never checks the tenant):
     raises `LocalModeRequired` otherwise, as for a missing app id.
@@ -171,10 +176,24 @@ def create_app(
             )
             state.wakers.append(worker.wake)
             worker_task = asyncio.create_task(worker.run(), name="outbox-worker")
+        daily: Scheduler | None = None
+        daily_task: asyncio.Task[None] | None = None
+        if run_daily_jobs if run_daily_jobs is not None else not local:
+            daily = Scheduler(
+                state.factory,
+                interval_seconds=settings.jobs_poll_seconds,
+                clock=clock,
+                on_sent=state.wake_outbox,
+            )
+            daily_task = asyncio.create_task(daily.run(), name="daily-digest")
         jobs_task = asyncio.create_task(
             periodic_jobs(state, settings.jobs_poll_seconds), name="periodic-jobs"
         )
         yield
+        if daily is not None and daily_task is not None:
+            daily.stop()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(daily_task, timeout=10)
         jobs_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await jobs_task

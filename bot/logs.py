@@ -31,9 +31,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class _JsonStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler `configure_logging` installs; replaced, never duplicated, on a re-call."""
+
+
 def configure_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    """JSON lines on stderr. Other handlers (a test's log capture) are left in place."""
+    handler = _JsonStderrHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _JsonStderrHandler)]
+    root.addHandler(handler)
     root.setLevel(level)

@@ -76,6 +76,16 @@ Templates:
   data `{"task_id"}` of the first task (`{"case_id"}` when there is none).
 - `notice_card`: `title, text, case: {...} | None, facts: [{"title", "value"}]`. No refresh.
 - `help_card`: `commands: [{"command", "description"}]`. No refresh.
+
+Multi-case cards (no top-level `patient`; each row carries its own, protected rows show
+"Skyddad identitet"):
+
+- `digest_card`: `unit{name}, day, horizon, counts{overdue, due, awaiting_assignment},
+  tasks[{id, case_id, case_ref, patient, title, kind, due, overdue, assignee | None}]`
+- `reminder_card`: `physician{name}, unit{name}, day, threshold_days,
+  cases[{id, ref, patient, received, waiting_days}]`
+- `visit_card`: `case, patient, visit{booked_at}, treatments[{value, title}],
+  refresh_user_ids` (verb `visit.record`)
 """
 
 from __future__ import annotations

@@ -226,7 +226,8 @@ async def _claim_and_run(
 
 
 async def digest_context(session: AsyncSession, *, unit: Unit, today: date) -> dict[str, Any]:
-    """The `digest_card` context of a unit for `today`, with the case ids it shows."""
+    """The `digest_card` context of a unit for `today` (each task row also names its
+    `case_id`, for the audit)."""
     horizon = add_working_days(today, LOOKAHEAD_WORKING_DAYS)
     rows = (
         await session.execute(
@@ -253,6 +254,7 @@ async def digest_context(session: AsyncSession, *, unit: Unit, today: date) -> d
             "case_ref": case_ref(case.id),
             "patient": {"display": patient_display(case), "protected": case.protected_identity},
             "title": task.title,
+            "kind": task.kind,
             "due": fmt_date(task.due) or "",
             "overdue": task.due < today,
             "assignee": None

@@ -21,8 +21,10 @@ from bot.cases import views
 from bot.db import transaction
 from bot.directory import service as directory
 from bot.directory.models import Staff
-from bot.tasks.deadlines import STOCKHOLM
+from bot.jobs.service import digest_context
+from bot.tasks.deadlines import STOCKHOLM, local_date
 from bot.visits import service as visits
+from cards.render import render
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,18 @@ class TaskData(_Data):
     note: str | None = None
     booked_date: date | None = None
     booked_time: time | None = None
+    view: str | None = None  # "digest" when clicked on the morning digest
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_task_inputs(cls, value: Any) -> Any:
+        # cards listing several tasks name the booking inputs per task: booked_date_<id>
+        if isinstance(value, dict) and "task_id" in value:
+            for name in ("booked_date", "booked_time"):
+                suffixed = f"{name}_{value['task_id']}"
+                if suffixed in value and name not in value:
+                    value = {**value, name: value[suffixed]}
+        return value
 
     def booked_at(self) -> datetime | None:
         """The booked visit (Stockholm wall time from the card) as an aware datetime."""
@@ -184,6 +198,9 @@ async def _task(
         )
     if outcome.error or outcome.case is None or outcome.task is None:
         return Answer(error=outcome.message)
+    if data.view == "digest":
+        ctx = await digest_context(session, unit=outcome.case.unit, today=local_date(inv.now))
+        return Answer(card=render("digest_card", **ctx), changed=outcome.ok)
     card = await views.task_card(
         session,
         outcome.case,

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
+from botbuilder.core import (
+    ConversationState,
+    InvokeResponse,
+    MessageFactory,
+    Storage,
+    TurnContext,
+)
 from botbuilder.core.teams import TeamsActivityHandler
-from botbuilder.schema import Activity, Attachment
+from botbuilder.schema import Activity
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import transaction, utcnow
@@ -20,7 +27,8 @@ from bot.teams.adapter import (
     adaptive_card_invoke_response,
     invoke_trigger,
 )
-from cards.render import card_attachment, render
+from bot.teams.storage import SqlStorage
+from dialogs.main import TextCommands
 
 log = logging.getLogger("frakturkedjan.teams")
 
@@ -30,6 +38,8 @@ HELP_COMMANDS = [
     {"command": "uppgifter", "description": "Enhetens öppna uppgifter, tidigast förfallna först."},
     {"command": "ärende <id>", "description": "Ett ärende med dess historik."},
 ]
+PERSONAL_CHAT_ONLY = "Skriv kommandona i den personliga chatten med Frakturkedjan."
+COMMAND_FAILED = "Något gick fel. Försök igen om en stund."
 
 
 class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
@@ -42,13 +52,24 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
         on_change: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
         metrics: Metrics | None = None,
+        storage: Storage | None = None,
     ) -> None:
+        """`storage` keeps the conversation state (the text commands' dialog stack); by
+        default `SqlStorage` on `factory`, so that it survives restarts and is shared by
+        every bot process."""
         super().__init__()
         actions.check_verbs()
         self._factory = factory
         self._metrics = metrics or Metrics()
         self._on_change = on_change
         self._clock = clock
+        self._conversation_state = ConversationState(storage or SqlStorage(factory))
+        self._commands = TextCommands(
+            factory,
+            accessor=self._conversation_state.create_property("DialogState"),
+            clock=clock,
+            help_commands=HELP_COMMANDS,
+        )
 
     async def _remember(self, activity: Activity) -> None:
         async with transaction(self._factory) as session:
@@ -69,10 +90,31 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
         await super().on_conversation_update_activity(turn_context)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
+        """Text commands (`dialogs`), in the personal chat only: a list of patients asked
+        for in a channel would be shown to the whole channel.
+
+        The dialog state is saved at the end of the turn. A turn that fails clears it, so
+        that nobody is stuck in a broken question, says so, and re-raises for the adapter
+        to log. A conflicting save (two messages of one chat at once) keeps the other
+        turn's state.
+        """
         await self._remember(turn_context.activity)
-        card = render("help_card", commands=HELP_COMMANDS)
-        attachment = Attachment(**_attachment_kwargs(card))
-        await turn_context.send_activity(MessageFactory.attachment(attachment))
+        conversation = turn_context.activity.conversation
+        if getattr(conversation, "conversation_type", None) != "personal":
+            await turn_context.send_activity(MessageFactory.text(PERSONAL_CHAT_ONLY))
+            return
+        try:
+            await self._commands.on_message(turn_context)
+        except Exception:
+            with contextlib.suppress(Exception):  # the database may be what failed
+                await self._conversation_state.delete(turn_context)
+            with contextlib.suppress(Exception):
+                await turn_context.send_activity(MessageFactory.text(COMMAND_FAILED))
+            raise
+        try:
+            await self._conversation_state.save_changes(turn_context)
+        except KeyError:
+            log.warning("dialog state saved by a concurrent turn; this turn's state dropped")
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         activity = turn_context.activity
@@ -104,8 +146,3 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
             self._metrics.refused.labels(verb if verb in actions.VERBS else "unknown").inc()
             return adaptive_card_error_response(answer.error or "Åtgärden kunde inte utföras.")
         return adaptive_card_invoke_response(answer.card)
-
-
-def _attachment_kwargs(card: dict[str, object]) -> dict[str, object]:
-    attachment = card_attachment(card)
-    return {"content_type": attachment["contentType"], "content": attachment["content"]}

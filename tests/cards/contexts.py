@@ -291,6 +291,89 @@ def help_context(**overrides: Any) -> dict[str, Any]:
     return {**ctx, **overrides}
 
 
+def case_list_context(**overrides: Any) -> dict[str, Any]:
+    """`case_list_card` ("mina ärenden"): three cases, oldest first, one protected."""
+    ctx: dict[str, Any] = {
+        "physician": {"name": "Anna Berg"},
+        "day": "2026-11-21",
+        "cases": [
+            {
+                "id": 9,
+                "ref": "Ärende 9",
+                "patient": patient(display="Karl Erik Nyberg, 19591102-4171"),
+                "received": "2026-11-12",
+                "waiting_days": 7,
+                "unit": "Tingvalla vårdcentral",
+                "fracture_label": "Proximal humerusfraktur",
+            },
+            {
+                "id": 11,
+                "ref": "Ärende 11",
+                "patient": patient(display="Skyddad identitet", protected=True),
+                "received": "2026-11-20",
+                "waiting_days": 1,
+                "unit": "Tingvalla vårdcentral",
+                "fracture_label": "Kotfraktur",
+            },
+            {
+                "id": 12,
+                "ref": "Ärende 12",
+                "patient": patient(),
+                "received": "2026-11-21",
+                "waiting_days": 0,
+                "unit": "Tingvalla vårdcentral",
+                "fracture_label": None,
+            },
+        ],
+    }
+    return {**ctx, **overrides}
+
+
+def task_row(**overrides: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "id": 101,
+        "kind": "waitlist",
+        "case_ref": "Ärende 12",
+        "patient": patient(),
+        "title": "Sätt upp på väntelista (VL) till läkare",
+        "due": "2026-11-26",
+        "overdue": False,
+        "assignee": None,
+        "unit": "Tingvalla vårdcentral",
+    }
+    return {**value, **overrides}
+
+
+def task_list_context(**overrides: Any) -> dict[str, Any]:
+    """`task_list_card` ("uppgifter"): earliest due first, one overdue, one booking."""
+    ctx: dict[str, Any] = {
+        "scope": "MVA-uppgifter för Tingvalla vårdcentral · dina egna uppgifter",
+        "day": "2026-11-21",
+        "counts": {"open": 4, "overdue": 1},
+        "tasks": [
+            task_row(
+                id=95,
+                case_ref="Ärende 11",
+                patient=patient(display="Skyddad identitet", protected=True),
+                due="2026-11-18",
+                overdue=True,
+            ),
+            task_row(),
+            task_row(
+                id=120,
+                kind="normal_letter",
+                case_ref="Ärende 9",
+                patient=patient(display="Karl Erik Nyberg, 19591102-4171"),
+                title="Skicka brevsvar om normal bentäthet",
+                due="2026-11-27",
+                assignee="Anna Berg",
+            ),
+            task_row(id=104, kind="book_visit", title="Boka läkartid", due="2027-01-21"),
+        ],
+    }
+    return {**ctx, **overrides}
+
+
 def _variants() -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
     protected = patient(display="Skyddad identitet", protected=True)
     return {
@@ -392,6 +475,15 @@ def _variants() -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
                     ),
                     task(id=302, title="Boka läkartid", kind="book_visit", due="2027-01-21"),
                 ],
+            ),
+        ),
+        "case_list_card": ("case_list_card", case_list_context),
+        "case_list_card_empty": ("case_list_card", lambda: case_list_context(cases=[])),
+        "task_list_card": ("task_list_card", task_list_context),
+        "task_list_card_empty": (
+            "task_list_card",
+            lambda: task_list_context(
+                scope="Dina egna uppgifter", counts={"open": 0, "overdue": 0}, tasks=[]
             ),
         ),
     }

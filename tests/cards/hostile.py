@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 # Keys whose values drive the template's logic or identify things; left as they are.
-KEEP = frozenset({"id", "state", "status", "kind", "value", "default_visit_physician", "refresh_user_ids"})
+KEEP = frozenset(
+    {"id", "state", "status", "kind", "value", "default_visit_physician", "refresh_user_ids"}
+)
 
 EVIL = (
     'Eva "Evil" \\ Ek\n}]{"type": "Input.Text", "id": "x"}, {\n'

@@ -146,9 +146,9 @@ def test_card_is_valid_small_and_has_no_refresh(variant: str) -> None:
 def test_digest_rows_and_buttons() -> None:
     card = render("digest_card", **digest_context())
     assert [(a["title"], a["verb"], a["data"]) for a in executes(card)] == [
-        ("Klar", "task.complete", {"task_id": 101}),
-        ("Klar", "task.complete", {"task_id": 205}),
-        ("Klar", "task.complete", {"task_id": 102}),
+        ("Klar", "task.complete", {"task_id": 101, "view": "digest"}),
+        ("Klar", "task.complete", {"task_id": 205, "view": "digest"}),
+        ("Klar", "task.complete", {"task_id": 102, "view": "digest"}),
     ]
     texts = markdown_texts(card)
     assert texts[:2] == ["Dagens uppgifter – Tingvalla vårdcentral", "2026-11-23"]

@@ -210,9 +210,10 @@ async def seed_reminders(factory: Factory) -> dict[str, int]:
             "four_days": await add_case(
                 s, unit=ting, state=waiting, physician=anna, received=at("2026-11-17", "16:59")
             ),
-            # Wed 11-18: 19, 20, 23 = 3 working days: not yet
+            # Wed 11-18 00:30 in Stockholm (still 11-17 in UTC): 19, 20, 23 = 3 working
+            # days: not yet
             "three_days": await add_case(
-                s, unit=ting, state=waiting, physician=anna, received=at("2026-11-18", "06:00")
+                s, unit=ting, state=waiting, physician=anna, received=at("2026-11-18", "00:30")
             ),
             # Thu 11-12: 7 working days, the oldest: first
             "seven_days": await add_case(
@@ -284,7 +285,7 @@ async def test_digest_lists_overdue_and_soon_due_tasks_earliest_first(factory: F
     card = card_in(digests[0])
     check_card(card)
     assert [a["data"] for a in executes(card)] == [
-        {"task_id": ids[name]}
+        {"task_id": ids[name], "view": "digest"}
         for name in ("late_thu", "late_fri_first", "late_fri", "due_today", "due_thu")
     ]
     assert {a["verb"] for a in executes(card)} == {"task.complete"}
@@ -323,7 +324,7 @@ async def test_digest_lists_overdue_and_soon_due_tasks_earliest_first(factory: F
         assert absent not in text
 
     backa = card_in(digests[1])
-    assert [a["data"] for a in executes(backa)] == [{"task_id": ids["backa"]}]
+    assert [a["data"] for a in executes(backa)] == [{"task_id": ids["backa"], "view": "digest"}]
     assert facts(backa)["Väntar på fördelning"] == "0"
 
     async with factory() as s:
@@ -802,7 +803,7 @@ async def test_digest_reaches_the_channel_and_its_klar_completes_the_task(
         assert (klar["title"], klar["verb"], klar["data"]) == (
             "Klar",
             "task.complete",
-            {"task_id": task_id},
+            {"task_id": task_id, "view": "digest"},
         )
         status, answer = await teams.invoke(
             MARIA,
@@ -811,7 +812,8 @@ async def test_digest_reaches_the_channel_and_its_klar_completes_the_task(
             conversation_id=f"{CHANNEL};messageid={posted.activity_id}",
         )
         assert status == 200
-        assert "Klar – Maria Svensson" in card_text(card_of(answer))
+        # the answer is the digest as it is now: the task is no longer listed
+        assert executes(card_of(answer)) == []
 
         [reminded] = await connector.wait_count(personal_conversation(ANNA), 1)
         assert reminded.card is not None

@@ -1,0 +1,34 @@
+"""Read-only case queries for lists (the text commands). No changes, no audit rows: the
+caller audits what it shows."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cases import states
+from bot.cases.models import Case
+
+__all__ = ["by_ids", "undecided_for"]
+
+
+async def undecided_for(session: AsyncSession, *, physician_id: int) -> Sequence[Case]:
+    """Cases awaiting this physician's decision, oldest first (received, then id)."""
+    rows = await session.scalars(
+        select(Case)
+        .where(Case.physician_id == physician_id, Case.state == states.AWAITING_DECISION)
+        .order_by(Case.received_at, Case.id)
+    )
+    return rows.all()
+
+
+async def by_ids(session: AsyncSession, *, case_ids: Collection[int]) -> Sequence[Case]:
+    """The cases with these ids, by id; unknown ids are left out."""
+    if not case_ids:
+        return []
+    rows = await session.scalars(
+        select(Case).where(Case.id.in_(sorted(case_ids))).order_by(Case.id)
+    )
+    return rows.all()

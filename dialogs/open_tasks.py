@@ -1,0 +1,108 @@
+"""`uppgifter`: the open tasks the sender may tick off, earliest due first.
+
+That is what `bot.tasks.service.may_handle` allows: the MVA tasks of every unit where the
+person is MVA, and the tasks assigned to the person (a physician's letter, call or other
+task). A physician therefore sees their own tasks, not the unit's MVA tasks, which only
+an MVA can tick off; a person who is both sees both. Overdue tasks (due before today,
+Europe/Stockholm) are marked. Each case shown gets one `tasks.listed` audit row naming
+its tasks on the card.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.audit import service as audit
+from bot.cases import queries as case_queries
+from bot.cases.models import Case
+from bot.cases.service import actor_id
+from bot.cases.views import case_ref, patient_display
+from bot.directory.models import Staff
+from bot.tasks import queries as task_queries
+from bot.tasks.deadlines import local_date
+from bot.tasks.models import Task
+from cards.render import render
+from dialogs.replies import STRANGER, Reply, find_sender, first_seen, refuse_list, shown_rows
+
+__all__ = ["ACTION", "open_tasks"]
+
+ACTION = "tasks.listed"
+
+
+async def open_tasks(session: AsyncSession, *, actor_aad: str | None, now: datetime) -> Reply:
+    """The `task_list_card` of the sender's open tasks, audited per case shown."""
+    person = await find_sender(session, actor_aad)
+    who = actor_id(person, actor_aad)
+    if person is None:
+        refuse_list(session, action=ACTION, actor=who, reason="not in the directory")
+        return Reply(text=STRANGER)
+    mva_units = {role.unit_id for role in person.roles if role.role == "mva"}
+    tasks = await task_queries.open_tasks_for(session, unit_ids=mva_units, assignee_id=person.id)
+    cases = {
+        case.id: case
+        for case in await case_queries.by_ids(session, case_ids={t.case_id for t in tasks})
+    }
+    names = await task_queries.unit_names(
+        session, unit_ids=mva_units | {task.unit_id for task in tasks}
+    )
+    today = local_date(now)
+    rows = [_row(task, cases[task.case_id], names, today) for task in tasks]
+    overdue = sum(1 for row in rows if row["overdue"])
+    card = render(
+        "task_list_card",
+        scope=_scope(person, mva_units, names),
+        day=today.isoformat(),
+        counts={"open": len(rows), "overdue": overdue},
+        tasks=rows,
+    )
+    shown = tasks[: shown_rows(card)]
+    for case_id in first_seen(task.case_id for task in shown):
+        case = cases[case_id]
+        audit.record(
+            session,
+            actor=who,
+            action=ACTION,
+            unit_id=case.unit_id,
+            case_id=case.id,
+            patient=case.patient_key,
+            detail={
+                "command": "uppgifter",
+                "task_ids": [task.id for task in shown if task.case_id == case_id],
+            },
+        )
+    if not rows:
+        summary = "Inga öppna uppgifter"
+    else:
+        summary = f"{len(rows)} öppna uppgifter, {overdue} försenade"
+    return Reply(card=card, summary=summary)
+
+
+def _row(task: Task, case: Case, names: dict[int, str], today: date) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "kind": task.kind,
+        "case_ref": case_ref(case.id),
+        "patient": {"display": patient_display(case), "protected": case.protected_identity},
+        "title": task.title,
+        "due": task.due.isoformat(),
+        "overdue": task.due < today,
+        "assignee": None
+        if task.assignee_role == "mva"
+        else (task.assignee.name if task.assignee else "Läkare"),
+        "unit": names.get(task.unit_id, case.unit.name),
+    }
+
+
+def _scope(person: Staff, mva_units: Collection[int], names: dict[int, str]) -> str:
+    """Whose tasks the list holds, e.g. "MVA-uppgifter för Tingvalla vårdcentral"."""
+    parts: list[str] = []
+    if mva_units:
+        units = sorted(names[unit_id] for unit_id in mva_units if unit_id in names)
+        parts.append("MVA-uppgifter för " + ", ".join(units))
+    if not mva_units or any(role.role == "physician" for role in person.roles):
+        parts.append("dina egna uppgifter" if parts else "Dina egna uppgifter")
+    return " · ".join(parts)
