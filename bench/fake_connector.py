@@ -65,6 +65,7 @@ class Service:
     requests: int = 0
     admitted: int = 0
     throttled: int = 0
+    throttled_app: int = 0  # 429s where the app-wide 50/s window was full
     faults: int = 0
     delivered: int = 0
     first_request: float | None = None
@@ -74,6 +75,7 @@ class Service:
     by_bench_id: Counter[str] = field(default_factory=Counter)
     per_conversation: Counter[str] = field(default_factory=Counter)
     sample: dict[str, Any] | None = None
+    arrivals: list[float] = field(default_factory=list)
     app: SlidingLog = field(default_factory=lambda: SlidingLog(APP_WINDOWS))
     conversations: dict[str, SlidingLog] = field(default_factory=dict)
     rng: random.Random = field(init=False)
@@ -88,12 +90,35 @@ class Service:
         log = self.conversations.get(conversation)
         if log is None:
             log = self.conversations[conversation] = SlidingLog(CONVERSATION_WINDOWS)
-        wait = max(log.wait(now), self.app.wait(now))
+        app_wait = self.app.wait(now)
+        wait = max(log.wait(now), app_wait)
         if wait > 0:
+            if app_wait > 0:
+                self.throttled_app += 1
             return wait
         log.times.append(now)
         self.app.times.append(now)
         return 0.0
+
+    def max_in_window(self, seconds: float) -> int:
+        """The most requests (admitted or not) that arrived within any `seconds` window."""
+        times = self.arrivals
+        best, start = 0, 0
+        for end in range(len(times)):
+            while times[end] - times[start] >= seconds:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    def per_tenth(self) -> list[int]:
+        """Requests per 100 ms from the first request on (how bursty the sender is)."""
+        if not self.arrivals:
+            return []
+        first = self.arrivals[0]
+        counts = [0] * (int((self.arrivals[-1] - first) * 10) + 1)
+        for t in self.arrivals:
+            counts[int((t - first) * 10)] += 1
+        return counts
 
     def summary(self, expected_ids: set[str] | None = None) -> dict[str, Any]:
         """Counters; with `expected_ids`, how many of them were lost or sent twice."""
@@ -101,6 +126,9 @@ class Service:
             "requests": self.requests,
             "admitted": self.admitted,
             "throttled_429": self.throttled,
+            "throttled_429_app_window": self.throttled_app,
+            "max_requests_in_1s": self.max_in_window(1.0),
+            "requests_per_100ms": self.per_tenth(),
             "faults_5xx": self.faults,
             "delivered": self.delivered,
             "conversations": len(self.per_conversation),
@@ -139,6 +167,7 @@ class FakeConnector:
         raw = await request.read()
         conversation = request.match_info["conversation"]
         service.requests += 1
+        service.arrivals.append(now)
         if service.first_request is None:
             service.first_request = now
         service.last_request = now

@@ -2,8 +2,9 @@
 
 Usage: ``python bench/profile_report.py PROFILE.txt [--top N] [--focus TEXT]``
 
-Prints, for the event-loop thread (stacks that start in the ``frakturkedjan`` command) and
-for the other threads (aiosqlite's connection threads, the default executor):
+Record with ``--gil`` (bench/run.py does) so that the samples are Python CPU time. Prints,
+for the event-loop thread (stacks through aiohttp's ``run_app``) and for the other threads
+(aiosqlite's connection threads, the default executor):
 
 - inclusive share per function: the share of samples in which the function is on the
   stack (each function counted once per sample);
@@ -20,22 +21,49 @@ import re
 from collections import Counter
 from pathlib import Path
 
-# Areas: the first pattern found on a stack, checked innermost-first per area list order.
-AREAS: list[tuple[str, str]] = [
-    ("card render (cards/render.py: jinja2 + json.loads + card_size)", "render (cards/render.py"),
-    (
-        "activity deserialise (msrest Activity().deserialize)",
-        "_read_activity (bot/teams/adapter.py",
-    ),
-    ("SDK turn (botbuilder pipeline, TurnContext, send_activity)", "core/"),
-    ("SQLAlchemy flush (ORM unit of work)", "Session._flush"),
-    ("SQLAlchemy execute/compile (queries)", "sqlalchemy/"),
-    ("FHIR parse (bot/intake/fhir.py)", "parse_bundle (bot/intake/fhir.py"),
-    ("pydantic (invoke data)", "model_validate"),
-    ("logging (JSON log lines)", "logging/"),
-    ("aiohttp server (HTTP parse/write)", "aiohttp/"),
-    ("asyncio event loop", "asyncio/"),
+# Areas: each sample goes to the library of its innermost frame that belongs to one;
+# frames of the standard library (json, re, copy, ...) count for their caller.
+LIBRARIES: list[tuple[str, str]] = [
+    ("aiosqlite/", "aiosqlite (thread hop per call)"),
+    ("asyncpg/", "asyncpg"),
+    ("sqlalchemy", "SQLAlchemy (ORM, Core, compile)"),
+    ("jinja2/", "card render (Jinja2, cards/render.py)"),
+    (".j2", "card render (Jinja2, cards/render.py)"),
+    ("cards/", "card render (Jinja2, cards/render.py)"),
+    ("msrest/", "botbuilder + msrest (SDK turn, Activity models)"),
+    ("core/", "botbuilder + msrest (SDK turn, Activity models)"),
+    ("schema/", "botbuilder + msrest (SDK turn, Activity models)"),
+    ("connector/", "botbuilder + msrest (SDK turn, Activity models)"),
+    ("integration/", "botbuilder + msrest (SDK turn, Activity models)"),
+    ("pydantic", "pydantic"),
+    ("bot/intake/fhir.py", "FHIR parser (bot/intake/fhir.py)"),
+    ("bot/logs.py", "logging"),
+    ("logging/", "logging"),
+    ("prometheus_client/", "prometheus_client"),
+    ("aiohttp/", "aiohttp (HTTP server and client)"),
+    ("yarl/", "aiohttp (HTTP server and client)"),
+    ("multidict/", "aiohttp (HTTP server and client)"),
+    ("bot/", "bot code itself"),
+    ("dialogs/", "bot code itself"),
+    ("asyncio/", "asyncio event loop"),
+    ("selectors.py", "asyncio event loop"),
 ]
+
+
+def area_of(frames: tuple[str, ...]) -> str:
+    for frame in reversed(frames):
+        match = _FRAME.match(frame)
+        path = match["file"] if match else frame
+        if path.startswith("<sqlalchemy"):
+            return "SQLAlchemy (ORM, Core, compile)"
+        for prefix, area in LIBRARIES:
+            if prefix.endswith("/") and not prefix.startswith("bot/"):
+                if path.startswith(prefix) or f"/{prefix}" in path:
+                    return area
+            elif prefix in path:
+                return area
+    return "other"
+
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*):(?P<line>\d+)\)$")
 
@@ -61,7 +89,7 @@ def read(
         if focus and focus not in stack_text:
             continue
         frames = tuple(stack_text.split(";"))
-        target = loop if frames and "(frakturkedjan:" in frames[0] else other
+        target = loop if "run_app (aiohttp/web.py" in stack_text else other
         target[frames] += int(count_text)
     return loop, other
 
@@ -79,14 +107,10 @@ def report(title: str, stacks: Counter[tuple[str, ...]], top: int) -> None:
         for name in set(names):
             inclusive[name] += count
         own[names[-1]] += count
-        text = ";".join(frames)
-        for area, pattern in AREAS:
-            if pattern in text:
-                areas[area] += count
-                break
-        else:
-            areas["other"] += count
-    print(f"-- areas (first match in this order: {', '.join(a for a, _ in AREAS)})")
+        areas[area_of(frames)] += count
+    print(
+        "-- areas (by the innermost frame that belongs to a library; stdlib counts for its caller)"
+    )
     for area, count in areas.most_common():
         print(f"{100 * count / total:6.1f}%  {area}")
     print("-- inclusive (on the stack)")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from botbuilder.core import MessageFactory, StatePropertyAccessor, TurnContext
 from botbuilder.dialogs import (
@@ -42,17 +43,19 @@ from dialogs.my_cases import my_cases
 from dialogs.one_case import one_case
 from dialogs.open_tasks import open_tasks
 from dialogs.replies import Reply
-from dialogs.text import Command, case_number, parse
+from dialogs.text import Command, CommandName, case_number, parse
 
 __all__ = [
     "ASK_CASE",
     "CANCELLED",
     "GAVE_UP",
+    "LISTS",
     "MAX_ATTEMPTS",
     "NOTHING_TO_CANCEL",
     "RETRY_CASE",
     "Answers",
     "CommandDialog",
+    "ListCommand",
     "TextCommands",
     "send",
 ]
@@ -66,6 +69,17 @@ MAX_ATTEMPTS = 3
 
 _STEPS = "commands"
 _CASE_PROMPT = "case_number"
+
+
+class ListCommand(Protocol):
+    """A command that lists what the sender may see, auditing each case shown."""
+
+    async def __call__(
+        self, session: AsyncSession, *, actor_aad: str | None, now: datetime
+    ) -> Reply: ...
+
+
+LISTS: dict[CommandName, ListCommand] = {"my_cases": my_cases, "tasks": open_tasks}
 
 
 class Answers:
@@ -85,19 +99,18 @@ class Answers:
 
     async def answer(self, turn_context: TurnContext, command: Command) -> None:
         """Answer a command that needs no question ("ärende" with its number included)."""
-        aad = _sender_aad(turn_context)
-        reply: Reply
-        if command.name == "cancel":
-            reply = Reply(text=NOTHING_TO_CANCEL)
-        elif command.name == "my_cases":
-            async with transaction(self._factory) as session:
-                reply = await my_cases(session, actor_aad=aad, now=self._clock())
-        elif command.name == "tasks":
-            async with transaction(self._factory) as session:
-                reply = await open_tasks(session, actor_aad=aad, now=self._clock())
-        elif command.name == "case" and command.case_id is not None:
+        if command.name == "case" and command.case_id is not None:
             await self.show_case(turn_context, command.case_id)
             return
+        listing = LISTS.get(command.name)
+        reply: Reply
+        if listing is not None:
+            async with transaction(self._factory) as session:
+                reply = await listing(
+                    session, actor_aad=_sender_aad(turn_context), now=self._clock()
+                )
+        elif command.name == "cancel":
+            reply = Reply(text=NOTHING_TO_CANCEL)
         else:  # help, and any text that is not a command
             reply = help_reply(self._help)
         await send(turn_context, reply)

@@ -9,7 +9,8 @@
 #
 # Settings: PORT (bot, 3978), PLAYGROUND_PORT (56150), MVA_PLAYGROUND_PORT (56151),
 # DATABASE_URL (default: a fresh SQLite file demo/frakturkedjan-demo.db, made anew on every
-# run; a DATABASE_URL of your own is used as it is), INTAKE_TOKENS, REPORT_TOKENS.
+# run; a DATABASE_URL of your own is used as it is), INTAKE_TOKENS, REPORT_TOKENS,
+# JOBS_POLL_SECONDS (10 here: how soon the checklist of a visit booked for today goes out).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -24,6 +25,7 @@ FK="$VENV/bin/frakturkedjan"
 PRETTY="$ROOT/scripts/pretty-log.sh"
 export INTAKE_TOKENS="${INTAKE_TOKENS:-local-intake-token}"
 export REPORT_TOKENS="${REPORT_TOKENS:-local-report-token}"
+export JOBS_POLL_SECONDS="${JOBS_POLL_SECONDS:-10}"  # a visit booked for today: checklist soon
 FRESH_DB=""
 if [ -z "${DATABASE_URL:-}" ]; then
   FRESH_DB="$ROOT/demo/frakturkedjan-demo.db"
@@ -155,7 +157,8 @@ cat <<INFO
       You are Maria Svensson, medical secretary (MVA). Click "MVA Tingvalla" there too: the
       team's cards (triage, booking tasks) go to the Playground that added the bot to the
       channel last. Decide on a card as Anna ("Kalla till läkarbesök"), then tick the tasks
-      off as Maria ("Klar").
+      off as Maria ("Klar"). Book the visit for today and Anna gets its checklist within
+      seconds; recording it closes the case.
 
    Post another answer: curl -X POST -H 'Authorization: Bearer $INTAKE_TOKENS' \\
                           -H 'Content-Type: application/fhir+json' \\

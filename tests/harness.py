@@ -110,6 +110,8 @@ class FakeConnector:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v3/conversations/{conversation}/activities", self._handle)
+        # replies within a turn go to .../activities/{replyToId}
+        app.router.add_post("/v3/conversations/{conversation}/activities/{reply_to}", self._handle)
         app.router.add_put("/v3/conversations/{conversation}/activities/{activity}", self._handle)
         return app
 

@@ -35,7 +35,13 @@ log = logging.getLogger("frakturkedjan.teams")
 HELP_COMMANDS = [
     {"command": "hjälp", "description": "Visar den här hjälpen."},
     {"command": "mina ärenden", "description": "Dina DXA-svar som väntar på beslut."},
-    {"command": "uppgifter", "description": "Enhetens öppna uppgifter, tidigast förfallna först."},
+    {
+        "command": "uppgifter",
+        "description": (
+            "Öppna uppgifter du kan bocka av (enhetens MVA-uppgifter och dina egna), "
+            "tidigast förfallna först."
+        ),
+    },
     {"command": "ärende <id>", "description": "Ett ärende med dess historik."},
 ]
 PERSONAL_CHAT_ONLY = "Skriv kommandona i den personliga chatten med Frakturkedjan."

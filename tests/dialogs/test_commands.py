@@ -34,6 +34,7 @@ from tests.harness import (
     card_of,
     card_text,
     check_card,
+    error_of,
     personal_conversation,
     running_bot,
 )
@@ -464,8 +465,19 @@ async def test_tasks_lists_the_units_open_mva_tasks_earliest_due_first(
             (klar, "task.complete", {"task_id": tb["lab_package"]}),
             (klar, "task.complete", {"task_id": tb["invitation_letter"]}),
             (klar, "task.complete", {"task_id": ta["invitation_letter"]}),
-            ("Klar – ange bokad tid", "card.refresh", {"task_id": tb["book_visit"]}),
-            ("Klar – ange bokad tid", "card.refresh", {"task_id": ta["book_visit"]}),
+            ("Spara bokad tid", "task.complete", {"task_id": tb["book_visit"]}),
+            ("Spara bokad tid", "task.complete", {"task_id": ta["book_visit"]}),
+        ]
+        # a booking asks for the date and time first, with inputs named per task
+        bookings = [a for a in _all_actions(card) if a["type"] == "Action.ShowCard"]
+        assert [
+            (a["title"], [(i["type"], i["id"]) for i in a["card"]["body"]]) for a in bookings
+        ] == [
+            (
+                "Klar – ange bokad tid",
+                [("Input.Date", f"booked_date_{t}"), ("Input.Time", f"booked_time_{t}")],
+            )
+            for t in (tb["book_visit"], ta["book_visit"])
         ]
         assert "Uppgift" not in json.dumps(card, ensure_ascii=False)  # the protected name
 
@@ -525,32 +537,36 @@ async def test_tasks_buttons_complete_and_book_from_the_list(db_url: str, factor
         status, answer = await teams.invoke(MARIA, verb, data)
         assert "Klar – Maria Svensson" in card_text(card_of(answer))
 
-        # "Boka läkartid" opens the task card, which asks for the booked date and time
-        _, verb, data = by_task[ids["ta"]["book_visit"]]
-        status, answer = await teams.invoke(MARIA, verb, data)
-        task_card = card_of(answer)
+        # "Boka läkartid" asks for the booked date and time, as Teams sends them: the inputs
+        # of the clicked form merged into the button's data
+        book = ids["ta"]["book_visit"]
         [booking] = [
             a
-            for a in _all_actions(task_card)
-            if a["type"] == "Action.ShowCard" and a["title"] == "Klar – ange bokad tid"
+            for a in _all_actions(card)
+            if a["type"] == "Action.ShowCard" and a["card"]["actions"][0]["data"]["task_id"] == book
         ]
-        inputs = [(i["type"], i["id"]) for i in booking["card"]["body"]]
-        assert inputs == [("Input.Date", "booked_date"), ("Input.Time", "booked_time")]
         [save] = booking["card"]["actions"]
-        assert (save["verb"], save["data"]) == (
-            "task.complete",
-            {"task_id": ids["ta"]["book_visit"]},
-        )
+        status, answer = await teams.invoke(MARIA, save["verb"], save["data"])
+        assert error_of(answer) == "Ange datum och klockslag för det bokade läkarbesöket."
         status, answer = await teams.invoke(
             MARIA,
-            "task.complete",
-            {**save["data"], "booked_date": "2099-02-20", "booked_time": "09:30"},
+            save["verb"],
+            {**save["data"], f"booked_date_{book}": "2099-02-20", f"booked_time_{book}": "09:30"},
         )
         assert "Bokad tid: 2099-02-20 09:30" in card_text(card_of(answer))
+        async with factory() as session:
+            booked = await session.get(Task, book)
+            assert booked is not None and booked.status == "done"
 
         again = await card_reply(teams, connector, MARIA, "uppgifter")
-        assert len(rows(again)) == 6
-        assert f"Ärende {ids['b']} · {WAITLIST}" not in [row[0] for row in rows(again)]
+        assert [row[0] for row in rows(again)] == [
+            f"Ärende {ids['a']} · {WAITLIST}",
+            f"Ärende {ids['a']} · {LAB}",
+            f"Ärende {ids['b']} · {LAB}",
+            f"Ärende {ids['b']} · {LETTER}",
+            f"Ärende {ids['a']} · {LETTER}",
+            f"Ärende {ids['b']} · {BOOK}",
+        ]
 
 
 async def test_a_long_task_list_is_capped_and_only_shown_rows_are_audited(

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from cards.render import LIMITS, render
-from tests.cards.cardtools import markdown_texts, schema_errors
+from tests.cards.cardtools import input_ids, markdown_texts, schema_errors
 from tests.cards.contexts import case_list_context, patient, task_list_context, task_row
 
 LEAKING = patient(display="Margareta Lindqvist, 19520314-2384", protected=True)
@@ -68,16 +68,33 @@ def test_task_list_is_capped_with_a_count() -> None:
 def test_booking_asks_for_the_time_other_tasks_are_ticked_off() -> None:
     card = render("task_list_card", **task_list_context())
     buttons = [
-        (a["title"], a["verb"], a["data"])
+        (a["type"], a["title"], a.get("data"))
         for row in containers(card)
         for a in row["items"][-1]["actions"]
     ]
     assert buttons == [
-        ("Klar", "task.complete", {"task_id": 95}),
-        ("Klar", "task.complete", {"task_id": 101}),
-        ("Klar", "task.complete", {"task_id": 120}),
-        ("Klar – ange bokad tid", "card.refresh", {"task_id": 104}),
+        ("Action.Execute", "Klar", {"task_id": 95}),
+        ("Action.Execute", "Klar", {"task_id": 101}),
+        ("Action.Execute", "Klar", {"task_id": 120}),
+        ("Action.ShowCard", "Klar – ange bokad tid", None),
     ]
+    [booking] = containers(card)[-1]["items"][-1]["actions"]
+    assert [(i["type"], i["id"], i["isRequired"]) for i in booking["card"]["body"]] == [
+        ("Input.Date", "booked_date_104", True),
+        ("Input.Time", "booked_time_104", True),
+    ]
+    [save] = booking["card"]["actions"]
+    assert (save["title"], save["verb"], save["data"]) == (
+        "Spara bokad tid",
+        "task.complete",
+        {"task_id": 104},
+    )
+
+
+def test_several_bookings_have_inputs_of_their_own() -> None:
+    tasks = [task_row(id=i, kind="book_visit", title="Boka läkartid") for i in (7, 8, 9)]
+    card = render("task_list_card", **task_list_context(tasks=tasks))
+    assert input_ids(card) == [f"booked_{part}_{i}" for i in (7, 8, 9) for part in ("date", "time")]
 
 
 def test_overdue_rows_are_marked() -> None:

@@ -40,7 +40,14 @@ def test_config_keeps_the_playground_schema_rules(who: str) -> None:
     config = _load(CONFIGS[who])
     assert config["version"] in ("0.1.0", "0.1.1")
     assert set(config) == {
-        "version", "tenantId", "bot", "currentUser", "users", "personalChat", "groupChat", "team"
+        "version",
+        "tenantId",
+        "bot",
+        "currentUser",
+        "users",
+        "personalChat",
+        "groupChat",
+        "team",
     }
     assert len(config["bot"]["name"]) <= 42
     assert len(config["users"]) == 5
