@@ -1,4 +1,5 @@
-"""The `frakturkedjan` command: serve, db upgrade, directory load, ingest."""
+"""The `frakturkedjan` command: serve, db upgrade, directory load, ingest, remind, report,
+purge, audit export (and manifest build)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     from bot.reports.command import add_report_parser
 
     add_report_parser(sub)
+
+    sub.add_parser(
+        "purge", help="remove identifying data of cases ended longer than retention_days ago"
+    )
+    audit_cmd = sub.add_parser("audit", help="the audit log")
+    audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
+    export = audit_sub.add_parser("export", help="every audit row about one patient, as JSON")
+    export.add_argument("personal_number", help="personnummer or samordningsnummer (12 digits)")
     return parser
 
 
@@ -71,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_load_directory(settings, args.file))
     if args.command == "ingest":
         return asyncio.run(_ingest(settings, args.files))
+    if args.command == "purge":
+        return asyncio.run(_purge(settings))
+    if args.command == "audit":
+        return asyncio.run(_audit_export(settings, args.personal_number))
     if args.command == "remind":
         from bot.jobs.scheduler import remind_now
 
@@ -122,6 +135,49 @@ async def _load_directory(settings: Settings, path: Path) -> int:
         f"staff: {report.staff_added} added, {report.staff_updated} updated, "
         f"{report.staff_deactivated} deactivated" + ("" if report.changed else " (no changes)")
     )
+    return 0
+
+
+async def _purge(settings: Settings) -> int:
+    from bot.retention.service import purge
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with transaction(session_factory(engine)) as session:
+            report = await purge(session, now=utcnow(), actor="cli:purge")
+    finally:
+        await engine.dispose()
+    print(
+        f"purged {report.cases} cases ({report.answer_messages} answer messages), "
+        f"{report.rejected_bodies} rejected-message bodies, {report.dialog_states} dialog states"
+    )
+    return 0
+
+
+async def _audit_export(settings: Settings, number: str) -> int:
+    from bot.audit.service import patient_key, record
+    from bot.retention.service import export_patient
+
+    digits = number.replace("-", "").replace("+", "").strip()
+    if len(digits) != 12 or not digits.isdigit():
+        print("give the personal number with 12 digits (YYYYMMDDNNNC)", file=sys.stderr)
+        return 2
+    key = patient_key(settings.patient_key_secret, digits)
+    engine = create_engine(settings.database_url)
+    try:
+        async with transaction(session_factory(engine)) as session:
+            rows = await export_patient(session, key=key)
+            record(
+                session,
+                actor="cli:audit-export",
+                action="audit.export",
+                patient=key,
+                detail={"rows": len(rows)},
+            )
+    finally:
+        await engine.dispose()
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False))
     return 0
 
 
