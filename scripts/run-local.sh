@@ -105,8 +105,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The Playground opens its page with `xdg-open` at start and exits where that fails: a
+# no-op xdg-open (tools/playground/bin) comes first on its PATH, and TEAMSAPPTESTER_BROWSER=none
+# (read by its 0.2.28 CLI) says the same. Its working folder gets its devTools/ log folder.
 start_playground() {  # start_playground NAME PORT FOLDER: its own process group, like the bot
-  setsid bash -c 'cd "$1" && PATH="$2:$PATH" node "$3" start \
+  setsid bash -c 'cd "$1" && PATH="$2:$PATH" TEAMSAPPTESTER_BROWSER=none node "$3" start \
       -e "http://127.0.0.1:$4/api/messages" -c msteams --dt -p "$5" 2>&1 \
       | tee -a "$6" | sed -u "s/^/[$7] /"' \
     playground "$3" "$PLAYGROUND/bin" "$CLI" "$PORT" "$2" "$RUN/$1.log" "$1" &
@@ -134,6 +137,7 @@ quietly "$RUN/setup.jsonl" "$FK" ingest "$ROOT"/tests/fixtures/0[1-79]_*.json
 grep -h -e '^units:' -e '^/.*: [0-9]\{3\} ' "$RUN/setup.jsonl" | sed "s|^$ROOT/|   |; s|^units|   units|"
 
 echo "== starting the bot on http://127.0.0.1:$PORT (its JSON log: $RUN/bot.jsonl)"
+echo "   (it says each card waits for a conversation until you open the Playground's page)"
 setsid bash -c '"$1" serve --local --port "$2" 2>&1 | tee -a "$3" | bash "$4"' \
   bot "$FK" "$PORT" "$RUN/bot.jsonl" "$PRETTY" &
 PIDS+=("$!")

@@ -84,6 +84,30 @@ def transition(
     case.version += 1
 
 
+def audit_case(
+    session: AsyncSession,
+    *,
+    actor: str,
+    action: str,
+    case: Case,
+    task: Task | None = None,
+    outcome: str = "ok",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """An audit row about a case (its unit and patient pseudonym filled in)."""
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        unit_id=case.unit_id,
+        case_id=case.id,
+        task_id=task.id if task else None,
+        patient=case.patient_key,
+        detail=detail,
+    )
+
+
 def refuse(
     session: AsyncSession,
     *,
@@ -211,14 +235,12 @@ async def assign_case(
             message="Du saknar behörighet att fördela ärenden på den här enheten.",
         )
     if case.state != states.AWAITING_ASSIGNMENT or case.version != version:
-        audit.record(
+        audit_case(
             session,
             actor=who,
             action="case.assign",
+            case=case,
             outcome="stale",
-            unit_id=case.unit_id,
-            case_id=case.id,
-            patient=case.patient_key,
         )
         taken = case.physician.name if case.physician else None
         message = f"Redan fördelat till {taken}." if taken else _already_decided_text(case)
@@ -245,13 +267,11 @@ async def assign_case(
         reason=f"till {physician.name}",
         now=now,
     )
-    audit.record(
+    audit_case(
         session,
         actor=who,
         action="case.assign",
-        unit_id=case.unit_id,
-        case_id=case.id,
-        patient=case.patient_key,
+        case=case,
         detail={"physician": physician.aad_object_id},
     )
     await notify_physician(session, case)
@@ -304,14 +324,12 @@ async def decide_case(
         )
     assert actor is not None
     if case.state != states.AWAITING_DECISION or case.version != version:
-        audit.record(
+        audit_case(
             session,
             actor=who,
             action="case.decide",
+            case=case,
             outcome="stale",
-            unit_id=case.unit_id,
-            case_id=case.id,
-            patient=case.patient_key,
             detail={"card_version": version, "case_version": case.version},
         )
         if case.state == states.SUPERSEDED:
@@ -363,13 +381,11 @@ async def decide_case(
             reason=f"till {target.name}",
             now=now,
         )
-        audit.record(
+        audit_case(
             session,
             actor=who,
             action="case.reassign",
-            unit_id=case.unit_id,
-            case_id=case.id,
-            patient=case.patient_key,
+            case=case,
             detail={"physician": target.aad_object_id},
         )
         await notify_physician(session, case, notice=f"Fördelat om av {actor.name}.")
@@ -434,17 +450,41 @@ async def decide_case(
         now=now,
     )
     await session.flush()
-    audit.record(
+    audit_case(
         session,
         actor=who,
         action="case.decide",
-        unit_id=case.unit_id,
-        case_id=case.id,
-        patient=case.patient_key,
+        case=case,
         detail={"decision": decision, "tasks": [t.id for t in tasks]},
     )
     await notify_tasks(session, case, tasks, now=now)
     return Outcome(ok=True, case=case)
+
+
+async def _task_for(
+    session: AsyncSession, *, action: str, task_id: int, actor: Staff | None, who: str
+) -> tuple[Task, Case] | Outcome:
+    """The task and its case, both locked, when `actor` may handle it; else the refusal."""
+    task, case = await _task_and_case(session, task_id)
+    if task is None or case is None:
+        return refuse(
+            session,
+            action=action,
+            actor=who,
+            reason="unknown task",
+            message=f"Uppgift {task_id} finns inte.",
+        )
+    if not tasks_service.may_handle(task, actor):
+        return refuse(
+            session,
+            action=action,
+            actor=who,
+            case=case,
+            task=task,
+            reason="role",
+            message="Du saknar behörighet för den här uppgiften.",
+        )
+    return task, case
 
 
 async def _task_and_case(session: AsyncSession, task_id: int) -> tuple[Task | None, Case | None]:
@@ -470,36 +510,19 @@ async def complete_task(
     physician records the visit checklist.
     """
     who = actor_id(actor, actor_aad)
-    task, case = await _task_and_case(session, task_id)
-    if task is None or case is None:
-        return refuse(
-            session,
-            action="task.complete",
-            actor=who,
-            reason="unknown task",
-            message=f"Uppgift {task_id} finns inte.",
-        )
-    if not tasks_service.may_handle(task, actor):
-        return refuse(
-            session,
-            action="task.complete",
-            actor=who,
-            case=case,
-            task=task,
-            reason="role",
-            message="Du saknar behörighet för den här uppgiften.",
-        )
+    found = await _task_for(session, action="task.complete", task_id=task_id, actor=actor, who=who)
+    if isinstance(found, Outcome):
+        return found
+    task, case = found
     assert actor is not None
     if task.status != "open":
-        audit.record(
+        audit_case(
             session,
             actor=who,
             action="task.complete",
+            case=case,
+            task=task,
             outcome="stale",
-            unit_id=case.unit_id,
-            case_id=case.id,
-            task_id=task.id,
-            patient=case.patient_key,
         )
         done = (
             f"Redan klar – {task.done_by.name} ({views.fmt_time(task.done_at)})."
@@ -546,14 +569,12 @@ async def complete_task(
             reason=task.title,
         )
     )
-    audit.record(
+    audit_case(
         session,
         actor=who,
         action="task.complete",
-        unit_id=case.unit_id,
-        case_id=case.id,
-        task_id=task.id,
-        patient=case.patient_key,
+        case=case,
+        task=task,
     )
     await session.flush()
     closes_on_visit = case.decision is not None and case.decision.kind == "call_in"
@@ -603,36 +624,19 @@ async def reopen_task(
 ) -> Outcome:
     """Undo a completion within 24 hours; a case it had closed goes back to decided."""
     who = actor_id(actor, actor_aad)
-    task, case = await _task_and_case(session, task_id)
-    if task is None or case is None:
-        return refuse(
-            session,
-            action="task.reopen",
-            actor=who,
-            reason="unknown task",
-            message=f"Uppgift {task_id} finns inte.",
-        )
-    if not tasks_service.may_handle(task, actor):
-        return refuse(
-            session,
-            action="task.reopen",
-            actor=who,
-            case=case,
-            task=task,
-            reason="role",
-            message="Du saknar behörighet för den här uppgiften.",
-        )
+    found = await _task_for(session, action="task.reopen", task_id=task_id, actor=actor, who=who)
+    if isinstance(found, Outcome):
+        return found
+    task, case = found
     assert actor is not None
     if task.status != "done" or task.done_at is None:
-        audit.record(
+        audit_case(
             session,
             actor=who,
             action="task.reopen",
+            case=case,
+            task=task,
             outcome="stale",
-            unit_id=case.unit_id,
-            case_id=case.id,
-            task_id=task.id,
-            patient=case.patient_key,
         )
         return Outcome(ok=False, case=case, task=task, message="Uppgiften är redan öppen.")
     if now - task.done_at > tasks_service.REOPEN_WINDOW:
@@ -683,14 +687,12 @@ async def reopen_task(
             now=now,
         )
         case.closed_at = None
-    audit.record(
+    audit_case(
         session,
         actor=who,
         action="task.reopen",
-        unit_id=case.unit_id,
-        case_id=case.id,
-        task_id=task.id,
-        patient=case.patient_key,
+        case=case,
+        task=task,
     )
     return Outcome(ok=True, case=case, task=task)
 

@@ -98,7 +98,8 @@ KNOWN_LIMITATIONS = ("Full width control", "User specific view")
 FAILED_CALL = re.compile(r"(?:User Application|Agents Playground) [A-Za-z]+ [45]\d\d\b")
 
 sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright for Python is not installed in this environment"
+    "playwright.sync_api",
+    reason="Playwright for Python is not installed (pip install -e '.[dev]' brings it)",
 )
 expect = sync_api.expect
 
@@ -367,7 +368,9 @@ def services(tmp_path: Path) -> Iterator[dict[str, str]]:
             folder.mkdir(exist_ok=True)
             playground_env = {
                 **env,
-                "PATH": f"{PLAYGROUND / 'bin'}{os.pathsep}{env.get('PATH', '')}",  # xdg-open
+                # It opens its page with xdg-open at start and exits where that fails.
+                "PATH": f"{PLAYGROUND / 'bin'}{os.pathsep}{env.get('PATH', '')}",  # a no-op
+                "TEAMSAPPTESTER_BROWSER": "none",  # the same, said to its 0.2.28 CLI
                 "M365_AGENTS_PLAYGROUND_CONFIG_PATH": str(CONFIGS[who]),
             }
             playground = start(
@@ -406,6 +409,7 @@ def test_call_in_loop_in_the_playground(services: dict[str, str], tmp_path: Path
             viewport={"width": 1280, "height": 2400},  # whole cards in view: clean shots
             device_scale_factor=2,
             timezone_id="Europe/Stockholm",  # the calendar's "today" is the bot's
+            locale="en-US",  # the pickers' labels ("9:30 AM", "15, December, 2026")
         )
         try:
             browser.set_default_timeout(15_000)
