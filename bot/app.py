@@ -11,6 +11,7 @@ from datetime import datetime
 
 from aiohttp import web
 from sqlalchemy import text
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 
 from bot.api import cases as cases_api
 from bot.api import intake as intake_api
@@ -68,6 +69,27 @@ async def periodic_jobs(state: AppState, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+@web.middleware
+async def database_unavailable(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A database that does not answer is a 503 the sender can retry, never a bare 500."""
+    try:
+        return await handler(request)
+    except (DBAPIError, OSError, TimeoutError) as exc:
+        if isinstance(exc, IntegrityError | ProgrammingError | DataError):
+            raise  # a fault of ours, not an outage: a 500 and a logged traceback
+        log.error("database unavailable", extra={"path": request.path, "error": type(exc).__name__})
+        return web.json_response(
+            {
+                "error": "service unavailable",
+                "problems": [{"path": "$", "message": "the database is unavailable; retry later"}],
+            },
+            status=503,
+            headers={"Retry-After": "30"},
+        )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -106,7 +128,9 @@ def create_app(
         state.factory, on_change=state.wake_outbox, clock=clock, metrics=state.metrics
     )
 
-    app = web.Application(client_max_size=6 * 1024 * 1024, middlewares=[request_log])
+    app = web.Application(
+        client_max_size=6 * 1024 * 1024, middlewares=[request_log, database_unavailable]
+    )
     app[STATE] = state
 
     async def messages(request: web.Request) -> web.Response:

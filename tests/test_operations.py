@@ -66,3 +66,7 @@ async def test_readyz_says_so_when_the_database_is_gone(db_url: str) -> None:
             assert (await response.json()) == {"status": "database unreachable"}
         async with teams.http.get(teams.bot_url + "/healthz") as response:
             assert response.status == 200
+        # the intake answers 503 with Retry-After, so the sender retries; nothing is lost
+        status, body = await teams.intake(fixture_bytes("01_osteoporosis_named.json"))
+        assert status == 503, body
+        assert body["problems"][0]["message"].startswith("the database is unavailable")
