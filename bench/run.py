@@ -39,6 +39,7 @@ import shutil
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -1084,6 +1085,30 @@ def summarise(legs: list[Leg], echo: Process | None) -> dict[str, Any]:
     return out
 
 
+def source_revision() -> str:
+    """The product's git commit (read-only), with `+dirty` when product files (outside
+    bench/) differ from it."""
+    try:
+        head = subprocess.run(  # noqa: S603
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        status = ["status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench"]
+        dirty = subprocess.run(  # noqa: S603
+            ["git", "-C", str(ROOT), *status],  # noqa: S607
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def machine() -> dict[str, Any]:
     model = "?"
     with contextlib.suppress(OSError):
@@ -1402,6 +1427,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "date": date.today().isoformat(),
         "serve": args.serve_wrapper or "frakturkedjan serve --local",
+        "revision": source_revision(),
         "mode": "quick" if args.quick else "full",
         "plan": plan.__dict__,
         "targets": TARGETS.__dict__,
@@ -1425,7 +1451,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Frakturkedjan benchmark, {report['date']}, {report['machine']['nproc']} cores "
         f"({report['machine']['cpu']}), {report['machine']['ram_gib']} GiB, "
-        f"{report['mode']} mode, {plan.runs} run(s), {report['elapsed_s']} s"
+        f"{report['mode']} mode, {plan.runs} run(s), {report['elapsed_s']} s,"
+        f" revision {report['revision']}"
     )
     clean_min = minimum_seconds(plan.cards, [plan.cards // plan.conversations] * 40)
     print(

@@ -54,6 +54,15 @@ def _parser() -> argparse.ArgumentParser:
 
     add_report_parser(sub)
 
+    manifest = sub.add_parser("manifest", help="the Teams app package")
+    manifest_sub = manifest.add_subparsers(dest="manifest_command", required=True)
+    build = manifest_sub.add_parser("build", help="write the app package zip")
+    build.add_argument(
+        "--out", type=Path, default=None, help="default manifest/build/appPackage.zip"
+    )
+    build.add_argument("--host", default=None, help="host name (default: PUBLIC_HOST)")
+    build.add_argument("--version", default=None, help="app version (default: the package's)")
+
     sub.add_parser(
         "purge", help="remove identifying data of cases ended longer than retention_days ago"
     )
@@ -80,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_load_directory(settings, args.file))
     if args.command == "ingest":
         return asyncio.run(_ingest(settings, args.files))
+    if args.command == "manifest":
+        return _manifest(settings, args)
     if args.command == "purge":
         return asyncio.run(_purge(settings))
     if args.command == "audit":
@@ -135,6 +146,23 @@ async def _load_directory(settings: Settings, path: Path) -> int:
         f"staff: {report.staff_added} added, {report.staff_updated} updated, "
         f"{report.staff_deactivated} deactivated" + ("" if report.changed else " (no changes)")
     )
+    return 0
+
+
+def _manifest(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.manifest import DEFAULT_OUT, ManifestError, build_package, default_version
+
+    try:
+        out = build_package(
+            app_id=settings.app_id,
+            host=args.host or settings.public_host,
+            version=args.version or default_version(),
+            out=args.out or DEFAULT_OUT,
+        )
+    except ManifestError as exc:
+        print(f"frakturkedjan: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
     return 0
 
 

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     allowed_tenants_raw: str = Field(
         default="", validation_alias=AliasChoices("ALLOWED_TENANTS", "allowed_tenants_raw")
     )
+    public_host: str | None = Field(
+        default=None, validation_alias=AliasChoices("PUBLIC_HOST", "public_host")
+    )
     port: int = Field(default=3978, validation_alias=AliasChoices("PORT", "port"))
     host: str = Field(default="0.0.0.0", validation_alias=AliasChoices("HOST", "host"))  # noqa: S104
     patient_key_secret: str = Field(
