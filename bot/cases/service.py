@@ -201,6 +201,40 @@ async def notify_tasks(
         )
 
 
+async def _give_to(
+    session: AsyncSession,
+    case: Case,
+    physician: Staff,
+    *,
+    actor: Staff,
+    who: str,
+    action: str,
+    audit_action: str,
+    notice: str | None,
+    now: datetime,
+) -> None:
+    """Make `physician` the case's owner (awaiting their decision) and send them the card."""
+    case.physician_id = physician.id
+    case.physician = physician
+    transition(
+        session,
+        case,
+        states.AWAITING_DECISION,
+        actor=actor.name,
+        action=action,
+        reason=f"till {physician.name}",
+        now=now,
+    )
+    audit_case(
+        session,
+        actor=who,
+        action=audit_action,
+        case=case,
+        detail={"physician": physician.aad_object_id},
+    )
+    await notify_physician(session, case, notice=notice)
+
+
 async def assign_case(
     session: AsyncSession,
     *,
@@ -256,25 +290,17 @@ async def assign_case(
             message="Välj en läkare på enheten.",
         )
     assert actor is not None
-    case.physician_id = physician.id
-    case.physician = physician
-    transition(
+    await _give_to(
         session,
         case,
-        states.AWAITING_DECISION,
-        actor=actor.name,
+        physician,
+        actor=actor,
+        who=who,
         action="Fördelat",
-        reason=f"till {physician.name}",
+        audit_action="case.assign",
+        notice=None,
         now=now,
     )
-    audit_case(
-        session,
-        actor=who,
-        action="case.assign",
-        case=case,
-        detail={"physician": physician.aad_object_id},
-    )
-    await notify_physician(session, case)
     return Outcome(
         ok=True,
         case=case,
@@ -370,25 +396,17 @@ async def decide_case(
                 reason="reassign to same",
                 message="Ärendet är redan ditt.",
             )
-        case.physician_id = target.id
-        case.physician = target
-        transition(
+        await _give_to(
             session,
             case,
-            states.AWAITING_DECISION,
-            actor=actor.name,
+            target,
+            actor=actor,
+            who=who,
             action="Fördelat om",
-            reason=f"till {target.name}",
+            audit_action="case.reassign",
+            notice=f"Fördelat om av {actor.name}.",
             now=now,
         )
-        audit_case(
-            session,
-            actor=who,
-            action="case.reassign",
-            case=case,
-            detail={"physician": target.aad_object_id},
-        )
-        await notify_physician(session, case, notice=f"Fördelat om av {actor.name}.")
         return Outcome(ok=True, case=case, message=f"Fördelat om till {target.name}.")
 
     if decision == "other" and not note:
