@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,13 +107,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+def _migrate_in_child(database_url: str) -> None:
+    """Bring the schema up to date in a child process: Alembic stays out of the server's
+    memory (about 9 MB), and a failure stops the start with its message."""
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+        check=True,
+        env={**os.environ, "DATABASE_URL": database_url},
+    )
+
+
 def _serve(settings: Settings, *, local: bool, port: int | None, migrate: bool) -> int:
     from bot.app import create_app
-    from bot.migrate import upgrade
     from bot.teams.adapter import LocalModeRequired
 
     if local and migrate:
-        upgrade(settings.database_url)
+        _migrate_in_child(settings.database_url)
     try:
         app = create_app(settings, local=local)
     except LocalModeRequired as exc:

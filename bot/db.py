@@ -67,6 +67,13 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create the async engine; SQLite gets WAL, foreign keys and a busy timeout."""
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": 30})
+        if ":memory:" not in url:
+            # SQLite has one writer at a time: one connection per process queues the
+            # transactions in the event loop instead of letting them spin on file locks
+            # (with a pool, BEGIN IMMEDIATE waits cost seconds at the p99).
+            kwargs.setdefault("pool_size", 1)
+            kwargs.setdefault("max_overflow", 0)
+            kwargs.setdefault("pool_timeout", 60)
     else:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)

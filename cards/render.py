@@ -154,8 +154,7 @@ _BARE_SCHEME = re.compile(r"(?i)\b(mailto|tel|sms|callto|javascript|data|file)(?
 _DOMAIN_DOT = re.compile(r"(?<=[^\W_])\.(?=[^\W\d_])")
 # Control characters (line breaks and tab kept), bidirectional controls, lone surrogates.
 _DROPPED = re.compile(
-    "[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069"
-    "\ud800-\udfff]"
+    "[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 
 
@@ -186,19 +185,28 @@ def render(name: str, **ctx: object) -> dict[str, Any]:
         raise ValueError(f"no card template named {name!r}") from None
     if "limits" in ctx:
         raise ValueError("'limits' is reserved in card contexts")
-    card = _render_json(template, LIMITS, ctx)
+    card, rendered_bytes = _render_json(template, LIMITS, ctx)
+    # The rendered text is the card with layout whitespace, so it bounds the compact size
+    # from above: only a card near the limit is serialised again to be measured.
+    if rendered_bytes + _ATTACHMENT_OVERHEAD <= MAX_CARD_BYTES:
+        return card
     size = card_size(card)
     if size > MAX_CARD_BYTES:
-        card = _render_json(template, COMPACT_LIMITS, ctx)
+        card, _ = _render_json(template, COMPACT_LIMITS, ctx)
         size = card_size(card)
         if size > MAX_CARD_BYTES:
             raise CardTooLarge(name, size)
     return card
 
 
+_ATTACHMENT_OVERHEAD = len(
+    json.dumps({"contentType": CONTENT_TYPE, "content": {}}, separators=(",", ":"))
+)
+
+
 def _render_json(
     template: jinja2.Template, limits: dict[str, int], ctx: dict[str, object]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], int]:
     text = template.render(limits=limits, **ctx)
     try:
         card = json.loads(text)
@@ -206,7 +214,7 @@ def _render_json(
         raise ValueError(f"card template {template.name!r} produced invalid JSON: {exc}") from exc
     if not isinstance(card, dict):
         raise ValueError(f"card template {template.name!r} did not produce a JSON object")
-    return card
+    return card, len(text.encode("utf-8"))
 
 
 def card_attachment(card: dict[str, Any]) -> dict[str, Any]:

@@ -44,12 +44,18 @@ class Pacer:
         conversation_windows: tuple[tuple[int, float], ...] = CONVERSATION_WINDOWS,
         app_windows: tuple[tuple[int, float], ...] = APP_WINDOWS,
         margin: float = 0.02,
+        spread: float = 0.96,
     ) -> None:
+        """`spread` evens out the app-wide rate: sends at least 1/(rate·spread) apart, so a
+        full window is never sent in one burst (bursts at window edges draw 429s)."""
         self._conversation_windows = conversation_windows
         self._conversations: dict[str, SlidingWindows] = {}
         self._app = SlidingWindows(app_windows)
         self._margin = margin
         self._blocked_until: dict[str, float] = {}
+        count, seconds = min(app_windows, key=lambda w: w[1])
+        self._spacing = seconds / (count * spread) if spread else 0.0
+        self._last_send = float("-inf")
 
     def _conversation(self, key: str) -> SlidingWindows:
         window = self._conversations.get(key)
@@ -62,12 +68,14 @@ class Pacer:
             self._conversation(key).wait_time(now),
             self._app.wait_time(now),
             self._blocked_until.get(key, 0.0) - now,
+            self._last_send + self._spacing - now,
         )
         return wait + self._margin if wait > 0 else 0.0
 
     def record(self, key: str, now: float) -> None:
         self._conversation(key).record(now)
         self._app.record(now)
+        self._last_send = now
 
     def penalise(self, key: str, now: float, seconds: float) -> None:
         """After a 429, hold the conversation back for `seconds` (Retry-After)."""

@@ -98,6 +98,7 @@ class OutboxWorker:
         self._clock = clock
         self._metrics = metrics or Metrics()
         self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._stopping = False
 
     def wake(self) -> None:
@@ -106,6 +107,7 @@ class OutboxWorker:
 
     def stop(self) -> None:
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
 
     async def run(self) -> None:
@@ -255,9 +257,13 @@ class OutboxWorker:
         done = 0
         for position, message_id in enumerate(ids):
             route = routes[message_id]
-            wait = self._pacer.wait_time(route.conversation_id, self._clock())
-            if wait > 0:
-                await asyncio.sleep(wait)
+            # Check again after every sleep: other conversations may have sent meanwhile.
+            # Between a zero wait and `record` there is no await, so nothing else sends.
+            while (wait := self._pacer.wait_time(route.conversation_id, self._clock())) > 0:
+                if self._stopping:
+                    await self._release(ids[position:])
+                    return done
+                await self._pause(wait)
             activity = activities[message_id]
             if route.fallback_text:
                 activity = copy.deepcopy(activity)
@@ -281,6 +287,14 @@ class OutboxWorker:
                 await self._release(ids[position + 1 :])
                 break
         return done
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep for pacing, cut short by `stop()`."""
+        stopping = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait({stopping}, timeout=seconds)
+        finally:
+            stopping.cancel()
 
     async def _release(self, ids: list[int]) -> None:
         if not ids:

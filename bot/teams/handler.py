@@ -6,7 +6,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botbuilder.core import (
     ConversationState,
@@ -28,7 +28,9 @@ from bot.teams.adapter import (
     invoke_trigger,
 )
 from bot.teams.storage import SqlStorage
-from dialogs.main import TextCommands
+
+if TYPE_CHECKING:
+    from dialogs.main import TextCommands
 
 log = logging.getLogger("frakturkedjan.teams")
 
@@ -70,12 +72,20 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
         self._on_change = on_change
         self._clock = clock
         self._conversation_state = ConversationState(storage or SqlStorage(factory))
-        self._commands = TextCommands(
-            factory,
-            accessor=self._conversation_state.create_property("DialogState"),
-            clock=clock,
-            help_commands=HELP_COMMANDS,
-        )
+        self._text_commands: TextCommands | None = None
+
+    @property
+    def _commands(self) -> TextCommands:
+        # botbuilder-dialogs (with its recognizers) costs ~18 MB: loaded on the first
+        # text message, not at start, since most processes only ever answer card clicks.
+        if self._text_commands is None:
+            self._text_commands = TextCommands(
+                self._factory,
+                accessor=self._conversation_state.create_property("DialogState"),
+                clock=self._clock,
+                help_commands=HELP_COMMANDS,
+            )
+        return self._text_commands
 
     async def _remember(self, activity: Activity) -> None:
         async with transaction(self._factory) as session:

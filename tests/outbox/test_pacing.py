@@ -24,7 +24,7 @@ def test_sixty_in_thirty_seconds() -> None:
 
 
 def test_pacer_is_per_conversation_but_app_wide_at_fifty() -> None:
-    pacer = Pacer(margin=0.0)
+    pacer = Pacer(margin=0.0, spread=0.0)  # windows only, no even spacing
     for i in range(50):
         key = f"c{i % 10}"
         assert pacer.wait_time(key, 5.0) == 0.0
@@ -38,3 +38,17 @@ def test_penalise_holds_a_conversation_back() -> None:
     pacer.penalise("c", 100.0, 3.0)
     assert pacer.wait_time("c", 100.0) == 3.0
     assert pacer.wait_time("other", 100.0) == 0.0
+
+
+def test_sends_are_spread_evenly_under_the_app_rate() -> None:
+    pacer = Pacer(margin=0.0)
+    now, times = 0.0, []
+    for i in range(200):
+        key = f"c{i % 40}"
+        now += pacer.wait_time(key, now)
+        pacer.record(key, now)
+        times.append(now)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 1 / 48 - 1e-9  # 50/s at most, never in a burst
+    assert round(times[-1], 2) == round(199 / 48, 2)  # and no slower than that
+    assert max(sum(1 for t in times if s <= t < s + 1) for s in times) <= 50
