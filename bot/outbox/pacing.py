@@ -44,7 +44,7 @@ class Pacer:
         conversation_windows: tuple[tuple[int, float], ...] = CONVERSATION_WINDOWS,
         app_windows: tuple[tuple[int, float], ...] = APP_WINDOWS,
         margin: float = 0.02,
-        spread: float = 0.96,
+        spread: float = 0.99,
     ) -> None:
         """`spread` evens out the app-wide rate: sends at least 1/(rate·spread) apart, so a
         full window is never sent in one burst (bursts at window edges draw 429s)."""
@@ -64,13 +64,14 @@ class Pacer:
         return window
 
     def wait_time(self, key: str, now: float) -> float:
-        wait = max(
+        window = max(
             self._conversation(key).wait_time(now),
             self._app.wait_time(now),
             self._blocked_until.get(key, 0.0) - now,
-            self._last_send + self._spacing - now,
         )
-        return wait + self._margin if wait > 0 else 0.0
+        # the margin keeps a send safely past a window's edge; the even spacing needs none
+        spacing = self._last_send + self._spacing - now
+        return max(window + self._margin if window > 0 else 0.0, spacing, 0.0)
 
     def record(self, key: str, now: float) -> None:
         self._conversation(key).record(now)

@@ -71,8 +71,8 @@ class Route:
 
 
 def backoff(attempts: int) -> float:
-    """Seconds before retry number `attempts` (1-based): 2, 4, 8 … up to 15 minutes, ±20 %."""
-    base: float = min(MAX_BACKOFF, 2.0 ** min(attempts, 10))
+    """Seconds before retry number `attempts` (1-based): 1, 2, 4 … up to 15 minutes, ±20 %."""
+    base: float = min(MAX_BACKOFF, 2.0 ** min(attempts - 1, 10))
     return float(base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not security
 
 
@@ -282,8 +282,8 @@ class OutboxWorker:
                 )
             await self._record(message_id, route, result)
             done += 1
-            if (not result.ok and result.status in (0, 429)) or result.status >= 500:
-                # hold the rest of this conversation back, in order, for a later pass
+            if not result.ok and result.status == 429:
+                # Teams throttles this conversation: the rest of it waits for a later pass
                 await self._release(ids[position + 1 :])
                 break
         return done
