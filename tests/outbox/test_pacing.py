@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from bot.outbox.pacing import Pacer, SlidingWindows
 
 
@@ -48,7 +50,7 @@ def test_sends_are_spread_evenly_under_the_app_rate() -> None:
         now += pacer.wait_time(key, now)
         pacer.record(key, now)
         times.append(now)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(times)]
     assert min(gaps) >= 1 / 49.5 - 1e-9  # 50/s at most, never in a burst
     assert round(times[-1], 2) == round(199 / 49.5, 2)  # and no slower than that
     assert max(sum(1 for t in times if s <= t < s + 1) for s in times) <= 50
