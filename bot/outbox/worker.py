@@ -129,7 +129,7 @@ class OutboxWorker:
         claimed = await self._claim()
         if not claimed:
             return 0
-        routes = await self._resolve(claimed)
+        routes, activities = await self._resolve(claimed)
         by_conversation: dict[str, list[int]] = defaultdict(list)
         waiting: list[int] = []
         for message_id in claimed:
@@ -140,7 +140,6 @@ class OutboxWorker:
                 by_conversation[route.conversation_id].append(message_id)
         if waiting:
             await self._no_route(waiting)
-        activities = await self._activities(claimed)
         results = await asyncio.gather(
             *(self._send_conversation(ids, routes, activities) for ids in by_conversation.values())
         )
@@ -165,70 +164,76 @@ class OutboxWorker:
                 message.lease_until = now + LEASE
             return [m.id for m in claimed]
 
-    async def _activities(self, ids: list[int]) -> dict[int, dict[str, Any]]:
-        async with self._factory() as session:
-            rows = await session.execute(
-                select(OutboxMessage.id, OutboxMessage.activity).where(OutboxMessage.id.in_(ids))
-            )
-            return {row[0]: row[1] for row in rows}
-
-    async def _resolve(self, ids: list[int]) -> dict[int, Route]:
+    async def _resolve(self, ids: list[int]) -> tuple[dict[int, Route], dict[int, dict[str, Any]]]:
+        """Where each claimed row goes (a few queries per batch, not per row), and its
+        activity. A row without a usable conversation has no route."""
         routes: dict[int, Route] = {}
         async with self._factory() as session:
             messages = (
                 await session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
             ).all()
-            for message in messages:
-                route = await self._route(session, message)
-                if route is not None:
-                    routes[message.id] = route
-        return routes
-
-    async def _route(self, session: AsyncSession, message: OutboxMessage) -> Route | None:
-        if message.target_kind == "user":
-            ref = await session.scalar(
-                select(ConversationRef).where(
-                    ConversationRef.kind == "personal", ConversationRef.key == message.target
+            activities = {m.id: m.activity for m in messages}
+            users = {m.target for m in messages if m.target_kind == "user"}
+            channels = {m.target for m in messages if m.target_kind == "channel"}
+            refs = await self._refs(session, users=users, channels=channels)
+            unrouted = [
+                m
+                for m in messages
+                if m.target_kind == "user" and ("personal", m.target) not in refs
+            ]
+            fallback: dict[int, ConversationRef] = {}
+            names: dict[str, str] = {}
+            if unrouted:
+                unit_ids = {m.unit_id for m in unrouted if m.unit_id is not None}
+                units = (await session.scalars(select(Unit).where(Unit.id.in_(unit_ids)))).all()
+                unit_channel = {u.id: u.mva_channel for u in units if u.mva_channel}
+                channel_refs = await self._refs(
+                    session, users=set(), channels=set(unit_channel.values())
                 )
-            )
-            if ref is not None and ref.usable:
-                return Route(ref.id, ref.service_url, ref.conversation_id, "user")
-            person = await session.scalar(
-                select(Staff).where(Staff.aad_object_id == message.target)
-            )
-            name = person.name if person else "mottagaren"
-            channel = await self._unit_channel(session, message.unit_id)
-            if channel is None:
-                return None
-            text = (
-                f"Kortet kunde inte levereras till {name} personligen "
-                "(appen är inte installerad i personlig chatt). Se till att det når fram."
-            )
-            return Route(channel.id, channel.service_url, channel.conversation_id, "fallback", text)
-        ref = await session.scalar(
-            select(ConversationRef).where(
-                ConversationRef.kind == "channel", ConversationRef.key == message.target
-            )
-        )
-        if ref is not None and ref.usable:
-            return Route(ref.id, ref.service_url, ref.conversation_id, "channel")
-        return None
+                fallback = {
+                    unit_id: channel_refs[("channel", channel)]
+                    for unit_id, channel in unit_channel.items()
+                    if ("channel", channel) in channel_refs
+                }
+                people = await session.scalars(
+                    select(Staff).where(Staff.aad_object_id.in_({m.target for m in unrouted}))
+                )
+                names = {p.aad_object_id: p.name for p in people}
+            for message in messages:
+                kind = "personal" if message.target_kind == "user" else "channel"
+                ref = refs.get((kind, message.target))
+                if ref is not None:
+                    routes[message.id] = Route(
+                        ref.id, ref.service_url, ref.conversation_id, message.target_kind
+                    )
+                elif message.target_kind == "user" and message.unit_id in fallback:
+                    channel = fallback[message.unit_id]
+                    name = names.get(message.target, "mottagaren")
+                    text = (
+                        f"Kortet kunde inte levereras till {name} personligen "
+                        "(appen är inte installerad i personlig chatt). Se till att det når fram."
+                    )
+                    routes[message.id] = Route(
+                        channel.id, channel.service_url, channel.conversation_id, "fallback", text
+                    )
+        return routes, activities
 
-    async def _unit_channel(
-        self, session: AsyncSession, unit_id: int | None
-    ) -> ConversationRef | None:
-        if unit_id is None:
-            return None
-        unit = await session.get(Unit, unit_id)
-        if unit is None or not unit.mva_channel:
-            return None
-        return await session.scalar(
-            select(ConversationRef).where(
-                ConversationRef.kind == "channel",
-                ConversationRef.key == unit.mva_channel,
-                ConversationRef.usable,
-            )
+    @staticmethod
+    async def _refs(
+        session: AsyncSession, *, users: set[str], channels: set[str]
+    ) -> dict[tuple[str, str], ConversationRef]:
+        """Usable conversation references of these people (personal) and channels."""
+        wanted = []
+        if users:
+            wanted.append((ConversationRef.kind == "personal") & ConversationRef.key.in_(users))
+        if channels:
+            wanted.append((ConversationRef.kind == "channel") & ConversationRef.key.in_(channels))
+        if not wanted:
+            return {}
+        rows = await session.scalars(
+            select(ConversationRef).where(ConversationRef.usable, or_(*wanted))
         )
+        return {(r.kind, r.key): r for r in rows}
 
     async def _no_route(self, ids: list[int]) -> None:
         """No usable conversation yet: keep the rows, try again later, and say so."""

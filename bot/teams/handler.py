@@ -79,6 +79,8 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
         # botbuilder-dialogs (with its recognizers) costs ~18 MB: loaded on the first
         # text message, not at start, since most processes only ever answer card clicks.
         if self._text_commands is None:
+            from dialogs.main import TextCommands
+
             self._text_commands = TextCommands(
                 self._factory,
                 accessor=self._conversation_state.create_property("DialogState"),
