@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.audit import service as audit
@@ -85,7 +85,7 @@ class OutboxWorker:
         sender: Sender,
         *,
         poll_seconds: float = 1.0,
-        batch_size: int = 200,
+        batch_size: int = 500,
         pacer: Pacer | None = None,
         clock: Any = time.monotonic,
         metrics: Metrics | None = None,
@@ -149,7 +149,7 @@ class OutboxWorker:
         now = utcnow()
         async with transaction(self._factory) as session:
             rows = await session.scalars(
-                select(OutboxMessage)
+                select(OutboxMessage.id)
                 .where(
                     OutboxMessage.status == "pending",
                     OutboxMessage.next_attempt_at <= now,
@@ -159,10 +159,14 @@ class OutboxWorker:
                 .limit(self._batch)
                 .with_for_update(skip_locked=True)
             )
-            claimed = rows.all()
-            for message in claimed:
-                message.lease_until = now + LEASE
-            return [m.id for m in claimed]
+            claimed = list(rows.all())
+            if claimed:
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(claimed))
+                    .values(lease_until=now + LEASE)
+                )
+            return claimed
 
     async def _resolve(self, ids: list[int]) -> tuple[dict[int, Route], dict[int, dict[str, Any]]]:
         """Where each claimed row goes (a few queries per batch, not per row), and its
