@@ -85,7 +85,7 @@ class OutboxWorker:
         sender: Sender,
         *,
         poll_seconds: float = 1.0,
-        batch_size: int = 500,
+        batch_size: int = 200,
         pacer: Pacer | None = None,
         clock: Any = time.monotonic,
         metrics: Metrics | None = None,
