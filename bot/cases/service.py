@@ -57,6 +57,20 @@ async def get_case(session: AsyncSession, *, case_id: int, for_update: bool = Fa
     return await session.scalar(query)
 
 
+async def case_for(session: AsyncSession, *, action: str, case_id: int, who: str) -> Case | Outcome:
+    """The case, locked for this action, or the audited refusal of an unknown id."""
+    case = await get_case(session, case_id=case_id, for_update=True)
+    if case is None:
+        return refuse(
+            session,
+            action=action,
+            actor=who,
+            reason="unknown case",
+            message=f"Ärende {case_id} finns inte.",
+        )
+    return case
+
+
 def transition(
     session: AsyncSession,
     case: Case,
@@ -247,15 +261,9 @@ async def assign_case(
 ) -> Outcome:
     """An MVA or physician of the unit gives an unassigned case to a physician."""
     who = actor_id(actor, actor_aad)
-    case = await get_case(session, case_id=case_id, for_update=True)
-    if case is None:
-        return refuse(
-            session,
-            action="case.assign",
-            actor=who,
-            reason="unknown case",
-            message=f"Ärende {case_id} finns inte.",
-        )
+    case = await case_for(session, action="case.assign", case_id=case_id, who=who)
+    if isinstance(case, Outcome):
+        return case
     if not (
         directory.has_role(actor, case.unit_id, "mva")
         or directory.has_role(actor, case.unit_id, "physician")
@@ -330,15 +338,9 @@ async def decide_case(
 ) -> Outcome:
     """The physician's decision (SPEC 2.2): records it, creates tasks, tells the assignees."""
     who = actor_id(actor, actor_aad)
-    case = await get_case(session, case_id=case_id, for_update=True)
-    if case is None:
-        return refuse(
-            session,
-            action="case.decide",
-            actor=who,
-            reason="unknown case",
-            message=f"Ärende {case_id} finns inte.",
-        )
+    case = await case_for(session, action="case.decide", case_id=case_id, who=who)
+    if isinstance(case, Outcome):
+        return case
     if not directory.has_role(actor, case.unit_id, "physician"):
         return refuse(
             session,

@@ -135,15 +135,9 @@ async def record_visit(
 ) -> cases.Outcome:
     """The physician records the checklist: the case closes; physio contact makes a task."""
     who = cases.actor_id(actor, actor_aad)
-    case = await cases.get_case(session, case_id=case_id, for_update=True)
-    if case is None:
-        return cases.refuse(
-            session,
-            action="visit.record",
-            actor=who,
-            reason="unknown case",
-            message=f"Ärende {case_id} finns inte.",
-        )
+    case = await cases.case_for(session, action="visit.record", case_id=case_id, who=who)
+    if isinstance(case, cases.Outcome):
+        return case
     visit = await session.scalar(select(Visit).where(Visit.case_id == case.id))
     allowed = (
         actor is not None
