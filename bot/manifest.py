@@ -185,6 +185,7 @@ def build_package(*, app_id: str | None, host: str | None, version: str, out: Pa
                 info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
                 info.external_attr = 0o644 << 16
                 zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

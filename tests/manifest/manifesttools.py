@@ -42,7 +42,9 @@ def official_validator(schema: dict[str, Any]) -> Validator:
             f"the Teams schema declares {schema.get('$schema')!r}; this helper knows "
             "draft-04 (with Ajv's extra keywords) only: check the new schema and adapt it"
         )
-    base.check_schema(schema)
+    # Structure only: the patterns are ECMAScript (Ajv compiles them with the `u` flag, and
+    # `\\p{L}` in an Office extension pattern is no Python regex), so no `regex` format check.
+    base.check_schema(schema, format_checker=None)
     cls = validators.create(
         meta_schema=base.META_SCHEMA,
         validators={
@@ -122,17 +124,17 @@ def read_png(data: bytes) -> tuple[int, int, int, list[bytes]]:
     rows, previous = [], bytes(stride)
     for y in range(height):
         line = raw[y * (stride + 1) : (y + 1) * (stride + 1)]
-        kind, row = line[0], bytearray(line[1:])
+        scan_filter, row = line[0], bytearray(line[1:])
         for x in range(stride):
             left = row[x - channels] if x >= channels else 0
             up, corner = previous[x], previous[x - channels] if x >= channels else 0
-            if kind == 1:
+            if scan_filter == 1:
                 row[x] = (row[x] + left) & 255
-            elif kind == 2:
+            elif scan_filter == 2:
                 row[x] = (row[x] + up) & 255
-            elif kind == 3:
+            elif scan_filter == 3:
                 row[x] = (row[x] + (left + up) // 2) & 255
-            elif kind == 4:
+            elif scan_filter == 4:
                 p = left + up - corner
                 pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
                 pred = left if pa <= pb and pa <= pc else (up if pb <= pc else corner)
