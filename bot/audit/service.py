@@ -53,10 +53,3 @@ async def for_patient(session: AsyncSession, *, key: str) -> Sequence[AuditEntry
         select(AuditEntry).where(AuditEntry.patient_key == key).order_by(AuditEntry.id)
     )
     return rows.all()
-
-
-async def for_case(session: AsyncSession, *, case_id: int) -> Sequence[AuditEntry]:
-    rows = await session.scalars(
-        select(AuditEntry).where(AuditEntry.case_id == case_id).order_by(AuditEntry.id)
-    )
-    return rows.all()

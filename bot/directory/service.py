@@ -239,10 +239,6 @@ async def unit_by_hsa(session: AsyncSession, hsa_id: str) -> Unit | None:
     return await session.scalar(select(Unit).where(Unit.hsa_id == hsa_id, Unit.active))
 
 
-async def unit_by_channel(session: AsyncSession, channel_id: str) -> Unit | None:
-    return await session.scalar(select(Unit).where(Unit.mva_channel == channel_id))
-
-
 async def staff_by_aad(session: AsyncSession, aad_object_id: str) -> Staff | None:
     return await session.scalar(select(Staff).where(Staff.aad_object_id == aad_object_id))
 
