@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+_M = TypeVar("_M")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -112,3 +114,10 @@ async def transaction(
     """One unit of work: commit on success, roll back on any exception."""
     async with factory() as session, session.begin():
         yield session
+
+
+def held(session: AsyncSession, model: type[_M], ident: Any) -> _M | None:
+    """The object of this row when the session already holds it (no SQL)."""
+    key = session.sync_session.identity_key(model, ident)
+    found = session.identity_map.get(key)
+    return found if isinstance(found, model) else None

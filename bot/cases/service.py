@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.audit import service as audit
 from bot.cases import states, views
 from bot.cases.models import Case, CaseEvent, Decision
+from bot.db import held
 from bot.directory import service as directory
 from bot.directory.models import Staff
 from bot.outbox import service as outbox
@@ -53,8 +54,13 @@ async def get_case(session: AsyncSession, *, case_id: int, for_update: bool = Fa
         # Lock the bare row first, then load: after waiting for a lock PostgreSQL re-reads
         # the locked row but keeps the joined rows (the physician) it had read before.
         await session.execute(select(Case.id).where(Case.id == case_id).with_for_update())
-    query = select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
-    return await session.scalar(query)
+        # Re-read only this row when the session holds it already: a whole-query
+        # `populate_existing` would also reset the people loaded with it (their roles).
+        case = held(session, Case, case_id)
+        if case is not None:
+            await session.refresh(case)
+            return case
+    return await session.scalar(select(Case).where(Case.id == case_id))
 
 
 async def case_for(session: AsyncSession, *, action: str, case_id: int, who: str) -> Case | Outcome:

@@ -49,8 +49,10 @@ class Staff(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    # Loaded only where a role is asked (`bot.directory.service.WITH_ROLES`): a staff row
+    # read for its name (a case's physician, a task's assignee) costs no second query.
     roles: Mapped[list[StaffRole]] = relationship(
-        back_populates="staff", cascade="all, delete-orphan", lazy="selectin"
+        back_populates="staff", cascade="all, delete-orphan", lazy="raise"
     )
 
 

@@ -11,10 +11,14 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload, selectinload
 
 from bot.audit import service as audit
 from bot.db import utcnow
 from bot.directory.models import DEFAULT_UNIT_SETTINGS, ROLES, Staff, StaffRole, Unit
+
+# The option that loads a person's roles with them (they are never loaded implicitly).
+WITH_ROLES = joinedload(Staff.roles)
 
 CARD_IDENTITIES = ("full", "masked", "reference")
 
@@ -178,7 +182,8 @@ async def load_directory(session: AsyncSession, text: str, *, actor: str) -> Loa
     await session.flush()
 
     staff_by_aad: dict[str, Staff] = {
-        s.aad_object_id: s for s in (await session.scalars(select(Staff))).all()
+        s.aad_object_id: s
+        for s in (await session.scalars(select(Staff).options(selectinload(Staff.roles)))).all()
     }
     listed: set[str] = set()
     for item in data["staff"]:
@@ -240,11 +245,19 @@ async def unit_by_hsa(session: AsyncSession, hsa_id: str) -> Unit | None:
 
 
 async def staff_by_aad(session: AsyncSession, aad_object_id: str) -> Staff | None:
-    return await session.scalar(select(Staff).where(Staff.aad_object_id == aad_object_id))
+    """A person with their roles (one query)."""
+    rows = await session.scalars(
+        select(Staff).options(WITH_ROLES).where(Staff.aad_object_id == aad_object_id)
+    )
+    return rows.unique().one_or_none()
 
 
 async def active_staff_by_hsa(session: AsyncSession, hsa_id: str) -> Staff | None:
-    return await session.scalar(select(Staff).where(Staff.hsa_id == hsa_id, Staff.active))
+    """An active person by HSA-id, with their roles (one query)."""
+    rows = await session.scalars(
+        select(Staff).options(WITH_ROLES).where(Staff.hsa_id == hsa_id, Staff.active)
+    )
+    return rows.unique().one_or_none()
 
 
 def has_role(person: Staff | None, unit_id: int, role: str) -> bool:
@@ -256,12 +269,18 @@ def has_role(person: Staff | None, unit_id: int, role: str) -> bool:
     )
 
 
-async def unit_staff(session: AsyncSession, *, unit_id: int, role: str) -> Sequence[Staff]:
-    """Active staff holding `role` in the unit, by name."""
-    rows = await session.scalars(
+async def unit_staff(
+    session: AsyncSession, *, unit_id: int, role: str, with_roles: bool = False
+) -> Sequence[Staff]:
+    """Active staff holding `role` in the unit, by name; `with_roles` loads all their roles
+    (for `has_role` on them)."""
+    query = (
         select(Staff)
         .join(StaffRole)
         .where(StaffRole.unit_id == unit_id, StaffRole.role == role, Staff.active)
         .order_by(Staff.name)
     )
+    if with_roles:
+        query = query.options(selectinload(Staff.roles))
+    rows = await session.scalars(query)
     return rows.unique().all()

@@ -142,7 +142,9 @@ async def run_daily(
         }
         physicians: dict[int, Staff] = {}
         for unit in due_units:
-            for person in await directory.unit_staff(session, unit_id=unit.id, role="physician"):
+            for person in await directory.unit_staff(
+                session, unit_id=unit.id, role="physician", with_roles=True
+            ):
                 physicians.setdefault(person.id, person)
 
     for unit in due_units:

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
 
 from bot.audit.models import AuditEntry
 from bot.db import create_engine, session_factory, transaction
@@ -72,7 +73,9 @@ async def snapshot(made: Factory) -> dict[str, Any]:
     """Every directory row with its id and timestamps: what 'nothing changed' compares."""
     async with made() as session:
         units = (await session.scalars(select(Unit).order_by(Unit.id))).all()
-        staff = (await session.scalars(select(Staff).order_by(Staff.id))).all()
+        staff = (await session.scalars(
+            select(Staff).options(selectinload(Staff.roles)).order_by(Staff.id)
+        )).all()
         return {
             "units": [
                 (u.id, u.hsa_id, u.name, u.mva_channel, u.settings, u.active, u.updated_at)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
 
 from bot import cli
 from bot.audit.models import AuditEntry
@@ -496,7 +497,9 @@ async def test_a_physician_of_two_units_gets_one_card_per_unit(factory: Factory)
     async with transaction(factory) as s:
         ting = await unit_id(s)
         backa = await add_backa(s)
-        anna = await s.scalar(select(Staff).where(Staff.aad_object_id == ANNA_AAD))
+        anna = await s.scalar(
+            select(Staff).options(selectinload(Staff.roles)).where(Staff.aad_object_id == ANNA_AAD)
+        )
         assert anna is not None
         anna.roles.append(StaffRole(unit_id=backa, role="physician"))
         waiting = states.AWAITING_DECISION
