@@ -152,6 +152,9 @@ _ORDERED_LIST = re.compile(r"^(\d+)([.)])", re.MULTILINE)
 _URL_SCHEME = re.compile(r"(?i)([a-z][a-z0-9+\-]*)(?=://)")
 _BARE_SCHEME = re.compile(r"(?i)\b(mailto|tel|sms|callto|javascript|data|file)(?=:)")
 _DOMAIN_DOT = re.compile(r"(?<=[^\W_])\.(?=[^\W\d_])")
+# Text that `md` leaves as it is, when it neither starts with "-" or a space nor ends
+# with a space: letters and digits, spaces, and punctuation no rule of `md` acts on.
+_PLAIN = re.compile(r"(?:[^\W_]| |[-,;'\"%/=?&@$–—…°§])*")
 # Control characters (line breaks and tab kept), bidirectional controls, lone surrogates.
 _DROPPED = re.compile(
     "[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
@@ -245,7 +248,14 @@ def cut(value: object, n: int) -> str:
 
 def md(value: object) -> str:
     """`value` made inert as Adaptive Card markdown (see the module docstring)."""
-    lines = [line.strip() for line in _DROPPED.sub("", _text(value)).splitlines()]
+    text = _text(value)
+    if _PLAIN.fullmatch(text) and not text.startswith(("-", " ")) and not text.endswith(" "):
+        return text  # nothing below would change it: most names, labels and dates
+    return _escape_markdown(text)
+
+
+def _escape_markdown(text: str) -> str:
+    lines = [line.strip() for line in _DROPPED.sub("", text).splitlines()]
     text = "\n\n".join(line for line in lines if line)
     text = _INLINE_SPECIAL.sub(r"\\\1", text)
     text = _LINE_START_SPECIAL.sub(r"\\\1", text)

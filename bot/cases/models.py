@@ -54,7 +54,7 @@ class Case(Base):
     unit: Mapped[Unit] = relationship(lazy="joined")
     physician: Mapped[Staff | None] = relationship(lazy="joined")
     decision: Mapped[Decision | None] = relationship(
-        back_populates="case", lazy="selectin", uselist=False
+        back_populates="case", lazy="joined", uselist=False
     )
 
 

@@ -39,6 +39,7 @@ class Outcome:
     task: Task | None = None
     message: str | None = None
     error: bool = False
+    tasks: list[Task] | None = None  # the tasks this action created, when it created some
 
 
 def actor_id(person: Staff | None, aad_object_id: str | None) -> str:
@@ -196,12 +197,14 @@ async def notify_triage(session: AsyncSession, case: Case, *, notice: str | None
 async def notify_tasks(
     session: AsyncSession, case: Case, tasks: list[Task], *, now: datetime
 ) -> None:
-    """Post one task card per assignee group: the MVA channel, or the physician's chat."""
-    groups: dict[str, Task] = {}
+    """Post one task card per assignee group: the MVA channel, or the physician's chat.
+    `tasks` are all the case's tasks (the ones its decision just created)."""
+    groups: dict[str, list[Task]] = {}
     for task in tasks:
-        groups.setdefault(views.task_group(task), task)
-    for group, first in groups.items():
-        card = await views.task_card(session, case, group=group, now=now)
+        groups.setdefault(views.task_group(task), []).append(task)
+    for group, members in groups.items():
+        first = members[0]
+        card = await views.task_card(session, case, group=group, now=now, tasks=members)
         if group == "mva":
             kind, target = "channel", case.unit.mva_channel or ""
         else:
@@ -484,7 +487,7 @@ async def decide_case(
         detail={"decision": decision, "tasks": [t.id for t in tasks]},
     )
     await notify_tasks(session, case, tasks, now=now)
-    return Outcome(ok=True, case=case)
+    return Outcome(ok=True, case=case, tasks=tasks)
 
 
 async def _task_for(

@@ -256,10 +256,17 @@ def _task_row(task: Task, *, now: datetime, case: Case | None = None) -> dict[st
 
 
 async def summary_card(
-    session: AsyncSession, case: Case, *, now: datetime, notice: str | None = None
+    session: AsyncSession,
+    case: Case,
+    *,
+    now: datetime,
+    notice: str | None = None,
+    tasks: Sequence[Task] | None = None,
 ) -> dict[str, Any]:
-    """The read-only card: decision, tasks and history."""
-    tasks = await case_tasks(session, case.id)
+    """The read-only card: decision, tasks and history. `tasks`: the case's tasks when
+    the caller holds them all (in order), else they are read."""
+    if tasks is None:
+        tasks = await case_tasks(session, case.id)
     history = await case_history(session, case.id)
     mva = await directory.unit_staff(session, unit_id=case.unit_id, role="mva")
     return render(
@@ -292,9 +299,12 @@ async def task_card(
     group: str,
     now: datetime,
     notice: str | None = None,
+    tasks: Sequence[Task] | None = None,
 ) -> dict[str, Any]:
-    """The card with one assignee group's tasks of a case (the MVA's, or one physician's)."""
-    tasks = [t for t in await case_tasks(session, case.id) if task_group(t) == group]
+    """The card with one assignee group's tasks of a case (the MVA's, or one physician's).
+    `tasks`: that group's tasks when the caller holds them all (in order), else read."""
+    if tasks is None:
+        tasks = [t for t in await case_tasks(session, case.id) if task_group(t) == group]
     if group == "mva":
         viewers: list[Staff | None] = list(
             await directory.unit_staff(session, unit_id=case.unit_id, role="mva")

@@ -273,7 +273,14 @@ async def unit_staff(
     session: AsyncSession, *, unit_id: int, role: str, with_roles: bool = False
 ) -> Sequence[Staff]:
     """Active staff holding `role` in the unit, by name; `with_roles` loads all their roles
-    (for `has_role` on them)."""
+    (for `has_role` on them). Read once per session (transaction): a card and the card
+    sent with it list the same people."""
+    known: dict[tuple[int, str, bool], Sequence[Staff]] = session.info.setdefault(
+        "unit_staff", {}
+    )
+    key = (unit_id, role, with_roles)
+    if key in known:
+        return known[key]
     query = (
         select(Staff)
         .join(StaffRole)
@@ -283,4 +290,5 @@ async def unit_staff(
     if with_roles:
         query = query.options(selectinload(Staff.roles))
     rows = await session.scalars(query)
-    return rows.unique().all()
+    known[key] = found = rows.unique().all()
+    return found

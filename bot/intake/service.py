@@ -23,6 +23,7 @@ from bot.cases import states, views
 from bot.cases.models import AnswerMessage, Case, CaseEvent
 from bot.db import transaction
 from bot.directory import service as directory
+from bot.directory.models import Unit
 from bot.intake.fhir import BundleInvalid, DxaAnswer, Problem, parse_bundle
 from bot.intake.models import AnswerKey, RejectedMessage
 from bot.outbox import service as outbox
@@ -182,7 +183,7 @@ async def ingest(
             result = await _store(
                 session,
                 answer=answer,
-                unit_id=unit.id,
+                unit=unit,
                 body=body,
                 sender=sender,
                 secret=secret,
@@ -201,12 +202,13 @@ async def _store(
     session: AsyncSession,
     *,
     answer: DxaAnswer,
-    unit_id: int,
+    unit: Unit,
     body: bytes,
     sender: str,
     secret: str,
     now: datetime,
 ) -> IntakeResult:
+    unit_id = unit.id
     await _lock_answer(session, answer.report_system, answer.report_value)
     previous = await session.scalar(
         select(Case)
@@ -235,6 +237,8 @@ async def _store(
         )
 
     case = _new_case(answer, unit_id=unit_id, key=key, now=now)
+    case.unit = unit  # set, not loaded: the cards read it
+    case.decision = None
     physician = None
     if previous is not None and previous.physician is not None and previous.physician.active:
         physician = previous.physician
@@ -268,7 +272,6 @@ async def _store(
             body=body.decode("utf-8", errors="replace"),
         )
     )
-    await session.refresh(case, ["unit"])
 
     notice = None
     if previous is not None:
@@ -301,17 +304,23 @@ async def _store(
 
 
 async def _lock_answer(session: AsyncSession, system: str, value: str) -> None:
-    """Hold the answer identity's lock row until commit (created on first sight)."""
+    """Hold the answer identity's lock row until commit (created on first sight).
+
+    PostgreSQL: one upsert whose no-op update takes the row lock (`ON CONFLICT DO UPDATE`
+    locks the existing row, as `SELECT … FOR UPDATE` would). SQLite: the transaction
+    already holds the database's write lock (`BEGIN IMMEDIATE`), so the row is only made.
+    """
     values = {"system": system, "value": value}
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(pg_insert(AnswerKey).values(values).on_conflict_do_nothing())
+        upsert = pg_insert(AnswerKey).values(values)
+        await session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[AnswerKey.system, AnswerKey.value],
+                set_={"system": upsert.excluded.system},
+            )
+        )
     else:
         await session.execute(sqlite_insert(AnswerKey).values(values).on_conflict_do_nothing())
-    await session.execute(
-        select(AnswerKey.system)
-        .where(AnswerKey.system == system, AnswerKey.value == value)
-        .with_for_update()
-    )
 
 
 def _new_case(answer: DxaAnswer, *, unit_id: int, key: str, now: datetime) -> Case:

@@ -138,9 +138,15 @@ def create_tasks(
             description=plan.description,
             assignee_role=plan.assignee_role,
             assignee_id=plan.assignee_id,
+            # set, so that cards read them without a query
+            assignee=decided_by if plan.assignee_id == decided_by.id else None,
             due=due,
             status="open",
             created_at=now,
+            done_by=None,
+            done_at=None,
+            note=None,
+            booked_at=None,
         )
         session.add(task)
         tasks.append(task)

@@ -137,7 +137,9 @@ async def _decide(
     if outcome.error or outcome.case is None:
         return Answer(error=outcome.message)
     if outcome.ok or actor is None:
-        card = await views.summary_card(session, outcome.case, now=inv.now, notice=outcome.message)
+        card = await views.summary_card(
+            session, outcome.case, now=inv.now, notice=outcome.message, tasks=outcome.tasks
+        )
     else:  # stale card: answer with the current one for this physician
         card = await views.card_for_viewer(
             session, outcome.case, viewer=actor, now=inv.now, notice=outcome.message

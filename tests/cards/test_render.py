@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import jinja2
@@ -22,6 +23,7 @@ from cards.render import (
     render,
 )
 from tests.cards.contexts import decision_context, help_context, many_measurements
+from tests.cards.hostile import EVIL
 
 ZWJ = "\u200d"
 
@@ -165,6 +167,25 @@ def test_undefined_is_refused() -> None:
 )
 def test_md(raw: str, escaped: str) -> None:
     assert md(raw) == escaped
+
+
+def test_md_shortcut_for_plain_text_changes_nothing_the_full_escape_would() -> None:
+    # `md` returns most texts as they are without running its rules; on any text it must
+    # give what the rules give. Random texts from an alphabet of letters, spaces and every
+    # character a rule acts on, plus the hostile sample line by line.
+    rng = random.Random(5)
+    plain, special = "aåZ9 0-,;/@–…'\"%", ".:_*[]()#+!|<>{}`~\\\n\r\t\x00\u202e\u2028"
+
+    def one() -> str:
+        return rng.choice(special if rng.random() < 0.1 else plain)
+
+    texts = [*EVIL.splitlines(), "Anna-Karin", "-x", " x", "x ", "1. a", "S52.5", "a:b"]
+    texts += ["".join(one() for _ in range(rng.randint(0, 16))) for _ in range(20000)]
+    shortcut = 0
+    for text in texts:
+        assert md(text) == render_module._escape_markdown(text), repr(text)
+        shortcut += render_module._PLAIN.fullmatch(text) is not None
+    assert shortcut > 100  # the shortcut was taken, not only the full path
 
 
 @pytest.mark.parametrize(

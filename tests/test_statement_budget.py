@@ -1,0 +1,103 @@
+"""How many SQL statements the two hot paths run (issue 5): a decision click and one
+intake bundle. Each statement is a round trip and ORM work; the benchmark showed them to be
+most of the CPU a request costs, so a change that adds one shows up here first.
+
+The counts are of the action's own transaction (the outbox worker is not running), on
+SQLite and on PostgreSQL, with BEGIN and COMMIT left out. Rows of one table inserted
+together count once: PostgreSQL gets them in one multi-row INSERT, SQLite (whose RETURNING
+order SQLAlchemy does not rely on) one by one in a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+
+from bot.cases.models import Case
+from bot.intake.service import ingest
+from bot.outbox.models import OutboxMessage
+from bot.teams import actions
+from tests.conftest import fixture_bytes
+
+ANNA = "00000000-0000-0000-0000-000000000101"
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+# What each path needs, and no more:
+# click: the actor with roles; the case lock; the case (with unit, physician, decision);
+#        case event, case update, decision, tasks (one multi-row insert), audit, outbox;
+#        the MVA list (refresh ids); the history for the summary card.
+CLICK_BUDGET = 11
+# intake: the unit; the answer lock; an earlier answer; the named physician with roles;
+#         case, answer message, case event, audit, outbox; the physician choices.
+INTAKE_BUDGET = 10
+
+
+@contextmanager
+def counted(factory: Any) -> Iterator[list[str]]:
+    statements: list[str] = []
+    engine = factory.kw["bind"].sync_engine
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        verb = statement.split(None, 1)[0].upper()
+        if verb in ("BEGIN", "COMMIT"):
+            return
+        if verb == "INSERT" and statements and statements[-1] == statement:
+            return  # the next row of the same insert
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+async def _bundle(factory: Any) -> int:
+    result = await ingest(
+        factory,
+        body=fixture_bytes("01_osteoporosis_named.json"),
+        content_type="application/fhir+json",
+        sender="test",
+        channel="cli",
+        secret="s",
+        now=NOW,
+    )
+    assert result.status == 201, result.body
+    assert result.case_id is not None
+    return result.case_id
+
+
+async def test_intake_statement_budget(factory: Any) -> None:
+    with counted(factory) as statements:
+        case_id = await _bundle(factory)
+    assert len(statements) <= INTAKE_BUDGET, "\n".join(statements)
+    async with factory() as session:
+        case = await session.get(Case, case_id)
+        assert case is not None and case.state == "awaiting_decision"
+        sent = select(OutboxMessage.id).where(OutboxMessage.case_id == case_id)
+        assert await session.scalar(sent) is not None
+
+
+@pytest.mark.parametrize(
+    ("decision", "extra"),
+    [("call_in", {"note": "Tolk"}), ("normal_letter", {}), ("other", {"other_note": "Röntgen"})],
+)
+async def test_decision_click_statement_budget(
+    factory: Any, decision: str, extra: dict[str, str]
+) -> None:
+    case_id = await _bundle(factory)
+    data = {"case_id": case_id, "version": 1, "decision": decision, **extra}
+    invoke = actions.Invoke(actor_aad=ANNA, now=NOW, trigger="manual")
+    with counted(factory) as statements:
+        answer = await actions.dispatch(factory, "case.decide", data, invoke)
+    assert answer.card is not None, answer.error
+    assert answer.decision == decision
+    assert len(statements) <= CLICK_BUDGET, "\n".join(statements)
+    async with factory() as session:
+        case = await session.get(Case, case_id)
+        assert case is not None and case.state == "decided"
