@@ -55,7 +55,7 @@ class Pacer:
         self._blocked_until: dict[str, float] = {}
         count, seconds = min(app_windows, key=lambda w: w[1])
         self._spacing = seconds / (count * spread) if spread else 0.0
-        self._last_send = float("-inf")
+        self._next_slot = float("-inf")
 
     def _conversation(self, key: str) -> SlidingWindows:
         window = self._conversations.get(key)
@@ -70,13 +70,16 @@ class Pacer:
             self._blocked_until.get(key, 0.0) - now,
         )
         # the margin keeps a send safely past a window's edge; the even spacing needs none
-        spacing = self._last_send + self._spacing - now
-        return max(window + self._margin if window > 0 else 0.0, spacing, 0.0)
+        return max(window + self._margin if window > 0 else 0.0, self._next_slot - now, 0.0)
 
     def record(self, key: str, now: float) -> None:
         self._conversation(key).record(now)
         self._app.record(now)
-        self._last_send = now
+        # Even spacing on a schedule: the next slot is one spacing after this send's slot,
+        # so a send woken a little late (the event loop's timer) does not push every later
+        # one back; after a pause of a spacing or more the schedule starts again from now.
+        late = now - self._next_slot
+        self._next_slot = (self._next_slot if late < self._spacing else now) + self._spacing
 
     def penalise(self, key: str, now: float, seconds: float) -> None:
         """After a 429, hold the conversation back for `seconds` (Retry-After)."""

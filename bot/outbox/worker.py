@@ -15,12 +15,12 @@ import copy
 import logging
 import random
 import time
-from collections import defaultdict
+from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.audit import service as audit
@@ -100,6 +100,7 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
         self._stopping = False
+        self._progress = asyncio.Event()  # a queued row was taken to be sent
 
     def wake(self) -> None:
         """Ask the worker to look at the outbox now (after a commit that added rows)."""
@@ -119,31 +120,86 @@ class OutboxWorker:
                 sent = 0
             if sent == 0 and not self._stopping:
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                    await asyncio.wait_for(self._wake.wait(), timeout=await self._idle_time())
                 except TimeoutError:
                     pass
                 self._wake.clear()
 
+    async def _idle_time(self) -> float:
+        """Seconds to wait for work: the poll interval, or less when a retry falls due
+        sooner (a backlog's last retries are not left waiting for the next poll)."""
+        try:
+            async with self._factory() as session:
+                due = await session.scalar(
+                    select(func.min(OutboxMessage.next_attempt_at)).where(
+                        OutboxMessage.status == "pending", OutboxMessage.next_attempt_at > utcnow()
+                    )
+                )
+        except Exception:  # the pass after this one reports a database that is down
+            return self._poll
+        if due is None:
+            return self._poll
+        return min(self._poll, max((due - utcnow()).total_seconds(), 0.01))
+
     async def drain(self) -> int:
-        """One pass: claim due rows, send them (paced), record the results. Returns rows done."""
-        claimed = await self._claim()
-        if not claimed:
-            return 0
-        routes, activities = await self._resolve(claimed)
-        by_conversation: dict[str, list[int]] = defaultdict(list)
-        waiting: list[int] = []
-        for message_id in claimed:
-            route = routes.get(message_id)
-            if route is None:
-                waiting.append(message_id)
-            else:
-                by_conversation[route.conversation_id].append(message_id)
-        if waiting:
-            await self._no_route(waiting)
-        results = await asyncio.gather(
-            *(self._send_conversation(ids, routes, activities) for ids in by_conversation.values())
-        )
-        return sum(results) + len(waiting)
+        """Send what is due now; returns the rows done (sent, retried later or failed).
+
+        Batches are claimed while earlier ones are still being sent (the next one once
+        fewer than half a batch wait), so the sends never pause between batches. Each
+        conversation has one sender at a time, taking its rows in outbox order.
+        """
+        queues: dict[str, deque[tuple[int, Route, dict[str, Any]]]] = {}
+        senders: dict[str, asyncio.Task[int]] = {}
+        finished: list[asyncio.Task[int]] = []
+        done = 0
+        while not self._stopping:
+            claimed = await self._claim()
+            if not claimed:
+                break
+            routes, activities = await self._resolve(claimed)
+            waiting = [message_id for message_id in claimed if message_id not in routes]
+            if waiting:
+                await self._no_route(waiting)
+                done += len(waiting)
+            for message_id in claimed:
+                route = routes.get(message_id)
+                if route is None:
+                    continue
+                key = route.conversation_id
+                queue = queues.setdefault(key, deque())
+                queue.append((message_id, route, activities[message_id]))
+                sender = senders.get(key)
+                if sender is None or sender.done():
+                    if sender is not None:
+                        finished.append(sender)
+                    senders[key] = asyncio.create_task(self._send_conversation(queue))
+            await self._until_low(queues, senders)
+        # Every sender ends on its own (none is cancelled halfway through recording a send);
+        # then the first failure, if any, is raised for `run` to log.
+        results = await asyncio.gather(*finished, *senders.values(), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            done += result
+        return done
+
+    async def _until_low(
+        self,
+        queues: dict[str, deque[tuple[int, Route, dict[str, Any]]]],
+        senders: dict[str, asyncio.Task[int]],
+    ) -> None:
+        """Wait until fewer than half a batch of claimed rows wait to be sent."""
+        low = max(self._batch // 2, 1)
+        while sum(len(q) for q in queues.values()) >= low:
+            running = [t for t in senders.values() if not t.done()]
+            if not running:
+                return
+            self._progress.clear()
+            progressed = asyncio.ensure_future(self._progress.wait())
+            try:
+                await asyncio.wait([progressed, *running], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                progressed.cancel()
 
     async def _claim(self) -> list[int]:
         now = utcnow()
@@ -260,20 +316,21 @@ class OutboxWorker:
                     },
                 )
 
-    async def _send_conversation(
-        self, ids: list[int], routes: dict[int, Route], activities: dict[int, dict[str, Any]]
-    ) -> int:
+    async def _send_conversation(self, queue: deque[tuple[int, Route, dict[str, Any]]]) -> int:
+        """Send a conversation's queued rows in order, paced; returns the rows done."""
         done = 0
-        for position, message_id in enumerate(ids):
-            route = routes[message_id]
+        while queue:
+            message_id, route, activity = queue[0]
             # Check again after every sleep: other conversations may have sent meanwhile.
             # Between a zero wait and `record` there is no await, so nothing else sends.
             while (wait := self._pacer.wait_time(route.conversation_id, self._clock())) > 0:
                 if self._stopping:
-                    await self._release(ids[position:])
+                    await self._release([item[0] for item in queue])
+                    queue.clear()
                     return done
                 await self._pause(wait)
-            activity = activities[message_id]
+            queue.popleft()
+            self._progress.set()
             if route.fallback_text:
                 activity = copy.deepcopy(activity)
                 activity["text"] = route.fallback_text
@@ -293,8 +350,10 @@ class OutboxWorker:
             done += 1
             if not result.ok and result.status == 429:
                 # Teams throttles this conversation: the rest of it waits for a later pass
-                await self._release(ids[position + 1 :])
-                break
+                rest = [item[0] for item in queue]
+                queue.clear()
+                self._progress.set()
+                await self._release(rest)
         return done
 
     async def _pause(self, seconds: float) -> None:

@@ -54,3 +54,28 @@ def test_sends_are_spread_evenly_under_the_app_rate() -> None:
     assert min(gaps) >= 1 / 49.5 - 1e-9  # 50/s at most, never in a burst
     assert round(times[-1], 2) == round(199 / 49.5, 2)  # and no slower than that
     assert max(sum(1 for t in times if s <= t < s + 1) for s in times) <= 50
+
+
+def test_late_wake_ups_do_not_slow_the_even_spacing() -> None:
+    # Each send happens 1 ms after the moment the pacer allowed (a timer firing late):
+    # the schedule keeps its rate, and the windows still hold.
+    pacer = Pacer(margin=0.0)
+    now, times = 0.0, []
+    for i in range(500):
+        key = f"c{i % 40}"
+        wait = pacer.wait_time(key, now)
+        if wait > 0:
+            now += wait + 0.001
+        assert pacer.wait_time(key, now) == 0.0
+        pacer.record(key, now)
+        times.append(now)
+    assert times[-1] <= 499 / 49.5 + 0.002  # not 499 * (1/49.5 + 0.001)
+    assert max(sum(1 for t in times if s <= t < s + 1) for s in times) <= 50
+
+
+def test_after_a_pause_the_schedule_starts_from_now() -> None:
+    pacer = Pacer(margin=0.0)
+    pacer.record("a", 0.0)
+    assert pacer.wait_time("b", 10.0) == 0.0  # long idle: no wait
+    pacer.record("b", 10.0)
+    assert round(pacer.wait_time("c", 10.0), 6) == round(1 / 49.5, 6)  # no catching up

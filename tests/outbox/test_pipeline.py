@@ -1,0 +1,133 @@
+"""The worker's batches overlap: the next batch is claimed while the last one is still being
+sent (a backlog never pauses between batches), each conversation keeps its order, and every
+row is sent exactly once. The worker runs on its own here, with a recording sender."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.db import transaction, utcnow
+from bot.outbox import service as outbox
+from bot.outbox.models import ConversationRef, OutboxMessage
+from bot.outbox.pacing import Pacer
+from bot.outbox.worker import OutboxWorker
+
+CHANNELS = [f"19:channel-{n}@thread.tacv2" for n in range(3)]
+
+
+@dataclass(frozen=True)
+class Sent:
+    ok: bool = True
+    status: int = 201
+    activity_id: str | None = "a"
+    retry_after: float | None = None
+    error_code: str | None = None
+
+
+class RecordingSender:
+    def __init__(self, fail: set[int] | None = None) -> None:
+        self.sent: list[tuple[str, int]] = []  # (conversation, row number)
+        self.fail = fail or set()
+
+    async def send_activity(
+        self, service_url: str, conversation_id: str, activity: dict[str, Any]
+    ) -> Sent:
+        await asyncio.sleep(0)  # a real send yields to the loop
+        number = int(activity["text"])
+        self.sent.append((conversation_id, number))
+        if number in self.fail:
+            self.fail.discard(number)
+            return Sent(ok=False, status=503, activity_id=None)
+        return Sent()
+
+
+class CountingWorker(OutboxWorker):
+    """Records, at each claim, how many rows the worker had claimed and not yet sent."""
+
+    def __init__(self, *args: Any, sender: RecordingSender, **kwargs: Any) -> None:
+        super().__init__(*args, sender, **kwargs)
+        self.recording = sender
+        self.claimed = 0
+        self.unsent_at_claim: list[int] = []
+
+    async def _claim(self) -> list[int]:
+        self.unsent_at_claim.append(self.claimed - len(self.recording.sent))
+        rows = await super()._claim()
+        self.claimed += len(rows)
+        return rows
+
+
+async def _fill(factory: Any, count: int) -> None:
+    async with transaction(factory) as session:
+        for channel in CHANNELS:
+            session.add(
+                ConversationRef(
+                    kind="channel",
+                    key=channel,
+                    conversation_id=channel,
+                    service_url="http://127.0.0.1:9",
+                    user_id=None,
+                )
+            )
+        for number in range(count):
+            outbox.enqueue(
+                session,
+                purpose="test",
+                target_kind="channel",
+                target=CHANNELS[number % len(CHANNELS)],
+                activity={"type": "message", "text": str(number)},
+                unit_id=None,
+            )
+
+
+def _free_pacer() -> Pacer:
+    # generous limits: this test is about order and overlap, not about the limits
+    return Pacer(conversation_windows=((1000, 1.0),), app_windows=((1000, 1.0),), margin=0.0)
+
+
+async def test_batches_overlap_and_every_conversation_keeps_its_order(factory: Any) -> None:
+    await _fill(factory, 40)
+    sender = RecordingSender()
+    worker = CountingWorker(factory, sender=sender, batch_size=8, pacer=_free_pacer())
+    assert await worker.drain() == 40
+
+    numbers = [number for _, number in sender.sent]
+    assert sorted(numbers) == list(range(40))  # each row once
+    for channel in CHANNELS:
+        mine = [number for conversation, number in sender.sent if conversation == channel]
+        assert mine == sorted(mine), channel  # in outbox order
+    # Claims after the first came while rows of earlier batches were still unsent.
+    assert len(worker.unsent_at_claim) > 5
+    assert all(unsent > 0 for unsent in worker.unsent_at_claim[1:-1]), worker.unsent_at_claim
+    async with factory() as session:
+        statuses = (await session.scalars(select(OutboxMessage.status))).all()
+    assert set(statuses) == {"sent"}
+
+
+async def test_a_failed_send_is_retried_later_and_the_rest_goes_on(factory: Any) -> None:
+    await _fill(factory, 12)
+    sender = RecordingSender(fail={4})
+    worker = CountingWorker(factory, sender=sender, batch_size=4, pacer=_free_pacer())
+    assert await worker.drain() == 12
+    async with factory() as session:
+        rows = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+    failed = [row for row in rows if row.status != "sent"]
+    assert [(row.status, row.last_status, row.attempts) for row in failed] == [("pending", 503, 1)]
+    assert failed[0].activity["text"] == "4" and failed[0].lease_until is None
+    assert len(sender.sent) == 12
+
+
+async def test_idle_wait_ends_when_a_retry_falls_due(factory: Any) -> None:
+    await _fill(factory, 1)
+    worker = OutboxWorker(factory, RecordingSender(), poll_seconds=30.0, pacer=_free_pacer())
+    assert await worker._idle_time() == 30.0  # the row is due now: drain takes it, not this
+    async with transaction(factory) as session:
+        row = await session.scalar(select(OutboxMessage))
+        assert row is not None
+        row.next_attempt_at = utcnow() + timedelta(seconds=2)
+    assert 1.0 < await worker._idle_time() <= 2.0  # not the 30 s poll
