@@ -469,7 +469,6 @@ async def decide_case(
         reason=views.DECISION_LABELS[decision],
         now=now,
     )
-    await session.flush()
     tasks = tasks_service.create_tasks(
         session,
         case=case,
@@ -478,7 +477,7 @@ async def decide_case(
         visit_physician=visit_physician,
         now=now,
     )
-    await session.flush()
+    await session.flush()  # one flush for the decision, the case and its tasks (their ids)
     audit_case(
         session,
         actor=who,

@@ -289,6 +289,7 @@ async def unit_staff(
     )
     if with_roles:
         query = query.options(selectinload(Staff.roles))
-    rows = await session.scalars(query)
+    with session.no_autoflush:  # who works where does not depend on this session's rows
+        rows = await session.scalars(query)
     known[key] = found = rows.unique().all()
     return found

@@ -50,7 +50,10 @@ class Pacer:
         full window is never sent in one burst (bursts at window edges draw 429s)."""
         self._conversation_windows = conversation_windows
         self._conversations: dict[str, SlidingWindows] = {}
-        self._app = SlidingWindows(app_windows)
+        # The app-wide window is kept `margin` longer than Teams counts it: a send recorded
+        # here reaches Teams a few milliseconds later, and an evenly spaced stream leaves no
+        # other slack at the window's edge.
+        self._app = SlidingWindows(tuple((count, span + margin) for count, span in app_windows))
         self._margin = margin
         self._blocked_until: dict[str, float] = {}
         count, seconds = min(app_windows, key=lambda w: w[1])
