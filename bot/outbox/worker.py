@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.audit import service as audit
@@ -101,6 +101,7 @@ class OutboxWorker:
         self._stopped = asyncio.Event()
         self._stopping = False
         self._progress = asyncio.Event()  # a queued row was taken to be sent
+        self._retry_due: float | None = None  # (clock) when the next retry set here is due
 
     def wake(self) -> None:
         """Ask the worker to look at the outbox now (after a commit that added rows)."""
@@ -120,26 +121,21 @@ class OutboxWorker:
                 sent = 0
             if sent == 0 and not self._stopping:
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=await self._idle_time())
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._idle_time())
                 except TimeoutError:
                     pass
                 self._wake.clear()
 
-    async def _idle_time(self) -> float:
-        """Seconds to wait for work: the poll interval, or less when a retry falls due
-        sooner (a backlog's last retries are not left waiting for the next poll)."""
-        try:
-            async with self._factory() as session:
-                due = await session.scalar(
-                    select(func.min(OutboxMessage.next_attempt_at)).where(
-                        OutboxMessage.status == "pending", OutboxMessage.next_attempt_at > utcnow()
-                    )
-                )
-        except Exception:  # the pass after this one reports a database that is down
+    def _idle_time(self) -> float:
+        """Seconds to wait for work: the poll interval, or less when a retry this worker
+        scheduled falls due sooner (a backlog's last retries do not wait for the poll)."""
+        if self._retry_due is None:
             return self._poll
-        if due is None:
-            return self._poll
-        return min(self._poll, max((due - utcnow()).total_seconds(), 0.01))
+        left = self._retry_due - self._clock()
+        if left <= 0:
+            self._retry_due = None
+            return 0.0
+        return float(min(self._poll, left))
 
     async def drain(self) -> int:
         """Send what is due now; returns the rows done (sent, retried later or failed).
@@ -400,6 +396,8 @@ class OutboxWorker:
                 if result.retry_after is not None:
                     delay = max(delay, result.retry_after)
                 message.next_attempt_at = now + timedelta(seconds=delay)
+                due = self._clock() + delay
+                self._retry_due = due if self._retry_due is None else min(self._retry_due, due)
                 self._metrics.retries.inc()
                 log.info(
                     "outbox send will be retried",

@@ -123,11 +123,12 @@ async def test_a_failed_send_is_retried_later_and_the_rest_goes_on(factory: Any)
 
 
 async def test_idle_wait_ends_when_a_retry_falls_due(factory: Any) -> None:
-    await _fill(factory, 1)
-    worker = OutboxWorker(factory, RecordingSender(), poll_seconds=30.0, pacer=_free_pacer())
-    assert await worker._idle_time() == 30.0  # the row is due now: drain takes it, not this
-    async with transaction(factory) as session:
-        row = await session.scalar(select(OutboxMessage))
-        assert row is not None
-        row.next_attempt_at = utcnow() + timedelta(seconds=2)
-    assert 1.0 < await worker._idle_time() <= 2.0  # not the 30 s poll
+    await _fill(factory, 2)
+    worker = OutboxWorker(factory, RecordingSender(fail={1}), poll_seconds=30.0)
+    assert worker._idle_time() == 30.0  # nothing scheduled: the poll
+    assert await worker.drain() == 2
+    assert 0.5 < worker._idle_time() <= 1.2  # the 503's retry (1 s ± 20 %), not the poll
+    async with factory() as session:
+        row = await session.scalar(select(OutboxMessage).where(OutboxMessage.status == "pending"))
+    assert row is not None and row.activity["text"] == "1"
+    assert row.next_attempt_at > utcnow() + timedelta(seconds=0.5)
