@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer
 
 from bot.audit import service as audit
 from bot.db import transaction, utcnow
@@ -295,8 +296,9 @@ class OutboxWorker:
         """No usable conversation yet: keep the rows, try again later, and say so."""
         now = utcnow()
         async with transaction(self._factory) as session:
+            unsent = select(OutboxMessage).where(OutboxMessage.id.in_(ids))
             for message in (
-                await session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+                await session.scalars(unsent.options(defer(OutboxMessage.activity, raiseload=True)))
             ).all():
                 message.attempts += 1
                 message.lease_until = None
@@ -364,28 +366,43 @@ class OutboxWorker:
         if not ids:
             return
         async with transaction(self._factory) as session:
-            for message in (
-                await session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
-            ).all():
-                message.lease_until = None
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
 
     async def _record(self, message_id: int, route: Route, result: Delivery) -> None:
         now = utcnow()
         async with transaction(self._factory) as session:
-            message = await session.get(OutboxMessage, message_id)
+            if result.ok:  # the common case: one UPDATE, the row is not read
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == message_id)
+                    .values(
+                        status="sent",
+                        sent_at=now,
+                        lease_until=None,
+                        last_status=result.status,
+                        attempts=OutboxMessage.attempts + 1,
+                        activity_id=result.activity_id,
+                        conversation_id=route.conversation_id,
+                        delivered_to=route.delivered_to,
+                        last_error=None,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                return
+            # the card itself is not needed to record a failure
+            message = await session.get(
+                OutboxMessage, message_id, options=[defer(OutboxMessage.activity, raiseload=True)]
+            )
             if message is None:
                 return
             message.lease_until = None
             message.last_status = result.status
             message.attempts += 1
-            if result.ok:
-                message.status = "sent"
-                message.sent_at = now
-                message.activity_id = result.activity_id
-                message.conversation_id = route.conversation_id
-                message.delivered_to = route.delivered_to
-                message.last_error = None
-                return
             message.last_error = f"HTTP {result.status} {result.error_code or ''}".strip()
             if result.status == 403 and result.error_code in UNUSABLE_CODES:
                 await self._mark_unusable(session, route, message, result.error_code or "")

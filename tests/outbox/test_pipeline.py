@@ -30,9 +30,10 @@ class Sent:
 
 
 class RecordingSender:
-    def __init__(self, fail: set[int] | None = None) -> None:
+    def __init__(self, fail: set[int] | None = None, throttle: set[int] | None = None) -> None:
         self.sent: list[tuple[str, int]] = []  # (conversation, row number)
         self.fail = fail or set()
+        self.throttle = throttle or set()
 
     async def send_activity(
         self, service_url: str, conversation_id: str, activity: dict[str, Any]
@@ -43,6 +44,9 @@ class RecordingSender:
         if number in self.fail:
             self.fail.discard(number)
             return Sent(ok=False, status=503, activity_id=None)
+        if number in self.throttle:
+            self.throttle.discard(number)
+            return Sent(ok=False, status=429, activity_id=None, retry_after=5.0)
         return Sent()
 
 
@@ -132,3 +136,20 @@ async def test_idle_wait_ends_when_a_retry_falls_due(factory: Any) -> None:
         row = await session.scalar(select(OutboxMessage).where(OutboxMessage.status == "pending"))
     assert row is not None and row.activity["text"] == "1"
     assert row.next_attempt_at > utcnow() + timedelta(seconds=0.5)
+
+
+async def test_a_throttled_conversation_stops_and_its_rest_is_released(factory: Any) -> None:
+    await _fill(factory, 9)  # rows 0, 3, 6 go to the first channel
+    sender = RecordingSender(throttle={3})
+    worker = OutboxWorker(factory, sender, batch_size=100, pacer=_free_pacer())
+    assert await worker.drain() == 8  # row 6 was released unsent
+    assert (CHANNELS[0], 6) not in sender.sent
+    async with factory() as session:
+        rows = {
+            int(r.activity["text"]): r
+            for r in (await session.scalars(select(OutboxMessage))).all()
+        }
+    assert rows[3].status == "pending" and rows[3].last_status == 429
+    assert rows[3].next_attempt_at >= utcnow() + timedelta(seconds=4)  # Retry-After: 5
+    assert (rows[6].status, rows[6].attempts, rows[6].lease_until) == ("pending", 0, None)
+    assert all(rows[n].status == "sent" for n in (0, 1, 2, 4, 5, 7, 8))
