@@ -35,6 +35,7 @@ from bot.outbox.pacing import Pacer
 log = logging.getLogger("frakturkedjan.outbox")
 
 LEASE = timedelta(seconds=120)
+GATHER_SECONDS = 0.05  # after a wake-up, before claiming
 MAX_BACKOFF = 900.0
 UNUSABLE_CODES = frozenset({"BotNotInConversationRoster", "ConversationBlockedByUser"})
 
@@ -116,16 +117,19 @@ class OutboxWorker:
     async def run(self) -> None:
         while not self._stopping:
             try:
-                sent = await self.drain()
+                await self.drain()  # everything due now, backlog included
             except Exception:  # a database restart must not end the worker
                 log.exception("outbox pass failed; retrying")
-                sent = 0
-            if sent == 0 and not self._stopping:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._idle_time())
-                except TimeoutError:
-                    pass
-                self._wake.clear()
+            if self._stopping:
+                break
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_time())
+                # Woken by a commit: let the rows of actions committing meanwhile gather,
+                # so that busy minutes cost a claim per few rows, not per row.
+                await self._pause(GATHER_SECONDS)
+            except TimeoutError:
+                pass
+            self._wake.clear()
 
     def _idle_time(self) -> float:
         """Seconds to wait for work: the poll interval, or less when a retry this worker
@@ -170,6 +174,8 @@ class OutboxWorker:
                     if sender is not None:
                         finished.append(sender)
                     senders[key] = asyncio.create_task(self._send_conversation(queue))
+            if len(claimed) < self._batch:
+                break  # nothing more was due; rows committed since have woken `run`
             await self._until_low(queues, senders)
         # Every sender ends on its own (none is cancelled halfway through recording a send);
         # then the first failure, if any, is raised for `run` to log.
