@@ -73,8 +73,9 @@ class Route:
 
 
 def backoff(attempts: int) -> float:
-    """Seconds before retry number `attempts` (1-based): 1, 2, 4 … up to 15 minutes, ±20 %."""
-    base: float = min(MAX_BACKOFF, 2.0 ** min(attempts - 1, 10))
+    """Seconds before retry number `attempts` (1-based): 0.5, 1, 2, 4 … up to 15 minutes,
+    ±20 %. A lone 500/503 is usually gone in half a second; a `Retry-After` overrides."""
+    base: float = min(MAX_BACKOFF, 0.5 * 2.0 ** min(attempts - 1, 12))
     return float(base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not security
 
 

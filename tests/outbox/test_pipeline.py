@@ -15,7 +15,7 @@ from bot.db import transaction, utcnow
 from bot.outbox import service as outbox
 from bot.outbox.models import ConversationRef, OutboxMessage
 from bot.outbox.pacing import Pacer
-from bot.outbox.worker import OutboxWorker
+from bot.outbox.worker import OutboxWorker, backoff
 
 CHANNELS = [f"19:channel-{n}@thread.tacv2" for n in range(3)]
 
@@ -131,11 +131,11 @@ async def test_idle_wait_ends_when_a_retry_falls_due(factory: Any) -> None:
     worker = OutboxWorker(factory, RecordingSender(fail={1}), poll_seconds=30.0)
     assert worker._idle_time() == 30.0  # nothing scheduled: the poll
     assert await worker.drain() == 2
-    assert 0.5 < worker._idle_time() <= 1.2  # the 503's retry (1 s ± 20 %), not the poll
+    assert 0.3 < worker._idle_time() <= 0.6  # the 503's retry (0.5 s ± 20 %), not the poll
     async with factory() as session:
         row = await session.scalar(select(OutboxMessage).where(OutboxMessage.status == "pending"))
     assert row is not None and row.activity["text"] == "1"
-    assert row.next_attempt_at > utcnow() + timedelta(seconds=0.5)
+    assert row.next_attempt_at > utcnow() + timedelta(seconds=0.3)
 
 
 async def test_a_throttled_conversation_stops_and_its_rest_is_released(factory: Any) -> None:
@@ -153,3 +153,9 @@ async def test_a_throttled_conversation_stops_and_its_rest_is_released(factory: 
     assert rows[3].next_attempt_at >= utcnow() + timedelta(seconds=4)  # Retry-After: 5
     assert (rows[6].status, rows[6].attempts, rows[6].lease_until) == ("pending", 0, None)
     assert all(rows[n].status == "sent" for n in (0, 1, 2, 4, 5, 7, 8))
+
+
+def test_backoff_doubles_from_half_a_second_up_to_fifteen_minutes() -> None:
+    for attempts, base in [(1, 0.5), (2, 1.0), (3, 2.0), (6, 16.0), (12, 900.0), (40, 900.0)]:
+        for _ in range(20):
+            assert base * 0.8 <= backoff(attempts) <= base * 1.2
