@@ -1347,7 +1347,7 @@ async def bench(args: argparse.Namespace, plan: Plan, report: dict[str, Any]) ->
             say(f"{leg.kind}: serve pid {leg.bot.pid}, up")
 
         # 3. delivery: the legs side by side (each its own app and limits) unless --serial
-        for faulty in (False, True):
+        for faulty in (False, True) if "delivery" in args.only else ():
             key = "delivery_faulty" if faulty else "delivery_clean"
             for run in range(plan.runs):
                 steps = [
@@ -1365,11 +1365,11 @@ async def bench(args: argparse.Namespace, plan: Plan, report: dict[str, Any]) ->
 
         # 1 and 2, one database at a time; each bot stops when its legs are done
         for leg in legs:
-            for run in range(plan.runs):
+            for run in range(plan.runs if "intake" in args.only else 0):
                 figures = await timed(f"{leg.kind} intake run {run + 1}", intake_run(leg, run))
                 leg.results.setdefault("intake", []).append(figures)
             leg.checkpoint("after_intake")
-            for run in range(plan.runs):
+            for run in range(plan.runs if "click" in args.only else 0):
                 figures = await timed(
                     f"{leg.kind} click run {run + 1}", click_run(leg, run, echo_url, echo.pid)
                 )
@@ -1413,6 +1413,12 @@ def main(argv: list[str] | None = None) -> int:
         "--serial", action="store_true", help="delivery legs one database after the other"
     )
     parser.add_argument("--profile", default=None, help="py-spy raw profiles into this folder")
+    parser.add_argument(
+        "--only",
+        type=lambda text: set(text.split(",")),
+        default={"delivery", "intake", "click"},
+        help="comma-separated subset of delivery,intake,click (memory is always measured)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder and logs")
     parser.add_argument(
         "--serve-wrapper",
@@ -1421,6 +1427,9 @@ def main(argv: list[str] | None = None) -> int:
         "change before making it: FILE patches, then calls bot.cli.main)",
     )
     args = parser.parse_args(argv)
+    unknown = args.only - {"delivery", "intake", "click"}
+    if unknown:
+        parser.error(f"--only: unknown measurement(s) {', '.join(sorted(unknown))}")
     plan = QUICK if args.quick else FULL
     if args.runs:
         plan = Plan(**{**plan.__dict__, "runs": args.runs})

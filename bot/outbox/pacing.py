@@ -67,13 +67,20 @@ class Pacer:
         return window
 
     def wait_time(self, key: str, now: float) -> float:
-        window = max(
-            self._conversation(key).wait_time(now),
-            self._app.wait_time(now),
-            self._blocked_until.get(key, 0.0) - now,
-        )
-        # the margin keeps a send safely past a window's edge; the even spacing needs none
-        return max(window + self._margin if window > 0 else 0.0, self._next_slot - now, 0.0)
+        """Seconds before the next send to `key`: the later of its own and the app's."""
+        return max(self.conversation_wait(key, now), self.app_wait(now))
+
+    def conversation_wait(self, key: str, now: float) -> float:
+        """Seconds before `key`'s own windows (and a 429's Retry-After) allow a send."""
+        blocked = self._blocked_until.get(key, 0.0) - now
+        window = max(self._conversation(key).wait_time(now), blocked)
+        # the margin keeps a send safely past a window's edge
+        return window + self._margin if window > 0 else 0.0
+
+    def app_wait(self, now: float) -> float:
+        """Seconds before the app-wide window and the even spacing allow any send (the
+        window already counts the margin)."""
+        return max(self._app.wait_time(now), self._next_slot - now, 0.0)
 
     def record(self, key: str, now: float) -> None:
         self._conversation(key).record(now)

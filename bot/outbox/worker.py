@@ -104,6 +104,7 @@ class OutboxWorker:
         self._stopped = asyncio.Event()
         self._stopping = False
         self._progress = asyncio.Event()  # a queued row was taken to be sent
+        self._gate = asyncio.Lock()  # held by the one sender waiting for the app-wide slot
         self._retry_due: float | None = None  # (clock) when the next retry set here is due
 
     def wake(self) -> None:
@@ -326,20 +327,15 @@ class OutboxWorker:
         done = 0
         while queue:
             message_id, route, activity = queue[0]
-            # Check again after every sleep: other conversations may have sent meanwhile.
-            # Between a zero wait and `record` there is no await, so nothing else sends.
-            while (wait := self._pacer.wait_time(route.conversation_id, self._clock())) > 0:
-                if self._stopping:
-                    await self._release([item[0] for item in queue])
-                    queue.clear()
-                    return done
-                await self._pause(wait)
+            if not await self._take_slot(route.conversation_id):  # the worker stops
+                await self._release([item[0] for item in queue])
+                queue.clear()
+                return done
             queue.popleft()
             self._progress.set()
             if route.fallback_text:
                 activity = copy.deepcopy(activity)
                 activity["text"] = route.fallback_text
-            self._pacer.record(route.conversation_id, self._clock())
             started = time.perf_counter()
             result = await self._sender.send_activity(
                 route.service_url, route.conversation_id, activity
@@ -360,6 +356,28 @@ class OutboxWorker:
                 self._progress.set()
                 await self._release(rest)
         return done
+
+    async def _take_slot(self, key: str) -> bool:
+        """Wait until conversation `key` may send and the app-wide schedule has a slot,
+        and take it (recorded in the pacer); False when the worker stops meanwhile.
+
+        One sender at a time waits for the app-wide slot; the others queue on the lock in
+        order, so each slot wakes one sender, not all of them. A conversation's own wait
+        (7 a second, a 429's Retry-After) is slept outside the lock and holds nobody up.
+        """
+        while not self._stopping:
+            wait = self._pacer.conversation_wait(key, self._clock())
+            if wait > 0:
+                await self._pause(wait)
+                continue
+            async with self._gate:
+                while not self._stopping and (wait := self._pacer.app_wait(self._clock())) > 0:
+                    await self._pause(wait)
+                # no await from this check to `record`: nothing else can send in between
+                if not self._stopping and self._pacer.conversation_wait(key, self._clock()) == 0:
+                    self._pacer.record(key, self._clock())
+                    return True
+        return False
 
     async def _pause(self, seconds: float) -> None:
         """Sleep for pacing, cut short by `stop()`."""

@@ -98,4 +98,4 @@ def test_fifty_a_second_hold_where_teams_counts_them_after_a_network_delay() -> 
         arrivals.append(now + rng.uniform(0, 0.015))
     arrivals.sort()
     assert max(bisect.bisect_left(arrivals, t + 1.0) - k for k, t in enumerate(arrivals)) <= 50
-    assert arrivals[-1] < 999 / 48  # and still close to the rate allowed
+    assert arrivals[-1] < 999 / 48.8  # and still within 2.5 % of the rate allowed

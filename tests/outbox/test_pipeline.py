@@ -159,3 +159,40 @@ def test_backoff_doubles_from_half_a_second_up_to_fifteen_minutes() -> None:
     for attempts, base in [(1, 0.5), (2, 1.0), (3, 2.0), (6, 16.0), (12, 900.0), (40, 900.0)]:
         for _ in range(20):
             assert base * 0.8 <= backoff(attempts) <= base * 1.2
+
+
+async def test_each_app_wide_slot_wakes_one_sender_not_all(factory: Any) -> None:
+    # 30 conversations wait for the app-wide schedule at once: only the sender holding
+    # the slot lock sleeps for it, so the sleeps are about one per send, not one per
+    # conversation per send.
+    channels = [f"19:c{n}@thread.tacv2" for n in range(30)]
+    async with transaction(factory) as session:
+        for channel in channels:
+            session.add(
+                ConversationRef(
+                    kind="channel", key=channel, conversation_id=channel, service_url="http://x"
+                )
+            )
+        for number in range(90):
+            outbox.enqueue(
+                session,
+                purpose="test",
+                target_kind="channel",
+                target=channels[number % len(channels)],
+                activity={"type": "message", "text": str(number)},
+                unit_id=None,
+            )
+    pauses = 0
+
+    class Counting(OutboxWorker):
+        async def _pause(self, seconds: float) -> None:
+            nonlocal pauses
+            pauses += 1
+            await super()._pause(seconds)
+
+    sender = RecordingSender()
+    # 500 a second, evenly: every send waits for its slot
+    pacer = Pacer(conversation_windows=((1000, 1.0),), app_windows=((500, 1.0),), margin=0.0)
+    assert await Counting(factory, sender, pacer=pacer).drain() == 90
+    assert len(sender.sent) == 90
+    assert pauses <= 2 * 90, pauses
