@@ -66,9 +66,10 @@ class CountingWorker(OutboxWorker):
         return rows
 
 
-async def _fill(factory: Any, count: int) -> None:
+async def _fill(factory: Any, count: int, channels: list[str] = CHANNELS) -> None:
+    """`count` rows numbered 0… ("text"), dealt round the channels in turn."""
     async with transaction(factory) as session:
-        for channel in CHANNELS:
+        for channel in channels:
             session.add(
                 ConversationRef(
                     kind="channel",
@@ -83,7 +84,7 @@ async def _fill(factory: Any, count: int) -> None:
                 session,
                 purpose="test",
                 target_kind="channel",
-                target=CHANNELS[number % len(CHANNELS)],
+                target=channels[number % len(channels)],
                 activity={"type": "message", "text": str(number)},
                 unit_id=None,
             )
@@ -165,23 +166,7 @@ async def test_each_app_wide_slot_wakes_one_sender_not_all(factory: Any) -> None
     # 30 conversations wait for the app-wide schedule at once: only the sender holding
     # the slot lock sleeps for it, so the sleeps are about one per send, not one per
     # conversation per send.
-    channels = [f"19:c{n}@thread.tacv2" for n in range(30)]
-    async with transaction(factory) as session:
-        for channel in channels:
-            session.add(
-                ConversationRef(
-                    kind="channel", key=channel, conversation_id=channel, service_url="http://x"
-                )
-            )
-        for number in range(90):
-            outbox.enqueue(
-                session,
-                purpose="test",
-                target_kind="channel",
-                target=channels[number % len(channels)],
-                activity={"type": "message", "text": str(number)},
-                unit_id=None,
-            )
+    await _fill(factory, 90, [f"19:c{n}@thread.tacv2" for n in range(30)])
     pauses = 0
 
     class Counting(OutboxWorker):
