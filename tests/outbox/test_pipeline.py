@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.db import transaction, utcnow
@@ -181,3 +182,29 @@ async def test_each_app_wide_slot_wakes_one_sender_not_all(factory: Any) -> None
     assert await Counting(factory, sender, pacer=pacer).drain() == 90
     assert len(sender.sent) == 90
     assert pauses <= 2 * 90, pauses
+
+
+async def test_a_failure_while_recording_is_raised_after_the_other_senders_finish(
+    factory: Any,
+) -> None:
+    # The database fails while one send is being recorded: drain lets the other
+    # conversations finish (no send is cut off before it is recorded) and then raises,
+    # for `run` to log; the failed row keeps its lease and is sent again when it expires.
+    await _fill(factory, 9)
+
+    class Failing(OutboxWorker):
+        async def _record(self, message_id: int, route: Any, result: Any) -> None:
+            if route.conversation_id == CHANNELS[1]:
+                raise ConnectionError("database gone")
+            await super()._record(message_id, route, result)
+
+    sender = RecordingSender()
+    with pytest.raises(ConnectionError):
+        await Failing(factory, sender, pacer=_free_pacer()).drain()
+    async with factory() as session:
+        rows = {
+            int(r.activity["text"]): r
+            for r in (await session.scalars(select(OutboxMessage))).all()
+        }
+    assert all(rows[n].status == "sent" for n in (0, 2, 3, 5, 6, 8))  # other channels
+    assert rows[1].status == "pending" and rows[1].lease_until is not None
