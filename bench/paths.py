@@ -1,0 +1,127 @@
+"""CPU per action of the two hot service paths, in process, without HTTP or Teams.
+
+Usage: ``python bench/paths.py [COUNT]`` (default 400). On SQLite (a temporary file, WAL)
+and on a scratch PostgreSQL database (skipped when none answers), it migrates, loads the
+benchmark directory, then times COUNT bundles through ``bot.intake.service.ingest`` and
+COUNT decisions through ``bot.teams.actions.dispatch`` (``case.decide``, one transaction
+each, the summary card rendered), one at a time. It prints CPU and wall milliseconds per
+action: what a click and a bundle cost before aiohttp, the botbuilder turn and the outbox
+worker add theirs (compare with ``cpu_ms_per_request`` of ``bench/run.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+for folder in (ROOT, ROOT / "bench"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+from run import (  # noqa: E402
+    DECISIONS,
+    PHYSICIANS,
+    Bundles,
+    create_pg_database,
+    directory_yaml,
+    drop_pg_database,
+    run_command,
+)
+
+from bot.db import create_engine, session_factory  # noqa: E402
+from bot.intake.service import ingest  # noqa: E402
+from bot.teams import actions  # noqa: E402
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+WARMUP = 20
+
+
+async def prepare(url: str, workdir: Path) -> None:
+    """Migrate and load the benchmark directory with the installed command."""
+    exe = str(Path(sys.executable).with_name("frakturkedjan"))
+    env = {**os.environ, "DATABASE_URL": url}
+    directory = workdir / "directory.yaml"
+    directory.write_text(directory_yaml(), encoding="utf-8")
+    log = workdir / "prepare.log"
+    await run_command([exe, "db", "upgrade"], env=env, cwd=workdir, log=log)
+    await run_command([exe, "directory", "load", str(directory)], env=env, cwd=workdir, log=log)
+
+
+async def measure(url: str, count: int) -> dict[str, float]:
+    engine = create_engine(url)
+    factory = session_factory(engine)
+    bundles = Bundles()
+    physician = PHYSICIANS[0]
+    cases: list[int] = []
+    figures: dict[str, float] = {}
+    try:
+
+        async def one_bundle(n: int) -> None:
+            body = bundles.make(f"paths-{n}", physician)
+            result = await ingest(
+                factory,
+                body=body,
+                content_type="application/fhir+json",
+                sender="bench",
+                channel="cli",
+                secret="bench",  # noqa: S106 - the patient-key salt of a benchmark
+                now=NOW,
+            )
+            if result.status != 201 or result.case_id is None:
+                raise RuntimeError(f"intake answered {result.status}: {result.body}")
+            cases.append(result.case_id)
+
+        async def one_click(n: int) -> None:
+            decision = DECISIONS[n % len(DECISIONS)]
+            data = {"case_id": cases[n], "version": 1, "decision": decision, "other_note": "x"}
+            invoke = actions.Invoke(actor_aad=physician.aad, now=NOW, trigger="manual")
+            answer = await actions.dispatch(factory, "case.decide", data, invoke)
+            if answer.card is None:
+                raise RuntimeError(f"click refused: {answer.error}")
+
+        for name, step in (("intake", one_bundle), ("click", one_click)):
+            for n in range(WARMUP):
+                await step(n)
+            cpu, wall = time.process_time(), time.perf_counter()
+            for n in range(WARMUP, WARMUP + count):
+                await step(n)
+            figures[f"{name}_cpu_ms"] = 1000 * (time.process_time() - cpu) / count
+            figures[f"{name}_wall_ms"] = 1000 * (time.perf_counter() - wall) / count
+    finally:
+        await engine.dispose()
+    return figures
+
+
+async def main(count: int) -> int:
+    with tempfile.TemporaryDirectory(prefix="fk-paths-") as tmp:
+        workdir = Path(tmp)
+        legs = [("sqlite", f"sqlite+aiosqlite:///{workdir / 'paths.db'}")]
+        pg_url, problem = await create_pg_database()
+        if pg_url is None:
+            print(f"PostgreSQL leg skipped: {problem}")
+        else:
+            legs.append(("postgresql", pg_url))
+        try:
+            for kind, url in legs:
+                await prepare(url, workdir)
+                figures = await measure(url, count)
+                print(
+                    f"{kind:10}  intake {figures['intake_cpu_ms']:5.2f} ms CPU "
+                    f"({figures['intake_wall_ms']:5.2f} wall)  click "
+                    f"{figures['click_cpu_ms']:5.2f} ms CPU ({figures['click_wall_ms']:5.2f} wall)"
+                    f"  per action, {count} each"
+                )
+        finally:
+            if pg_url is not None:
+                await drop_pg_database(pg_url)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 400)))
