@@ -24,6 +24,7 @@ from bot.cases.states import (
     check_transition,
 )
 from bot.db import transaction
+from bot.directory.service import has_role, staff_by_aad
 from bot.intake.service import ingest
 from tests.conftest import fixture_bytes
 
@@ -218,3 +219,28 @@ async def test_a_terminal_case_refuses_every_transition(db_url: str, factory: An
         case = await session.get(Case, case_id)
         assert case is not None and (case.state, case.version) == (CANCELLED, 2)
     assert [e[3] for e in await _events(factory, case_id)] == [AWAITING_DECISION, CANCELLED]
+
+
+async def test_locking_a_case_the_session_holds_reads_it_anew_and_keeps_the_actors_roles(
+    db_url: str, factory: Any
+) -> None:
+    # The session read the case (and the actor with roles) before locking it; on
+    # PostgreSQL another transaction changes it meanwhile (SQLite's write lock, taken at
+    # the first statement, rules that out there). The lock must re-read the row, and must
+    # not reset the roles loaded with the actor (who is also the case's physician).
+    concurrent = db_url.startswith("postgresql")
+    case_id = await _case_id(factory)
+    async with transaction(factory) as session:
+        actor = await staff_by_aad(session, "00000000-0000-0000-0000-000000000101")
+        before = await session.get(Case, case_id)
+        assert before is not None and before.physician is actor
+        if concurrent:
+            async with transaction(factory) as other:
+                changed = await other.get(Case, case_id)
+                assert changed is not None
+                transition(other, changed, DECIDED, actor="x", action="x", now=NOW)
+        case = await get_case(session, case_id=case_id, for_update=True)
+        assert case is before
+        expected = (DECIDED, 2) if concurrent else (AWAITING_DECISION, 1)
+        assert (case.state, case.version) == expected
+        assert has_role(actor, case.unit_id, "physician")  # roles still loaded
