@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, inspect, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -116,8 +116,20 @@ async def transaction(
         yield session
 
 
-def held(session: AsyncSession, model: type[_M], ident: Any) -> _M | None:
-    """The object of this row when the session already holds it (no SQL)."""
-    key = session.sync_session.identity_key(model, ident)
-    found = session.identity_map.get(key)
-    return found if isinstance(found, model) else None
+async def load_locked(session: AsyncSession, model: type[_M], ident: Any) -> _M | None:
+    """The row of `model` with primary key `ident`, locked until the transaction ends.
+
+    The bare row is locked first, then loaded: after waiting for a lock PostgreSQL
+    re-reads the locked row but keeps the joined rows (a case's physician, a task's
+    `done_by`) it had read before. An object the session holds already is refreshed
+    alone: a query-wide `populate_existing` would also reset the people loaded with it
+    (an actor's roles).
+    """
+    key_column = inspect(model).primary_key[0]
+    await session.execute(select(key_column).where(key_column == ident).with_for_update())
+    held = session.identity_map.get(session.sync_session.identity_key(model, ident))
+    if isinstance(held, model):
+        await session.refresh(held)
+        return held
+    found: _M | None = await session.scalar(select(model).where(key_column == ident))
+    return found

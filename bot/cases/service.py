@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.audit import service as audit
 from bot.cases import states, views
 from bot.cases.models import Case, CaseEvent, Decision
-from bot.db import held
+from bot.db import load_locked
 from bot.directory import service as directory
 from bot.directory.models import Staff
 from bot.outbox import service as outbox
@@ -52,15 +52,7 @@ def actor_id(person: Staff | None, aad_object_id: str | None) -> str:
 async def get_case(session: AsyncSession, *, case_id: int, for_update: bool = False) -> Case | None:
     """A case by id; with `for_update` the row is locked until the transaction ends."""
     if for_update:
-        # Lock the bare row first, then load: after waiting for a lock PostgreSQL re-reads
-        # the locked row but keeps the joined rows (the physician) it had read before.
-        await session.execute(select(Case.id).where(Case.id == case_id).with_for_update())
-        # Re-read only this row when the session holds it already: a whole-query
-        # `populate_existing` would also reset the people loaded with it (their roles).
-        case = held(session, Case, case_id)
-        if case is not None:
-            await session.refresh(case)
-            return case
+        return await load_locked(session, Case, case_id)
     return await session.scalar(select(Case).where(Case.id == case_id))
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases.models import Case, Decision
-from bot.db import held
+from bot.db import load_locked
 from bot.directory.models import Staff, Unit
 from bot.tasks.deadlines import add_months, add_working_days, local_date
 from bot.tasks.models import Task
@@ -163,14 +163,8 @@ def may_handle(task: Task, person: Staff | None) -> bool:
 
 
 async def get_for_update(session: AsyncSession, *, task_id: int) -> Task | None:
-    """A task, its row locked until the transaction ends (locked bare, then loaded, so
-    that `done_by` is read after the lock; see `bot.cases.service.get_case`)."""
-    await session.execute(select(Task.id).where(Task.id == task_id).with_for_update())
-    task = held(session, Task, task_id)
-    if task is not None:
-        await session.refresh(task)
-        return task
-    return await session.scalar(select(Task).where(Task.id == task_id))
+    """A task, its row locked until the transaction ends (`done_by` read after the lock)."""
+    return await load_locked(session, Task, task_id)
 
 
 async def open_count(session: AsyncSession, *, case_id: int) -> int:
