@@ -116,6 +116,12 @@ async def transaction(
         yield session
 
 
+def whole_database_locked(session: AsyncSession) -> bool:
+    """True when the session's transaction already excludes every other writer: SQLite,
+    whose transactions start with `BEGIN IMMEDIATE` (see `create_engine`)."""
+    return bool(session.get_bind().dialect.name == "sqlite")
+
+
 async def load_locked(session: AsyncSession, model: type[_M], ident: Any) -> _M | None:
     """The row of `model` with primary key `ident`, locked until the transaction ends.
 
@@ -123,10 +129,12 @@ async def load_locked(session: AsyncSession, model: type[_M], ident: Any) -> _M 
     re-reads the locked row but keeps the joined rows (a case's physician, a task's
     `done_by`) it had read before. An object the session holds already is refreshed
     alone: a query-wide `populate_existing` would also reset the people loaded with it
-    (an actor's roles).
+    (an actor's roles). On SQLite the transaction holds the database's write lock from its
+    `BEGIN IMMEDIATE`, so no row lock is taken (it would be one more statement).
     """
     key_column = inspect(model).primary_key[0]
-    await session.execute(select(key_column).where(key_column == ident).with_for_update())
+    if not whole_database_locked(session):
+        await session.execute(select(key_column).where(key_column == ident).with_for_update())
     held = session.identity_map.get(session.sync_session.identity_key(model, ident))
     if isinstance(held, model):
         await session.refresh(held)

@@ -252,14 +252,6 @@ async def staff_by_aad(session: AsyncSession, aad_object_id: str) -> Staff | Non
     return rows.unique().one_or_none()
 
 
-async def active_staff_by_hsa(session: AsyncSession, hsa_id: str) -> Staff | None:
-    """An active person by HSA-id, with their roles (one query)."""
-    rows = await session.scalars(
-        select(Staff).options(WITH_ROLES).where(Staff.hsa_id == hsa_id, Staff.active)
-    )
-    return rows.unique().one_or_none()
-
-
 def has_role(person: Staff | None, unit_id: int, role: str) -> bool:
     """True when the person is active and holds `role` in the unit."""
     return bool(

@@ -14,14 +14,13 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.audit import service as audit
 from bot.cases import service as cases
 from bot.cases import states, views
 from bot.cases.models import AnswerMessage, Case, CaseEvent
-from bot.db import transaction
+from bot.db import transaction, whole_database_locked
 from bot.directory import service as directory
 from bot.directory.models import Unit
 from bot.intake.fhir import BundleInvalid, DxaAnswer, Problem, parse_bundle
@@ -243,9 +242,9 @@ async def _store(
     if previous is not None and previous.physician is not None and previous.physician.active:
         physician = previous.physician
     elif answer.practitioner_hsa_id:
-        candidate = await directory.active_staff_by_hsa(session, answer.practitioner_hsa_id)
-        if directory.has_role(candidate, unit_id, "physician"):
-            physician = candidate
+        # the unit's physicians: the decision card lists the same people (one query)
+        physicians = await directory.unit_staff(session, unit_id=unit_id, role="physician")
+        physician = next((p for p in physicians if p.hsa_id == answer.practitioner_hsa_id), None)
     case.physician = physician
     case.physician_id = physician.id if physician else None
     first_state = states.AWAITING_DECISION if physician else states.AWAITING_ASSIGNMENT
@@ -307,20 +306,18 @@ async def _lock_answer(session: AsyncSession, system: str, value: str) -> None:
     """Hold the answer identity's lock row until commit (created on first sight).
 
     PostgreSQL: one upsert whose no-op update takes the row lock (`ON CONFLICT DO UPDATE`
-    locks the existing row, as `SELECT … FOR UPDATE` would). SQLite: the transaction
-    already holds the database's write lock (`BEGIN IMMEDIATE`), so the row is only made.
+    locks the existing row, as `SELECT … FOR UPDATE` would). SQLite: nothing to do, the
+    transaction already holds the database's write lock (`BEGIN IMMEDIATE`).
     """
-    values = {"system": system, "value": value}
-    if session.get_bind().dialect.name == "postgresql":
-        upsert = pg_insert(AnswerKey).values(values)
-        await session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[AnswerKey.system, AnswerKey.value],
-                set_={"system": upsert.excluded.system},
-            )
+    if whole_database_locked(session):
+        return
+    upsert = pg_insert(AnswerKey).values({"system": system, "value": value})
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[AnswerKey.system, AnswerKey.value],
+            set_={"system": upsert.excluded.system},
         )
-    else:
-        await session.execute(sqlite_insert(AnswerKey).values(values).on_conflict_do_nothing())
+    )
 
 
 def _new_case(answer: DxaAnswer, *, unit_id: int, key: str, now: datetime) -> Case:
