@@ -34,8 +34,12 @@ the last (archived) SDK release. Each override names the SDK code it works aroun
 - `AdaptiveCardInvokeValue` drops `trigger` (schema/_models_py3.py:2625), and
   `AdaptiveCardInvokeResponse.value` is typed `{object}` (ibid. :2600), so msrest cannot
   serialise a message-type response (a string value: SerializationError):
-  `invoke_trigger`, `adaptive_card_invoke_response` and `adaptive_card_error_response`
+  `trigger_of`, `adaptive_card_invoke_response` and `adaptive_card_error_response`
   work on the raw JSON instead.
+
+A card click (`adaptiveCard/action`) to a `CardActionBot` skips the SDK's turn after the
+same authentication and tenant gate: it costs more CPU than the click's own role check,
+and an invoke answer uses nothing it builds.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 from aiohttp import web
@@ -59,7 +63,7 @@ from botbuilder.integration.aiohttp import (
     CloudAdapter,
     ConfigurationBotFrameworkAuthentication,
 )
-from botbuilder.schema import Activity, ActivityTypes
+from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
 from botframework.connector.auth import (
     AuthenticateRequestResult,
     AuthenticationConstants,
@@ -80,6 +84,7 @@ __all__ = [
     "ADAPTIVE_CARD_CONTENT_TYPE",
     "ERROR_CONTENT_TYPE",
     "BotAuthConfig",
+    "CardActionBot",
     "LocalModeRequired",
     "OpenIdMetadataUnavailable",
     "TeamsAdapter",
@@ -87,6 +92,7 @@ __all__ = [
     "adaptive_card_invoke_response",
     "create_adapter",
     "invoke_trigger",
+    "trigger_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -423,6 +429,76 @@ def _activity_ids(activity: Activity) -> str:
     )
 
 
+@runtime_checkable
+class CardActionBot(Protocol):
+    """A bot that answers `adaptiveCard/action` invokes from the raw JSON.
+
+    `TeamsAdapter.process` gives such a bot a card click after authentication and the
+    tenant gate, without the SDK's turn: no msrest `Activity` (deserialising one costs
+    more than the bot's role check), no `TurnContext`, connector or middleware, none of
+    which an invoke answer uses.
+    """
+
+    async def answer_card_action(self, value: Any, actor_aad: str | None) -> InvokeResponse:
+        """The answer to a click: `value` is the activity's raw `value`, `actor_aad` the
+        clicker's Entra object id (`from.aadObjectId`)."""
+        ...
+
+
+_ROUTING_TEXT_FIELDS = ("id", "channelId", "serviceUrl")
+_ROUTING_ACCOUNTS = ("conversation", "from", "recipient")
+
+
+def _is_plain_card_action(body: dict[str, Any]) -> bool:
+    """An `adaptiveCard/action` invoke whose routing fields have the types msrest would
+    accept (anything else goes through the full deserialisation, and its 400)."""
+    if body.get("type") != ActivityTypes.invoke or body.get("name") != "adaptiveCard/action":
+        return False
+    if any(not isinstance(body.get(k, ""), str) for k in _ROUTING_TEXT_FIELDS):
+        return False
+    if not isinstance(body.get("channelData", {}), dict):
+        return False
+    for key in _ROUTING_ACCOUNTS:
+        account = body.get(key, {})
+        if not isinstance(account, dict):
+            return False
+        if any(not isinstance(account.get(k, ""), str) for k in ("id", "role", "aadObjectId")):
+            return False
+    return True
+
+
+def _routing_activity(body: dict[str, Any]) -> Activity:
+    """The fields of a card click that authentication (channel, service URL, recipient
+    role), the tenant gate (`channelData`) and the log (ids) read."""
+    conversation = body.get("conversation", {})
+    sender = body.get("from", {})
+    recipient = body.get("recipient", {})
+    return Activity(
+        type=body["type"],
+        name=body["name"],
+        id=body.get("id"),
+        channel_id=body.get("channelId"),
+        service_url=body.get("serviceUrl"),
+        channel_data=body.get("channelData"),
+        conversation=ConversationAccount(id=conversation.get("id")),
+        from_property=ChannelAccount(id=sender.get("id")),
+        recipient=ChannelAccount(id=recipient.get("id"), role=recipient.get("role")),
+    )
+
+
+def _aad_object_id(body: dict[str, Any]) -> str | None:
+    aad: str | None = body.get("from", {}).get("aadObjectId")
+    return aad
+
+
+def _deserialize_activity(body: dict[str, Any]) -> Activity | web.Response:
+    try:
+        activity: Activity = Activity().deserialize(body)
+    except Exception:  # msrest DeserializationError and friends
+        return _error(HTTPStatus.BAD_REQUEST, "body_not_activity")
+    return activity
+
+
 def _traceback_without_messages(exc: BaseException) -> str:
     """Exception types and code locations, without exception messages (which may carry
     patient data or user text)."""
@@ -463,7 +539,12 @@ class TeamsAdapter(CloudAdapter):  # type: ignore[misc]
         if request.method != "POST":
             return _error(HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed")
 
-        activity = await self._read_activity(request)
+        body = await self._read_body(request)
+        if isinstance(body, web.Response):
+            return body
+        # A card click is answered without the SDK's turn (see `CardActionBot`).
+        card_action = isinstance(bot, CardActionBot) and _is_plain_card_action(body)
+        activity = _routing_activity(body) if card_action else _deserialize_activity(body)
         if isinstance(activity, web.Response):
             return activity
 
@@ -499,7 +580,13 @@ class TeamsAdapter(CloudAdapter):  # type: ignore[misc]
 
         is_invoke = activity.type == ActivityTypes.invoke
         try:
-            invoke_response = await self.process_activity(auth_result, activity, bot.on_turn)
+            if card_action:
+                assert isinstance(bot, CardActionBot)
+                invoke_response = await bot.answer_card_action(
+                    body.get("value"), _aad_object_id(body)
+                )
+            else:
+                invoke_response = await self.process_activity(auth_result, activity, bot.on_turn)
         except Exception as exc:
             logger.error(
                 "Turn failed: %s\n%s", _activity_ids(activity), _traceback_without_messages(exc)
@@ -526,8 +613,8 @@ class TeamsAdapter(CloudAdapter):  # type: ignore[misc]
             )
 
     @staticmethod
-    async def _read_activity(request: web.Request) -> Activity | web.Response:
-        """The request body as an Activity, or a 400/413 response.
+    async def _read_body(request: web.Request) -> dict[str, Any] | web.Response:
+        """The request body as a JSON object with a `type`, or a 400/413 response.
 
         The SDK reads `request.headers["Content-Type"]` (KeyError → 500 when missing)
         and lets JSON and msrest deserialisation errors escape as 500.
@@ -542,11 +629,7 @@ class TeamsAdapter(CloudAdapter):  # type: ignore[misc]
             return _error(HTTPStatus.BAD_REQUEST, "body_not_json")
         if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
             return _error(HTTPStatus.BAD_REQUEST, "body_not_activity")
-        try:
-            activity: Activity = Activity().deserialize(body)
-        except Exception:  # msrest DeserializationError and friends
-            return _error(HTTPStatus.BAD_REQUEST, "body_not_activity")
-        return activity
+        return body
 
     @staticmethod
     def _write_invoke_response(invoke_response: InvokeResponse) -> web.Response:
@@ -636,10 +719,12 @@ def invoke_trigger(activity: Activity) -> str | None:
     `AdaptiveCardInvokeValue` (botbuilder/schema/_models_py3.py:2625) has no `trigger`
     attribute, so the field is read from the raw `activity.value`.
     """
-    value = activity.value
-    if not isinstance(value, dict):
-        return None
-    trigger = value.get("trigger")
+    return trigger_of(activity.value)
+
+
+def trigger_of(value: Any) -> str | None:
+    """The `trigger` of an `adaptiveCard/action` invoke's raw `value`."""
+    trigger = value.get("trigger") if isinstance(value, dict) else None
     return trigger if isinstance(trigger, str) else None
 
 

@@ -25,7 +25,7 @@ from bot.teams import actions, references
 from bot.teams.adapter import (
     adaptive_card_error_response,
     adaptive_card_invoke_response,
-    invoke_trigger,
+    trigger_of,
 )
 from bot.teams.storage import SqlStorage
 
@@ -138,15 +138,20 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
         activity = turn_context.activity
         if activity.name != "adaptiveCard/action":
             return await super().on_invoke_activity(turn_context)
-        value = activity.value if isinstance(activity.value, dict) else {}
+        sender = activity.from_property
+        actor_aad = getattr(sender, "aad_object_id", None) if sender else None
+        return await self.answer_card_action(activity.value, actor_aad)
+
+    async def answer_card_action(self, value: Any, actor_aad: str | None) -> InvokeResponse:
+        """A card click (`adaptiveCard/action`): the verb's service, and its card or error.
+
+        `TeamsAdapter` calls this straight from the request's JSON (`CardActionBot`);
+        `on_invoke_activity` for a click that comes through the SDK's turn.
+        """
+        value = value if isinstance(value, dict) else {}
         raw_action = value.get("action")
         action: dict[str, Any] = raw_action if isinstance(raw_action, dict) else {}
-        sender = activity.from_property
-        invoke = actions.Invoke(
-            actor_aad=getattr(sender, "aad_object_id", None) if sender else None,
-            now=self._clock(),
-            trigger=invoke_trigger(activity),
-        )
+        invoke = actions.Invoke(actor_aad=actor_aad, now=self._clock(), trigger=trigger_of(value))
         verb = action.get("verb")
         try:
             answer = await actions.dispatch(self._factory, verb, action.get("data"), invoke)

@@ -15,7 +15,7 @@ from bot.teams.adapter import (
     adaptive_card_error_response,
     adaptive_card_invoke_response,
     create_adapter,
-    invoke_trigger,
+    trigger_of,
 )
 from tests.teams.conftest import (
     CARD,
@@ -187,19 +187,19 @@ async def test_sdk_error_body_msrest_cannot_serialise_becomes_a_swedish_error() 
 def test_invoke_trigger_reads_what_adaptive_card_invoke_value_drops() -> None:
     automatic = Activity().deserialize(card_action(trigger="automatic"))
     manual = Activity().deserialize(card_action(trigger="manual"))
-    assert invoke_trigger(automatic) == "automatic"
-    assert invoke_trigger(manual) == "manual"
+    assert trigger_of(automatic.value) == "automatic"
+    assert trigger_of(manual.value) == "manual"
     assert not hasattr(AdaptiveCardInvokeValue(**manual.value), "trigger")
-    assert invoke_trigger(Activity(type="invoke", value=None)) is None
-    assert invoke_trigger(Activity(type="invoke", value={"action": {}})) is None
-    assert invoke_trigger(Activity(type="invoke", value="automatic")) is None
+    assert trigger_of(None) is None
+    assert trigger_of({"action": {}}) is None
+    assert trigger_of("automatic") is None
 
 
 async def test_trigger_is_visible_to_the_bot_on_the_wire() -> None:
     seen: list[str | None] = []
 
     async def record(turn_context: TurnContext) -> Any:
-        seen.append(invoke_trigger(turn_context.activity))
+        seen.append(trigger_of(turn_context.activity.value))
         return adaptive_card_invoke_response(CARD)
 
     async with serve(create_adapter(local_config()), RecordingBot(invoke_answer=record)) as client:
