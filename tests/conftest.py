@@ -15,6 +15,7 @@ import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -34,6 +35,26 @@ _pg_problem: str | None = None
 
 def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
+
+
+async def ingest_sample(
+    factory: async_sessionmaker[AsyncSession], name: str, *, now: datetime
+) -> int:
+    """Take in the sample bundle `name` as the CLI would; the new case's id (201 asserted)."""
+    from bot.intake.service import ingest
+
+    result = await ingest(
+        factory,
+        body=fixture_bytes(name),
+        content_type="application/fhir+json",
+        sender="test",
+        channel="cli",
+        secret="s",
+        now=now,
+    )
+    assert result.status == 201, result.body
+    assert result.case_id is not None
+    return result.case_id
 
 
 def _sqlalchemy_url(dsn: str, database: str) -> str:

@@ -19,13 +19,13 @@ import pytest
 from sqlalchemy import event, select
 
 from bot.cases.models import Case
-from bot.intake.service import ingest
 from bot.outbox.models import OutboxMessage
 from bot.teams import actions
-from tests.conftest import fixture_bytes
+from tests.conftest import ingest_sample
 
 ANNA = "00000000-0000-0000-0000-000000000101"
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+SAMPLE = "01_osteoporosis_named.json"
 
 # What each path needs, and no more:
 # click: the actor with roles; the case lock; the case (with unit, physician, decision);
@@ -63,24 +63,9 @@ def counted(factory: Any) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", before)
 
 
-async def _bundle(factory: Any) -> int:
-    result = await ingest(
-        factory,
-        body=fixture_bytes("01_osteoporosis_named.json"),
-        content_type="application/fhir+json",
-        sender="test",
-        channel="cli",
-        secret="s",
-        now=NOW,
-    )
-    assert result.status == 201, result.body
-    assert result.case_id is not None
-    return result.case_id
-
-
 async def test_intake_statement_budget(factory: Any) -> None:
     with counted(factory) as statements:
-        case_id = await _bundle(factory)
+        case_id = await ingest_sample(factory, SAMPLE, now=NOW)
     assert len(statements) <= INTAKE_BUDGET[_dialect(factory)], "\n".join(statements)
     async with factory() as session:
         case = await session.get(Case, case_id)
@@ -96,7 +81,7 @@ async def test_intake_statement_budget(factory: Any) -> None:
 async def test_decision_click_statement_budget(
     factory: Any, decision: str, extra: dict[str, str]
 ) -> None:
-    case_id = await _bundle(factory)
+    case_id = await ingest_sample(factory, SAMPLE, now=NOW)
     data = {"case_id": case_id, "version": 1, "decision": decision, **extra}
     invoke = actions.Invoke(actor_aad=ANNA, now=NOW, trigger="manual")
     with counted(factory) as statements:

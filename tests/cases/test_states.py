@@ -25,8 +25,7 @@ from bot.cases.states import (
 )
 from bot.db import transaction
 from bot.directory.service import has_role, staff_by_aad
-from bot.intake.service import ingest
-from tests.conftest import fixture_bytes
+from tests.conftest import ingest_sample
 
 FROM_STATES: list[str | None] = [None, *STATES]
 ALLOWED = sorted(
@@ -119,12 +118,7 @@ def test_illegal_transition_message_names_both_states() -> None:
 
 
 async def _case_id(factory: Any) -> int:
-    result = await ingest(factory, body=fixture_bytes("01_osteoporosis_named.json"),
-                          content_type="application/fhir+json", sender="test", channel="cli",
-                          secret="s", now=NOW)
-    assert result.status == 201, result.body
-    assert result.case_id is not None
-    return result.case_id
+    return await ingest_sample(factory, "01_osteoporosis_named.json", now=NOW)
 
 
 async def _events(factory: Any, case_id: int) -> list[tuple[Any, ...]]:

@@ -12,26 +12,15 @@ from bot.cases import service as cases
 from bot.cases.models import AnswerMessage, Case
 from bot.db import transaction
 from bot.directory.service import staff_by_aad
-from bot.intake import service as intake
 from bot.retention.service import export_patient, purge
-from tests.conftest import fixture_bytes
+from tests.conftest import ingest_sample
 
 ANNA = "00000000-0000-0000-0000-000000000101"
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 async def _closed_case(factory: Any) -> int:
-    result = await intake.ingest(
-        factory,
-        body=fixture_bytes("02_normal_named.json"),
-        content_type="application/fhir+json",
-        sender="test",
-        channel="cli",
-        secret="s",
-        now=NOW,
-    )
-    case_id = result.case_id
-    assert case_id is not None
+    case_id = await ingest_sample(factory, "02_normal_named.json", now=NOW)
     async with transaction(factory) as session:
         anna = await staff_by_aad(session, ANNA)
         outcome = await cases.decide_case(

@@ -16,10 +16,9 @@ from bot.cases.models import Case, Decision
 from bot.cases.service import decide_case
 from bot.db import transaction
 from bot.directory.service import DirectoryError, load_directory, parse_directory, staff_by_aad
-from bot.intake.service import ingest
 from bot.tasks.deadlines import add_working_days, holidays_in
 from bot.tasks.models import Task
-from tests.conftest import fixture_bytes
+from tests.conftest import ingest_sample
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 DIRECTORY = Path(__file__).resolve().parent.parent / "fixtures" / "directory.yaml"
@@ -31,12 +30,7 @@ BOOKING = "Frakturkedjepatient – osteoporospaket ska tas före läkarbesöket"
 
 
 async def _case(factory: Any, sample: str = "01_osteoporosis_named.json") -> int:
-    result = await ingest(factory, body=fixture_bytes(sample),
-                          content_type="application/fhir+json", sender="test", channel="cli",
-                          secret="s", now=RECEIVED)
-    assert result.status == 201, result.body
-    assert result.case_id is not None
-    return result.case_id
+    return await ingest_sample(factory, sample, now=RECEIVED)
 
 
 async def _decide(factory: Any, decision: str, *, now: datetime = DECIDED,
