@@ -91,7 +91,6 @@ __all__ = [
     "adaptive_card_error_response",
     "adaptive_card_invoke_response",
     "create_adapter",
-    "invoke_trigger",
     "trigger_of",
 ]
 
@@ -713,17 +712,13 @@ def create_adapter(config: BotAuthConfig, *, openid_metadata_timeout: float = 10
 # --------------------------------------------------------------------------------------
 
 
-def invoke_trigger(activity: Activity) -> str | None:
-    """`"automatic"` for an Adaptive Card refresh, `"manual"` for a click, else None.
+def trigger_of(value: Any) -> str | None:
+    """`"automatic"` for an Adaptive Card refresh, `"manual"` for a click, else None, from
+    an `adaptiveCard/action` invoke's raw `value`.
 
     `AdaptiveCardInvokeValue` (botbuilder/schema/_models_py3.py:2625) has no `trigger`
-    attribute, so the field is read from the raw `activity.value`.
+    attribute, so the field is read from the raw JSON.
     """
-    return trigger_of(activity.value)
-
-
-def trigger_of(value: Any) -> str | None:
-    """The `trigger` of an `adaptiveCard/action` invoke's raw `value`."""
     trigger = value.get("trigger") if isinstance(value, dict) else None
     return trigger if isinstance(trigger, str) else None
 

@@ -184,7 +184,7 @@ async def test_sdk_error_body_msrest_cannot_serialise_becomes_a_swedish_error() 
     assert body["value"]["message"] == "Något gick fel. Försök igen om en stund."
 
 
-def test_invoke_trigger_reads_what_adaptive_card_invoke_value_drops() -> None:
+def test_trigger_of_reads_what_adaptive_card_invoke_value_drops() -> None:
     automatic = Activity().deserialize(card_action(trigger="automatic"))
     manual = Activity().deserialize(card_action(trigger="manual"))
     assert trigger_of(automatic.value) == "automatic"
