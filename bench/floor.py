@@ -311,11 +311,10 @@ async def capture_summary_context(workdir: Path) -> tuple[Path, dict[str, Any]]:
     """
     from unittest import mock
 
-    from paths import NOW, prepare
+    from paths import NOW, ingest_bundle, prepare
 
     from bot.cases import views
     from bot.db import session_factory
-    from bot.intake.service import ingest
     from bot.teams import actions
 
     url = f"sqlite+aiosqlite:///{workdir / 'product.db'}"
@@ -331,18 +330,8 @@ async def capture_summary_context(workdir: Path) -> tuple[Path, dict[str, Any]]:
     engine = create_engine(url)
     try:
         factory = session_factory(engine)
-        result = await ingest(
-            factory,
-            body=harness.Bundles().make("floor-capture", physician),
-            content_type="application/fhir+json",
-            sender="bench",
-            channel="cli",
-            secret="bench",  # noqa: S106 - the patient-key salt of a benchmark
-            now=NOW,
-        )
-        if result.status != 201 or result.case_id is None:
-            raise RuntimeError(f"capture: intake answered {result.status}: {result.body}")
-        click = harness.click_body(f"{LOCAL}:9", physician, result.case_id, decision, 0)
+        case_id = await ingest_bundle(factory, harness.Bundles().make("floor-capture", physician))
+        click = harness.click_body(f"{LOCAL}:9", physician, case_id, decision, 0)
         data = json.loads(click)["value"]["action"]["data"]
         invoke = actions.Invoke(actor_aad=physician.aad, now=NOW, trigger="manual")
         with mock.patch.object(views, "render", recording):

@@ -33,6 +33,7 @@ from run import (  # noqa: E402
     drop_pg_database,
     run_command,
 )
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker  # noqa: E402
 
 from bot.db import create_engine, session_factory  # noqa: E402
 from bot.intake.service import ingest  # noqa: E402
@@ -53,6 +54,22 @@ async def prepare(url: str, workdir: Path) -> None:
     await run_command([exe, "directory", "load", str(directory)], env=env, cwd=workdir, log=log)
 
 
+async def ingest_bundle(factory: async_sessionmaker[AsyncSession], body: bytes) -> int:
+    """Take in one bundle through the intake service (no HTTP); the new case's id."""
+    result = await ingest(
+        factory,
+        body=body,
+        content_type="application/fhir+json",
+        sender="bench",
+        channel="cli",
+        secret="bench",  # noqa: S106 - the patient-key salt of a benchmark
+        now=NOW,
+    )
+    if result.status != 201 or result.case_id is None:
+        raise RuntimeError(f"intake answered {result.status}: {result.body}")
+    return result.case_id
+
+
 async def measure(url: str, count: int) -> dict[str, float]:
     engine = create_engine(url)
     factory = session_factory(engine)
@@ -63,19 +80,7 @@ async def measure(url: str, count: int) -> dict[str, float]:
     try:
 
         async def one_bundle(n: int) -> None:
-            body = bundles.make(f"paths-{n}", physician)
-            result = await ingest(
-                factory,
-                body=body,
-                content_type="application/fhir+json",
-                sender="bench",
-                channel="cli",
-                secret="bench",  # noqa: S106 - the patient-key salt of a benchmark
-                now=NOW,
-            )
-            if result.status != 201 or result.case_id is None:
-                raise RuntimeError(f"intake answered {result.status}: {result.body}")
-            cases.append(result.case_id)
+            cases.append(await ingest_bundle(factory, bundles.make(f"paths-{n}", physician)))
 
         async def one_click(n: int) -> None:
             decision = DECISIONS[n % len(DECISIONS)]
