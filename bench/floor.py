@@ -87,6 +87,7 @@ from parse_bench import TODAY  # noqa: E402
 from sqlalchemy import insert, select, update  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine  # noqa: E402
 
+from bot.cli import pin_to_cpu  # noqa: E402
 from bot.db import UTCDateTime, create_engine, utcnow  # noqa: E402
 from bot.intake.fhir import BundleInvalid, parse_bundle  # noqa: E402
 from cards.render import render  # noqa: E402
@@ -542,6 +543,8 @@ async def drive(args: argparse.Namespace, report: dict[str, Any]) -> None:
             port = harness.free_port()
             argv = [sys.executable, __file__, "serve", "--db", url, "--port", str(port)]
             argv += ["--cases", str(seed), "--card-context", str(context)]
+            if args.serve_cpu is not None:
+                argv += ["--cpu", str(args.serve_cpu)]
             floor = harness.Process(f"floor-{kind}", argv, env=harness.child_env(url), cwd=workroot)
             processes.append(floor)
             await floor.start()
@@ -575,12 +578,18 @@ def main(argv: list[str] | None = None) -> int:
     server.add_argument(
         "--card-context", default=None, help="JSON context of the summary card (for /click-min)"
     )
+    server.add_argument("--cpu", type=int, default=None, help="run on this one CPU core")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--requests", type=int, default=3000, help="timed requests per phase")
     parser.add_argument("--json", default=None, help="write the figures here as JSON")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--serve-cpu", type=int, default=None, help="run the floor server on this one CPU core"
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
+        if args.cpu is not None:  # as `frakturkedjan serve --cpu N` does
+            pin_to_cpu(args.cpu)
         context = args.card_context
         summary = None if context is None else json.loads(Path(context).read_bytes())
         asyncio.run(serve(args.db, args.port, args.cases, summary))
@@ -589,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": date.today().isoformat(),
         "revision": harness.source_revision(),
         "machine": harness.machine(),
-        **{k: v for k, v in vars(args).items() if k in ("runs", "requests")},
+        **{k: v for k, v in vars(args).items() if k in ("runs", "requests", "serve_cpu")},
         "warmup": WARMUP,
         "concurrency": CONCURRENCY,
         "targets": TARGETS.__dict__,
@@ -606,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nThe stack's floor, {report['date']}, {m['nproc']} cores ({m['cpu']}), "
         f"{args.runs} run(s) of {args.requests} requests, concurrency {CONCURRENCY}, "
         f"{time.monotonic() - started:.0f} s, revision {report['revision']}"
+        + ("" if args.serve_cpu is None else f", floor server on CPU {args.serve_cpu}")
     )
     print(table(summary))
     if "postgresql_skipped" in report:

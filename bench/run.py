@@ -550,6 +550,7 @@ class Leg:
     notes: list[str] = field(default_factory=list)
     serial: int = 0
     serve_command: list[str] = field(default_factory=list)  # default: the frakturkedjan exe
+    serve_args: list[str] = field(default_factory=list)  # more `serve` options (`--cpu N`)
 
     def checkpoint(self, label: str) -> None:
         """RSS now and the peak so far of the bot process, in MB, after a step."""
@@ -613,7 +614,10 @@ async def start_leg(leg: Leg) -> None:
     port = free_port()
     leg.bot = Process(
         f"serve-{leg.kind}",
-        [*(leg.serve_command or [exe]), "serve", "--local", "--port", str(port), "--no-migrate"],
+        [
+            *(leg.serve_command or [exe]),
+            *("serve", "--local", "--port", str(port), "--no-migrate", *leg.serve_args),
+        ],
         env=env,
         cwd=leg.workdir,
     )
@@ -1286,6 +1290,7 @@ async def bench(args: argparse.Namespace, plan: Plan, report: dict[str, Any]) ->
     connector.base_url = f"http://127.0.0.1:{connector_port}"
     profiler = Profiler(Path(args.profile) if args.profile else None)
     serve_command = [sys.executable, args.serve_wrapper] if args.serve_wrapper else []
+    serve_args = [] if args.serve_cpu is None else ["--cpu", str(args.serve_cpu)]
     if args.profile and profiler.exe is None:
         say("--profile: py-spy is not installed (pip install py-spy); profiling skipped")
 
@@ -1305,6 +1310,7 @@ async def bench(args: argparse.Namespace, plan: Plan, report: dict[str, Any]) ->
                 plan,
                 profiler,
                 serve_command=serve_command,
+                serve_args=serve_args,
             )
         )
         if args.skip_postgres:
@@ -1326,6 +1332,7 @@ async def bench(args: argparse.Namespace, plan: Plan, report: dict[str, Any]) ->
                         plan,
                         profiler,
                         serve_command=serve_command,
+                        serve_args=serve_args,
                     )
                 )
 
@@ -1426,6 +1433,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run `python FILE serve --local ...` instead of `frakturkedjan serve` (to try a "
         "change before making it: FILE patches, then calls bot.cli.main)",
     )
+    parser.add_argument(
+        "--serve-cpu",
+        type=int,
+        default=None,
+        help="run each `serve` with `--cpu N` (one CPU core; see bench/README.md)",
+    )
     args = parser.parse_args(argv)
     unknown = args.only - {"delivery", "intake", "click"}
     if unknown:
@@ -1435,7 +1448,10 @@ def main(argv: list[str] | None = None) -> int:
         plan = Plan(**{**plan.__dict__, "runs": args.runs})
     report: dict[str, Any] = {
         "date": date.today().isoformat(),
-        "serve": args.serve_wrapper or "frakturkedjan serve --local",
+        "serve": " ".join(
+            [args.serve_wrapper or "frakturkedjan serve --local"]
+            + ([] if args.serve_cpu is None else [f"--cpu {args.serve_cpu}"])
+        ),
         "revision": source_revision(),
         "mode": "quick" if args.quick else "full",
         "plan": plan.__dict__,
@@ -1461,7 +1477,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Frakturkedjan benchmark, {report['date']}, {report['machine']['nproc']} cores "
         f"({report['machine']['cpu']}), {report['machine']['ram_gib']} GiB, "
         f"{report['mode']} mode, {plan.runs} run(s), {report['elapsed_s']} s,"
-        f" revision {report['revision']}"
+        f" revision {report['revision']}, {report['serve']}"
     )
     clean_min = minimum_seconds(plan.cards, [plan.cards // plan.conversations] * 40)
     print(

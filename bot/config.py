@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     jobs_poll_seconds: float = Field(
         default=60.0, validation_alias=AliasChoices("JOBS_POLL_SECONDS", "jobs_poll_seconds")
     )
+    serve_cpu: int | None = Field(
+        default=None, validation_alias=AliasChoices("SERVE_CPU", "serve_cpu")
+    )
     max_body_bytes: int = 5 * 1024 * 1024
 
     @property

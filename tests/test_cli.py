@@ -281,3 +281,51 @@ def test_serve_local_answers_health_and_readiness(
            if line.startswith("{")]
     warnings = [entry["message"] for entry in log if entry["level"] == "WARNING"]
     assert any("local mode" in message.lower() for message in warnings), warnings
+
+
+# -- serve --cpu -------------------------------------------------------------------------
+
+
+def _threads_cpus(pid: int) -> dict[int, set[int]]:
+    """The CPUs each thread of `pid` may run on."""
+    return {int(tid): os.sched_getaffinity(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+
+
+@pytest.mark.parametrize("cpu_from", ["--cpu", "SERVE_CPU"])
+def test_serve_cpu_runs_every_thread_on_that_core(
+    tmp_path: Path, env: dict[str, str], cpu_from: str
+) -> None:
+    cpu = max(os.sched_getaffinity(0))
+    port = free_port()
+    if cpu_from == "--cpu":
+        args, run_env = ["--local", "--port", str(port), "--cpu", str(cpu)], env
+    else:
+        args, run_env = ["--local", "--port", str(port)], {**env, "SERVE_CPU": str(cpu)}
+    base = f"http://127.0.0.1:{port}"
+    with serving(tmp_path, run_env, *args) as process:
+        _wait_healthy(process, base, tmp_path / "serve.err")
+        assert _get(f"{base}/readyz")[0] == 200  # the database's own thread is running too
+        threads = _threads_cpus(process.pid)
+        assert len(threads) >= 2
+        assert all(cpus == {cpu} for cpus in threads.values()), threads
+
+
+def test_serve_without_cpu_keeps_every_core(tmp_path: Path, env: dict[str, str]) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serving(tmp_path, env, "--local", "--port", str(port)) as process:
+        _wait_healthy(process, base, tmp_path / "serve.err")
+        allowed = os.sched_getaffinity(0)
+        assert all(cpus == allowed for cpus in _threads_cpus(process.pid).values())
+
+
+def test_serve_cpu_not_allowed_exits_2_with_a_message(tmp_path: Path, env: dict[str, str]) -> None:
+    done = run(tmp_path, env, "serve", "--local", "--port", str(free_port()), "--cpu", "4096")
+    assert done.returncode == 2
+    message = [line for line in done.stderr.splitlines() if line.startswith("frakturkedjan: ")]
+    assert message == [
+        "frakturkedjan: --cpu/SERVE_CPU: CPU 4096 is not one this process may run on "
+        f"({', '.join(map(str, sorted(os.sched_getaffinity(0))))})"
+    ], done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "cli.db").exists()  # refused before anything else
