@@ -134,9 +134,9 @@ def pin_to_cpu(cpu: int) -> None:
     With SQLite each statement is handed to the connection's own thread and back (three or
     four times). On one core that is a switch between two threads; across two cores it
     wakes an idle core each time, which on a virtual machine costs more than the statement
-    (bench/README.md: +60 % clicks, +70 % bundles a second on SQLite, 2 vCPUs). The GIL
-    keeps the process to one core's worth of Python anyway. Raises ValueError for a core
-    this process may not use, OSError where the system has no CPU affinity.
+    (bench/README.md: 54 % more clicks and 42 % more bundles a second on SQLite, 2 vCPUs).
+    The GIL keeps the process to one core's worth of Python anyway. Raises ValueError for
+    a core this process may not use, OSError where the system has no CPU affinity.
     """
     if not hasattr(os, "sched_setaffinity"):
         raise OSError("CPU affinity is not supported on this system")
