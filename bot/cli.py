@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from bot.config import Settings
 from bot.db import create_engine, session_factory, transaction, utcnow
@@ -83,7 +84,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     args = _parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]) or "settings"
+            print(f"frakturkedjan: setting {name}: {error['msg']}", file=sys.stderr)
+        return 2
     if args.command == "serve":
         cpu = args.cpu if args.cpu is not None else settings.serve_cpu
         return _serve(

@@ -329,3 +329,15 @@ def test_serve_cpu_not_allowed_exits_2_with_a_message(tmp_path: Path, env: dict[
     ], done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "cli.db").exists()  # refused before anything else
+
+
+@pytest.mark.parametrize(("name", "value"), [("SERVE_CPU", "first"), ("PORT", "http")])
+def test_a_setting_that_does_not_parse_exits_2_naming_it(
+    tmp_path: Path, env: dict[str, str], name: str, value: str
+) -> None:
+    done = run(tmp_path, {**env, name: value}, "serve", "--local")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"frakturkedjan: setting {name}: Input should be a valid integer, unable to parse "
+        "string as an integer"
+    ], done.stderr
