@@ -16,6 +16,7 @@ from jsonschema.protocols import Validator
 from referencing import Registry
 
 from bot.manifest import SCHEMA_VERSION
+from tests.cards.cardtools import walk
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "teams-manifest-schema"
 SCHEMA_DIR = SCHEMAS / f"v{SCHEMA_VERSION}"
@@ -62,15 +63,10 @@ def official_validator(schema: dict[str, Any]) -> Validator:
 
 def remote_refs(node: Any) -> Iterator[str]:
     """Every `$ref` in `node` that does not point inside the same document."""
-    if isinstance(node, dict):
-        ref = node.get("$ref")
+    for obj in walk(node):
+        ref = obj.get("$ref")
         if isinstance(ref, str) and not ref.startswith("#"):
             yield ref
-        for value in node.values():
-            yield from remote_refs(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from remote_refs(item)
 
 
 @cache
