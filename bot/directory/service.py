@@ -6,29 +6,19 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
 from bot.audit import service as audit
 from bot.db import utcnow
-from bot.directory.models import DEFAULT_UNIT_SETTINGS, ROLES, Staff, StaffRole, Unit
+from bot.directory.models import Staff, StaffRole, Unit
+from bot.directory.schema import DirectoryError as DirectoryError
+from bot.directory.schema import parse_directory
 
 # The option that loads a person's roles with them (they are never loaded implicitly).
 WITH_ROLES = joinedload(Staff.roles)
-
-CARD_IDENTITIES = ("full", "masked", "reference")
-
-
-class DirectoryError(ValueError):
-    """The directory file is malformed; `problems` lists every problem found."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass
@@ -51,99 +41,6 @@ class LoadReport:
         )
 
 
-def parse_directory(text: str) -> dict[str, Any]:
-    """Parse and check a directory file; raises DirectoryError listing every problem."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DirectoryError([f"not valid YAML: {exc}"]) from exc
-    problems: list[str] = []
-    if not isinstance(data, dict):
-        raise DirectoryError(["the file must be a mapping with `units` and `staff`"])
-    units = data.get("units")
-    staff = data.get("staff", [])
-    if not isinstance(units, list):
-        problems.append("units: must be a list")
-        units = []
-    if not isinstance(staff, list):
-        problems.append("staff: must be a list")
-        staff = []
-    hsa_ids: set[str] = set()
-    for i, unit in enumerate(units):
-        where = f"units[{i}]"
-        if not isinstance(unit, dict):
-            problems.append(f"{where}: must be a mapping")
-            continue
-        for key in ("hsa_id", "name"):
-            if not isinstance(unit.get(key), str) or not unit[key].strip():
-                problems.append(f"{where}.{key}: required text")
-        if isinstance(unit.get("hsa_id"), str):
-            if unit["hsa_id"] in hsa_ids:
-                problems.append(f"{where}.hsa_id: {unit['hsa_id']} listed twice")
-            hsa_ids.add(unit["hsa_id"])
-        channel = unit.get("mva_channel")
-        if channel is not None and not isinstance(channel, str):
-            problems.append(f"{where}.mva_channel: must be text")
-        settings = unit.get("settings", {}) or {}
-        if not isinstance(settings, dict):
-            problems.append(f"{where}.settings: must be a mapping")
-            continue
-        for key in settings:
-            if key not in DEFAULT_UNIT_SETTINGS:
-                problems.append(f"{where}.settings.{key}: unknown setting")
-        if settings.get("card_identity", "full") not in CARD_IDENTITIES:
-            problems.append(f"{where}.settings.card_identity: one of {', '.join(CARD_IDENTITIES)}")
-        if settings.get("letter_tasks_to", "physician") not in ("physician", "mva"):
-            problems.append(f"{where}.settings.letter_tasks_to: physician or mva")
-        months = settings.get("call_in_months", 2)
-        if not isinstance(months, int) or isinstance(months, bool) or not 1 <= months <= 12:
-            problems.append(f"{where}.settings.call_in_months: a whole number 1–12")
-        texts = settings.get("task_texts", {})
-        if not isinstance(texts, dict) or not all(
-            isinstance(kind, str) and isinstance(title, str) and title.strip()
-            for kind, title in texts.items()
-        ):
-            problems.append(f"{where}.settings.task_texts: a mapping of task kind to text")
-    aad_ids: set[str] = set()
-    staff_hsa_ids: set[str] = set()
-    for i, person in enumerate(staff):
-        where = f"staff[{i}]"
-        if not isinstance(person, dict):
-            problems.append(f"{where}: must be a mapping")
-            continue
-        for key in ("name", "aad_object_id"):
-            if not isinstance(person.get(key), str) or not person[key].strip():
-                problems.append(f"{where}.{key}: required text")
-        aad = person.get("aad_object_id")
-        if isinstance(aad, str):
-            if aad in aad_ids:
-                problems.append(f"{where}.aad_object_id: {aad} listed twice")
-            aad_ids.add(aad)
-        staff_hsa = person.get("hsa_id")
-        if staff_hsa is not None:
-            if not isinstance(staff_hsa, str) or not staff_hsa.strip():
-                problems.append(f"{where}.hsa_id: must be text")
-            elif staff_hsa in staff_hsa_ids:
-                problems.append(f"{where}.hsa_id: {staff_hsa} listed twice")
-            staff_hsa_ids.add(str(staff_hsa))
-        roles = person.get("units", {})
-        if not isinstance(roles, dict) or not roles:
-            problems.append(f"{where}.units: a mapping of unit HSA-id to a list of roles")
-            continue
-        for unit_hsa, unit_roles in roles.items():
-            if unit_hsa not in hsa_ids:
-                problems.append(f"{where}.units.{unit_hsa}: not a unit of this file")
-            if not isinstance(unit_roles, list) or not unit_roles:
-                problems.append(f"{where}.units.{unit_hsa}: a list of roles")
-                continue
-            for role in unit_roles:
-                if role not in ROLES:
-                    problems.append(f"{where}.units.{unit_hsa}: unknown role {role!r}")
-    if problems:
-        raise DirectoryError(problems)
-    return {"units": units, "staff": staff}
-
-
 async def load_directory(session: AsyncSession, text: str, *, actor: str) -> LoadReport:
     """Apply a directory file. Idempotent; staff missing from the file are deactivated."""
     data = parse_directory(text)
@@ -151,14 +48,14 @@ async def load_directory(session: AsyncSession, text: str, *, actor: str) -> Loa
     units_by_hsa: dict[str, Unit] = {
         u.hsa_id: u for u in (await session.scalars(select(Unit))).all()
     }
-    for item in data["units"]:
-        settings = {**(item.get("settings") or {})}
-        unit = units_by_hsa.get(item["hsa_id"])
+    for item in data.units:
+        settings = item.settings_given()
+        unit = units_by_hsa.get(item.hsa_id)
         if unit is None:
             unit = Unit(
-                hsa_id=item["hsa_id"],
-                name=item["name"],
-                mva_channel=item.get("mva_channel"),
+                hsa_id=item.hsa_id,
+                name=item.name,
+                mva_channel=item.mva_channel,
                 settings=settings,
                 active=True,
             )
@@ -166,16 +63,12 @@ async def load_directory(session: AsyncSession, text: str, *, actor: str) -> Loa
             units_by_hsa[unit.hsa_id] = unit
             report.units_added += 1
         elif (unit.name, unit.mva_channel, unit.settings, unit.active) != (
-            item["name"],
-            item.get("mva_channel"),
+            item.name,
+            item.mva_channel,
             settings,
             True,
         ):
-            unit.name, unit.mva_channel, unit.settings = (
-                item["name"],
-                item.get("mva_channel"),
-                settings,
-            )
+            unit.name, unit.mva_channel, unit.settings = item.name, item.mva_channel, settings
             unit.active = True
             unit.updated_at = utcnow()
             report.units_updated += 1
@@ -186,30 +79,28 @@ async def load_directory(session: AsyncSession, text: str, *, actor: str) -> Loa
         for s in (await session.scalars(select(Staff).options(selectinload(Staff.roles)))).all()
     }
     listed: set[str] = set()
-    for item in data["staff"]:
-        aad = item["aad_object_id"]
+    for entry in data.staff:
+        aad = entry.aad_object_id
         listed.add(aad)
         wanted_roles = {
-            (units_by_hsa[hsa].id, role) for hsa, roles in item["units"].items() for role in roles
+            (units_by_hsa[hsa].id, role) for hsa, roles in entry.units.items() for role in roles
         }
         person = staff_by_aad.get(aad)
         if person is None:
-            person = Staff(
-                name=item["name"], aad_object_id=aad, hsa_id=item.get("hsa_id"), active=True
-            )
+            person = Staff(name=entry.name, aad_object_id=aad, hsa_id=entry.hsa_id, active=True)
             person.roles = [StaffRole(unit_id=u, role=r) for u, r in sorted(wanted_roles)]
             session.add(person)
             report.staff_added += 1
             continue
         current_roles = {(r.unit_id, r.role) for r in person.roles}
         if (person.name, person.hsa_id, person.active, current_roles) == (
-            item["name"],
-            item.get("hsa_id"),
+            entry.name,
+            entry.hsa_id,
             True,
             wanted_roles,
         ):
             continue
-        person.name, person.hsa_id, person.active = item["name"], item.get("hsa_id"), True
+        person.name, person.hsa_id, person.active = entry.name, entry.hsa_id, True
         person.roles = [r for r in person.roles if (r.unit_id, r.role) in wanted_roles]
         for unit_id, role in sorted(wanted_roles - current_roles):
             person.roles.append(StaffRole(unit_id=unit_id, role=role))

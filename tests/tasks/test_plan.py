@@ -204,7 +204,7 @@ def test_task_texts_is_a_known_unit_setting() -> None:
     data = yaml.safe_load(DIRECTORY.read_text(encoding="utf-8"))
     data["units"][0]["settings"]["task_texts"] = {"book_visit": "Boka tid hos läkare"}
     parsed = parse_directory(yaml.safe_dump(data, allow_unicode=True))
-    assert parsed["units"][0]["settings"]["task_texts"] == {"book_visit": "Boka tid hos läkare"}
+    assert parsed.units[0].settings.task_texts == {"book_visit": "Boka tid hos läkare"}
 
 
 async def test_task_texts_setting_overrides_titles(db_url: str, factory: Any) -> None:
