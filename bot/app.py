@@ -15,6 +15,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingErr
 
 from bot.api import cases as cases_api
 from bot.api import intake as intake_api
+from bot.api.openapi import openapi_document
 from bot.config import Settings
 from bot.db import create_engine, session_factory, utcnow
 from bot.jobs.scheduler import Scheduler
@@ -169,6 +170,7 @@ def create_app(
     app.router.add_get("/reports/quality", report_page)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/openapi.json", openapi_document)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         connector: ConnectorClient | None = None
