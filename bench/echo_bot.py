@@ -1,9 +1,10 @@
 """The baseline: a stock botbuilder 4.17.1 bot that answers every invoke with a static card.
 
-Usage: ``python bench/echo_bot.py --port P`` (binds 127.0.0.1; no authentication, as the
-SDK allows with no app id). Nothing here is patched: the SDK's own ``CloudAdapter`` from
-``botbuilder.integration.aiohttp`` with ``ConfigurationBotFrameworkAuthentication``, the
-aiohttp wiring of the Bot Framework samples, and an ``ActivityHandler``.
+Usage, from the repository root: ``python -m bench.echo_bot --port P`` (binds 127.0.0.1;
+no authentication, as the SDK allows with no app id). Nothing here is patched: the SDK's
+own ``CloudAdapter`` from ``botbuilder.integration.aiohttp`` with
+``ConfigurationBotFrameworkAuthentication``, the aiohttp wiring of the Bot Framework
+samples, and an ``ActivityHandler``.
 
 Which stock path answers an ``adaptiveCard/action`` invoke with HTTP 200 and a card
 (tried on 4.17.1, see bench/README.md):
@@ -64,7 +65,7 @@ class EchoBot(ActivityHandler):  # type: ignore[misc]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.echo_bot", description=__doc__)
     parser.add_argument("--port", type=int, default=DefaultConfig.PORT)
     args = parser.parse_args()
     adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(DefaultConfig()))

@@ -1,8 +1,8 @@
 """The stack's floor: the least a click and a bundle cost on aiohttp + SQLAlchemy 2 async.
 
-Usage: ``python bench/floor.py [--runs 3] [--requests 3000] [--json FILE] [--skip-postgres]``
-(the server alone: ``python bench/floor.py serve --db URL --port P [--cases N]
-[--card-context FILE]``).
+Usage, from the repository root: ``python -m bench.floor [--runs 3] [--requests 3000]
+[--json FILE] [--skip-postgres]`` (the server alone: ``python -m bench.floor serve --db URL
+--port P [--cases N] [--card-context FILE]``).
 
 What it measures. A *floor* server, its own process on 127.0.0.1: a bare aiohttp app on
 the product's own engine (``bot.db.create_engine``: on SQLite one pooled connection, WAL,
@@ -73,31 +73,33 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-for folder in (ROOT, ROOT / "bench"):
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
+import asyncpg
+import sqlalchemy as sa
+from aiohttp import web
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-import asyncpg  # noqa: E402
-import run as harness  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
-from aiohttp import web  # noqa: E402
-from loadgen import Request, run_load  # noqa: E402
-from parse_bench import TODAY  # noqa: E402
-from sqlalchemy import insert, select, update  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine  # noqa: E402
-
-from bot.cli import pin_to_cpu  # noqa: E402
-from bot.db import UTCDateTime, create_engine, utcnow  # noqa: E402
-from bot.intake.fhir import BundleInvalid, parse_bundle  # noqa: E402
-from cards.render import render  # noqa: E402
+from bench import ROOT
+from bench.loadgen import Request, run_load
+from bench.parse_bench import TODAY
+from bench.run.directory import PHYSICIANS, SECRETARIES
+from bench.run.harness import say
+from bench.run.legs import child_env
+from bench.run.payloads import DECISIONS, Bundles, click_body, is_card_answer, is_created
+from bench.run.plan import TARGETS
+from bench.run.postgres import create_pg_database, drop_pg_database
+from bench.run.processes import Process, cpu_meter, cpu_seconds, free_port
+from bench.run.report import machine, mark, median, source_revision
+from bot.cli import pin_to_cpu
+from bot.db import UTCDateTime, create_engine, utcnow
+from bot.intake.fhir import BundleInvalid, parse_bundle
+from cards.render import render
 
 CONCURRENCY = 16
 LOCAL = "http://127.0.0.1"
 WARMUP = 200
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 ERROR_TYPE = "application/vnd.microsoft.error"
-TARGETS = harness.TARGETS
 
 # --- the floor server -----------------------------------------------------------------
 
@@ -280,8 +282,8 @@ async def serve(url: str, port: int, seed: int, summary: dict[str, Any] | None) 
         rows = [{"state": "awaiting", "version": 1, "at": utcnow()}] * seed
         for start in range(0, seed, 5000):
             await conn.execute(insert(cases), rows[start : start + 5000])
-        staff = [(p, "physician") for p in harness.PHYSICIANS]
-        staff += [(p, "mva") for p in harness.SECRETARIES]
+        staff = [(p, "physician") for p in PHYSICIANS]
+        staff += [(p, "mva") for p in SECRETARIES]
         roles = [{"aad": p.aad, "unit": str(p.unit), "role": r, "at": utcnow()} for p, r in staff]
         await conn.execute(insert(staff_roles), roles)
     runner = web.AppRunner(floor_app(engine, summary), access_log=None)
@@ -312,15 +314,14 @@ async def capture_summary_context(workdir: Path) -> tuple[Path, dict[str, Any]]:
     """
     from unittest import mock
 
-    from paths import NOW, ingest_bundle, prepare
-
+    from bench.paths import NOW, ingest_bundle, prepare
     from bot.cases import views
     from bot.db import session_factory
     from bot.teams import actions
 
     url = f"sqlite+aiosqlite:///{workdir / 'product.db'}"
     await prepare(url, workdir)
-    physician, decision = harness.PHYSICIANS[0], harness.DECISIONS[0]
+    physician, decision = PHYSICIANS[0], DECISIONS[0]
     contexts: list[dict[str, Any]] = []
 
     def recording(name: str, **ctx: Any) -> dict[str, Any]:
@@ -331,8 +332,8 @@ async def capture_summary_context(workdir: Path) -> tuple[Path, dict[str, Any]]:
     engine = create_engine(url)
     try:
         factory = session_factory(engine)
-        case_id = await ingest_bundle(factory, harness.Bundles().make("floor-capture", physician))
-        click = harness.click_body(f"{LOCAL}:9", physician, case_id, decision, 0)
+        case_id = await ingest_bundle(factory, Bundles().make("floor-capture", physician))
+        click = click_body(f"{LOCAL}:9", physician, case_id, decision, 0)
         data = json.loads(click)["value"]["action"]["data"]
         invoke = actions.Invoke(actor_aad=physician.aad, now=NOW, trigger="manual")
         with mock.patch.object(views, "render", recording):
@@ -351,17 +352,17 @@ async def capture_summary_context(workdir: Path) -> tuple[Path, dict[str, Any]]:
 
 async def check_gate(floor_url: str, case_id: int) -> None:
     """`/click-min` refuses the unit's MVA and an unknown user, and the case stays clickable."""
-    physician = harness.PHYSICIANS[0]
+    physician = PHYSICIANS[0]
     stranger = dataclasses.replace(physician, aad="00000000-0000-0000-0000-0000000000ff")
-    clickers = (harness.SECRETARIES[0], stranger, physician)
+    clickers = (SECRETARIES[0], stranger, physician)
     url, headers = f"{floor_url}/click-min", {"Content-Type": "application/json"}
     requests = [
-        Request(url, harness.click_body(LOCAL, who, case_id, "other", n), headers)
+        Request(url, click_body(LOCAL, who, case_id, "other", n), headers)
         for n, who in enumerate(clickers)
     ]
     result = await run_load(requests, concurrency=1, check=lambda *_: True, keep_answers=True)
     kinds = [
-        "card" if harness.is_card_answer(status, body) else f"{status} {body[:120]!r}"
+        "card" if is_card_answer(status, body) else f"{status} {body[:120]!r}"
         for _, status, body in result.answers
     ]
     refused = [ERROR_TYPE.encode() in body[:200] for _, _, body in result.answers]
@@ -373,10 +374,10 @@ async def timed_load(requests: list[Request], pid: int, check: Any) -> dict[str,
     """Warm up, then time the rest; the figures with the CPU ms per request of `pid`."""
     await run_load(requests[:WARMUP], concurrency=CONCURRENCY, check=check)
     figures: dict[str, Any] = {}  # + server_cpu, loadgen_cpu, server_machine_busy, in cores
-    before = harness.cpu_seconds(pid)
-    with harness.cpu_meter(figures, "server_", pid):
+    before = cpu_seconds(pid)
+    with cpu_meter(figures, "server_", pid):
         result = await run_load(requests[WARMUP:], concurrency=CONCURRENCY, check=check)
-    cpu_ms = 1000 * (harness.cpu_seconds(pid) - before) / max(1, result.requests)
+    cpu_ms = 1000 * (cpu_seconds(pid) - before) / max(1, result.requests)
     figures |= {**result.figures(), "cpu_ms_per_request": round(cpu_ms, 2)}
     if result.failure_samples:
         figures["failure_samples"] = result.failure_samples
@@ -394,17 +395,17 @@ def brief(f: dict[str, Any]) -> str:
 async def one_run(kind: str, run: int, count: int, floor: Any, echo: Any) -> dict[str, Any]:
     """Echo bot, floor `/click`, `/click-min`, `/intake`; `floor` and `echo` are (url, pid)."""
     (floor_url, floor_pid), (echo_url, echo_pid) = floor, echo
-    block, people = WARMUP + count, harness.PHYSICIANS
+    block, people = WARMUP + count, PHYSICIANS
     first = 1 + 2 * run * block  # seeded case ids, each clicked once: /click, then /click-min
 
     def invokes(start: int) -> list[bytes]:
         return [
-            harness.click_body(f"{LOCAL}:9", people[n % 16], start + n, decision, n)
-            for n, decision in zip(range(block), itertools.cycle(harness.DECISIONS))
+            click_body(f"{LOCAL}:9", people[n % 16], start + n, decision, n)
+            for n, decision in zip(range(block), itertools.cycle(DECISIONS))
         ]
 
     bodies = invokes(first)
-    headers, check = {"Content-Type": "application/json"}, harness.is_card_answer
+    headers, check = {"Content-Type": "application/json"}, is_card_answer
     stock = await timed_load(
         [Request(f"{echo_url}/api/messages", b, headers) for b in bodies], echo_pid, check
     )
@@ -418,28 +419,28 @@ async def one_run(kind: str, run: int, count: int, floor: Any, echo: Any) -> dic
     )
     for part in (click, minimum):
         part["ratio"] = round(part["throughput_per_s"] / max(0.1, stock["throughput_per_s"]), 2)
-    harness.say(f"{kind} run {run + 1} echo: {brief(stock)}")
-    harness.say(f"{kind} run {run + 1} click: {brief(click)}, {click['ratio']}x the echo bot")
-    harness.say(
+    say(f"{kind} run {run + 1} echo: {brief(stock)}")
+    say(f"{kind} run {run + 1} click: {brief(click)}, {click['ratio']}x the echo bot")
+    say(
         f"{kind} run {run + 1} click, issue's minimum: {brief(minimum)},"
         f" {minimum['ratio']}x the echo bot"
     )
-    bundles, fhir = harness.Bundles(), {"Content-Type": "application/fhir+json"}
+    bundles, fhir = Bundles(), {"Content-Type": "application/fhir+json"}
     reports = [(f"{kind}-{run}-{n:06d}", people[n % 16]) for n in range(WARMUP + count)]
     intake = await timed_load(
         [Request(f"{floor_url}/intake", bundles.make(*r), fhir) for r in reports],
         floor_pid,
-        harness.is_created,
+        is_created,
     )
-    harness.say(f"{kind} run {run + 1} intake: {brief(intake)}")
+    say(f"{kind} run {run + 1} intake: {brief(intake)}")
     return {"run": run, "click": click, "click_min": minimum, "echo": stock, "intake": intake}
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians of the runs, in the shape run.py's `table` prints."""
+    """Medians of the runs, in the shape of the summary of ``bench.run``."""
 
     def med(part: str, key: str) -> float:
-        return harness.median([r[part][key] for r in runs])
+        return median([r[part][key] for r in runs])
 
     keys = ("throughput_per_s", "p50_ms", "p99_ms", "cpu_ms_per_request")
     parts: dict[str, dict[str, Any]] = {}
@@ -463,7 +464,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def table(summary: dict[str, Any]) -> str:
-    """The rows of run.py's table for the click and the intake, and the issue's minimum."""
+    """The rows of ``bench.run``'s table for the click and the intake, and the issue's minimum."""
     rows: list[tuple[str, ...]] = []
     for kind, entry in summary.items():
         c, m, i = entry["click"], entry["click_min"], entry["intake"]
@@ -477,7 +478,7 @@ def table(summary: dict[str, Any]) -> str:
                 f" (CPU/req {c['cpu_ms_per_request']:.1f} vs"
                 f" {c['baseline_cpu_ms_per_request']:.1f} ms)",
                 ratio,
-                harness.mark(c["ratio"] >= TARGETS.click_ratio),
+                mark(c["ratio"] >= TARGETS.click_ratio),
             ),
             (
                 kind,
@@ -485,7 +486,7 @@ def table(summary: dict[str, Any]) -> str:
                 f"p50 {c['p50_ms']:.1f} ms, p99 {c['p99_ms']:.1f} ms"
                 f" (stock p99 {c['baseline_p99_ms']:.1f})",
                 p99,
-                harness.mark(c["p99_ms"] <= TARGETS.click_p99_ms and c["failures"] == 0),
+                mark(c["p99_ms"] <= TARGETS.click_p99_ms and c["failures"] == 0),
             ),
             (
                 kind,
@@ -494,7 +495,7 @@ def table(summary: dict[str, Any]) -> str:
                 f" p50 {m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms"
                 f" (CPU/req {m['cpu_ms_per_request']:.1f} ms)",
                 f"{ratio}, {p99}",
-                harness.mark(m["pass"]),
+                mark(m["pass"]),
             ),
             (
                 kind,
@@ -502,7 +503,7 @@ def table(summary: dict[str, Any]) -> str:
                 f"{i['throughput_per_s']:.0f}/s, p50 {i['p50_ms']:.1f} ms,"
                 f" p99 {i['p99_ms']:.1f} ms (CPU/req {i['cpu_ms_per_request']:.1f} ms)",
                 f">= {TARGETS.intake_rate:.0f}/s, p99 <= {TARGETS.intake_p99_ms:.0f} ms",
-                harness.mark(i["pass"]),
+                mark(i["pass"]),
             ),
         ]
     headers = ("database", "measurement", "figure (median of runs)", "target", "")
@@ -520,36 +521,37 @@ async def drive(args: argparse.Namespace, report: dict[str, Any]) -> None:
     if args.skip_postgres:
         report["postgresql_skipped"] = "--skip-postgres"
     else:
-        pg_url, problem = await harness.create_pg_database()
+        pg_url, problem = await create_pg_database()
         if pg_url is None:
-            harness.say(f"SKIPPING the PostgreSQL leg: {problem}")
+            say(f"SKIPPING the PostgreSQL leg: {problem}")
             report["postgresql_skipped"] = problem
         else:
             legs.append(("postgresql", pg_url))
     seed = max(30_000, 2 * args.runs * (WARMUP + args.requests) + 1)  # the last: check_gate
-    processes: list[harness.Process] = []
+    processes: list[Process] = []
     try:
         capture = workroot / "capture"
         capture.mkdir()
         context, report["summary_card"] = await capture_summary_context(capture)
-        harness.say(f"summary card context captured: {report['summary_card']}")
-        port = free = harness.free_port()
-        argv = [sys.executable, str(ROOT / "bench" / "echo_bot.py"), "--port", str(port)]
-        echo = harness.Process("echo-bot", argv, env=harness.child_env(""), cwd=workroot)
+        say(f"summary card context captured: {report['summary_card']}")
+        port = free = free_port()
+        argv = [sys.executable, "-m", "bench.echo_bot", "--port", str(port)]
+        echo = Process("echo-bot", argv, env=child_env(""), cwd=ROOT, log_dir=workroot)
         processes.append(echo)
         await echo.start()
         await echo.wait_http(f"{LOCAL}:{free}/api/messages")
         for kind, url in legs:
-            port = harness.free_port()
-            argv = [sys.executable, __file__, "serve", "--db", url, "--port", str(port)]
+            port = free_port()
+            argv = [sys.executable, "-m", "bench.floor", "serve", "--db", url, "--port", str(port)]
             argv += ["--cases", str(seed), "--card-context", str(context)]
             if args.serve_cpu is not None:
                 argv += ["--cpu", str(args.serve_cpu)]
-            floor = harness.Process(f"floor-{kind}", argv, env=harness.child_env(url), cwd=workroot)
+            env = child_env(url)
+            floor = Process(f"floor-{kind}", argv, env=env, cwd=ROOT, log_dir=workroot)
             processes.append(floor)
             await floor.start()
             await floor.wait_http(f"{LOCAL}:{port}/readyz", within_s=120)
-            harness.say(f"{kind}: floor server pid {floor.pid} up, {seed} cases seeded")
+            say(f"{kind}: floor server pid {floor.pid} up, {seed} cases seeded")
             await check_gate(f"{LOCAL}:{port}", seed)
             servers = (f"{LOCAL}:{port}", floor.pid), (f"{LOCAL}:{free}", echo.pid)
             runs = [await one_run(kind, n, args.requests, *servers) for n in range(args.runs)]
@@ -562,14 +564,16 @@ async def drive(args: argparse.Namespace, report: dict[str, Any]) -> None:
             await process.stop()
         if pg_url is not None:
             try:
-                await harness.drop_pg_database(pg_url)
+                await drop_pg_database(pg_url)
             except (OSError, asyncpg.PostgresError) as exc:
-                harness.say(f"could not drop the scratch database: {exc}")
+                say(f"could not drop the scratch database: {exc}")
         shutil.rmtree(workroot, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.floor", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command")
     server = sub.add_parser("serve", help="run the floor server alone")
     server.add_argument("--db", required=True, help="SQLAlchemy URL (aiosqlite or asyncpg)")
@@ -596,8 +600,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     report: dict[str, Any] = {
         "date": date.today().isoformat(),
-        "revision": harness.source_revision(),
-        "machine": harness.machine(),
+        "revision": source_revision(),
+        "machine": machine(),
         **{k: v for k, v in vars(args).items() if k in ("runs", "requests", "serve_cpu")},
         "warmup": WARMUP,
         "concurrency": CONCURRENCY,

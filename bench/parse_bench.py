@@ -1,7 +1,8 @@
 """Time ``parse_bundle`` on sample 01, and fhir.resources' R4B Bundle when installed.
 
-Usage: ``python bench/parse_bench.py [RUNS]`` (default 2000). Prints the mean time per
-parse in microseconds. Works without ``fhir.resources``; it is not a dependency.
+Usage, from the repository root: ``python -m bench.parse_bench [RUNS]`` (default 2000).
+Prints the mean time per parse in microseconds. Works without ``fhir.resources``; it is
+not a dependency.
 """
 
 from __future__ import annotations
@@ -12,13 +13,9 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bot.intake.fhir import parse_bundle  # noqa: E402
+from bench import ROOT
+from bot.intake.fhir import parse_bundle
 
 SAMPLE = ROOT / "tests" / "fixtures" / "01_osteoporosis_named.json"
 TODAY = date(2026, 11, 12)

@@ -1,12 +1,13 @@
 """CPU per action of the two hot service paths, in process, without HTTP or Teams.
 
-Usage: ``python bench/paths.py [COUNT]`` (default 400). On SQLite (a temporary file, WAL)
-and on a scratch PostgreSQL database (skipped when none answers), it migrates, loads the
-benchmark directory, then times COUNT bundles through ``bot.intake.service.ingest`` and
-COUNT decisions through ``bot.teams.actions.dispatch`` (``case.decide``, one transaction
-each, the summary card rendered), one at a time. It prints CPU and wall milliseconds per
-action: what a click and a bundle cost before aiohttp, the botbuilder turn and the outbox
-worker add theirs (compare with ``cpu_ms_per_request`` of ``bench/run.py``).
+Usage, from the repository root: ``python -m bench.paths [COUNT]`` (default 400). On
+SQLite (a temporary file, WAL) and on a scratch PostgreSQL database (skipped when none
+answers), it migrates, loads the benchmark directory, then times COUNT bundles through
+``bot.intake.service.ingest`` and COUNT decisions through ``bot.teams.actions.dispatch``
+(``case.decide``, one transaction each, the summary card rendered), one at a time. It
+prints CPU and wall milliseconds per action: what a click and a bundle cost before
+aiohttp, the botbuilder turn and the outbox worker add theirs (compare with
+``cpu_ms_per_request`` of ``python -m bench.run``).
 """
 
 from __future__ import annotations
@@ -19,25 +20,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for folder in (ROOT, ROOT / "bench"):
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from run import (  # noqa: E402
-    DECISIONS,
-    PHYSICIANS,
-    Bundles,
-    create_pg_database,
-    directory_yaml,
-    drop_pg_database,
-    run_command,
-)
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker  # noqa: E402
-
-from bot.db import create_engine, session_factory  # noqa: E402
-from bot.intake.service import ingest  # noqa: E402
-from bot.teams import actions  # noqa: E402
+from bench.run.directory import PHYSICIANS, directory_yaml
+from bench.run.payloads import DECISIONS, Bundles
+from bench.run.postgres import create_pg_database, drop_pg_database
+from bench.run.processes import run_command
+from bot.db import create_engine, session_factory
+from bot.intake.service import ingest
+from bot.teams import actions
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 WARMUP = 20

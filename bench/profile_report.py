@@ -1,10 +1,11 @@
 """Summarise a `py-spy record --format raw` profile (collapsed stacks) of the bot process.
 
-Usage: ``python bench/profile_report.py PROFILE.txt [--top N] [--focus TEXT]``
+Usage, from the repository root:
+``python -m bench.profile_report PROFILE.txt [--top N] [--focus TEXT]``
 
-Record with ``--gil`` (bench/run.py does) so that the samples are Python CPU time. Prints,
-for the event-loop thread (stacks through aiohttp's ``run_app``) and for the other threads
-(aiosqlite's connection threads, the default executor):
+Record with ``--gil`` (``python -m bench.run --profile DIR`` does) so that the samples are
+Python CPU time. Prints, for the event-loop thread (stacks through aiohttp's ``run_app``)
+and for the other threads (aiosqlite's connection threads, the default executor):
 
 - inclusive share per function: the share of samples in which the function is on the
   stack (each function counted once per sample);
@@ -122,7 +123,9 @@ def report(title: str, stacks: Counter[tuple[str, ...]], top: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.profile_report", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("profile", type=Path)
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--focus", default=None)
