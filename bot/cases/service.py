@@ -27,7 +27,10 @@ from bot.tasks.models import Task
 from bot.visits.models import Visit
 
 DECISIONS = ("normal_letter", "normal_call", "call_in", "other", "reassign")
-MAX_NOTE = 1000
+# Free text is kept whole or refused, never cut. The cards' Input.Text `maxLength` and the
+# card data models (bot/teams/actions.py) use these limits.
+MAX_NOTE = 1000  # a decision's note: the call-in booking note, or the other action
+MAX_TASK_NOTE = 1000  # a task's note
 
 
 @dataclass
@@ -40,6 +43,17 @@ class Outcome:
     message: str | None = None
     error: bool = False
     tasks: list[Task] | None = None  # the tasks this action created, when it created some
+
+
+def grouped(number: int) -> str:
+    """`number` with Swedish digit grouping: 100 000."""
+    return f"{number:,}".replace(",", " ")
+
+
+def too_long(what: str, *, length: int, limit: int) -> str:
+    """The refusal of a text over its limit, e.g. "Anteckningen är 100 000 tecken; högst
+    1 000 får plats."."""
+    return f"{what} är {grouped(length)} tecken; högst {grouped(limit)} får plats."
 
 
 def actor_id(person: Staff | None, aad_object_id: str | None) -> str:
@@ -317,11 +331,9 @@ async def assign_case(
     )
 
 
-def _clean_note(note: Any) -> str | None:
-    if note is None:
-        return None
-    text = str(note).strip()
-    return text[:MAX_NOTE] if text else None
+def _clean_note(note: str | None) -> str | None:
+    text = note.strip() if note is not None else ""
+    return text or None
 
 
 async def decide_case(
@@ -378,6 +390,15 @@ async def decide_case(
             message="Okänt beslut.",
         )
     note = _clean_note(note)
+    if note is not None and len(note) > MAX_NOTE:
+        return refuse(
+            session,
+            action="case.decide",
+            actor=who,
+            case=case,
+            reason="note too long",
+            message=too_long("Anteckningen", length=len(note), limit=MAX_NOTE),
+        )
 
     if decision == "reassign":
         target = await directory.staff_by_aad(session, reassign_to_aad or "")
@@ -550,6 +571,17 @@ async def complete_task(
             else "Uppgiften är inte längre öppen."
         )
         return Outcome(ok=False, case=case, task=task, message=done)
+    note = _clean_note(note)
+    if note is not None and len(note) > MAX_TASK_NOTE:
+        return refuse(
+            session,
+            action="task.complete",
+            actor=who,
+            case=case,
+            task=task,
+            reason="note too long",
+            message=too_long("Anteckningen", length=len(note), limit=MAX_TASK_NOTE),
+        )
     if task.kind == "book_visit":
         if booked_at is None:
             return refuse(
@@ -577,7 +609,7 @@ async def complete_task(
     task.done_by_id = actor.id
     task.done_by = actor
     task.done_at = now
-    task.note = _clean_note(note) or task.note
+    task.note = note or task.note
     session.add(
         CaseEvent(
             case_id=case.id,

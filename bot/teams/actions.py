@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError, model_validator
+from pydantic_core import ErrorDetails, PydanticCustomError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.audit import service as audit
@@ -25,6 +28,11 @@ from bot.jobs.service import digest_context
 from bot.tasks.deadlines import STOCKHOLM, local_date
 from bot.visits import service as visits
 from cards.render import render
+
+MAX_ID = 2_147_483_647  # PostgreSQL `integer`: every id and version column
+MAX_AAD = 64  # Staff.aad_object_id
+DATABASE_UNAVAILABLE = "Databasen svarar inte just nu. Försök igen om en stund."
+UNKNOWN_VERB = "Okänd åtgärd. Ladda om kortet."
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,101 @@ class Answer:
     decision: str | None = None  # the decision kind recorded by this action, if any
 
 
+def _whole_number(value: Any, *, low: int) -> int:
+    # JSON numbers as the templates send them, or their decimal digits as a string (lax
+    # pydantic took those); never a bool or a float, never outside the column's range
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        digits = value.strip()
+        if digits.isascii() and digits.isdigit() and len(digits) <= len(str(MAX_ID)):
+            number = int(digits)
+    if number is None or not low <= number <= MAX_ID:
+        raise PydanticCustomError(
+            "whole_number",
+            "ska vara ett heltal från {low} till {high}",
+            {"low": cases.grouped(low), "high": cases.grouped(MAX_ID)},
+        )
+    return number
+
+
+def _id(value: Any) -> int:
+    return _whole_number(value, low=1)
+
+
+def _version(value: Any) -> int:
+    return _whole_number(value, low=0)
+
+
+def storable(text: str) -> bool:
+    """Whether both databases can store `text`: no NUL, no lone surrogate."""
+    return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise PydanticCustomError("text_type", "ska vara text")
+    return value.strip()
+
+
+class _FreeText:
+    """What a person typed into an Input.Text: at most `limit` characters (the card's
+    `maxLength`), refused whole when longer, never cut."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name = name
+        self.limit = limit
+
+    def __call__(self, value: Any) -> str:
+        text = _string(value)
+        if len(text) > self.limit:
+            raise PydanticCustomError(
+                "text_too_long",
+                cases.too_long(self.name, length=len(text), limit=self.limit),
+            )
+        if not storable(text):
+            raise PydanticCustomError("text_chars", "innehåller tecken som inte kan sparas")
+        return text
+
+
+class _Choice:
+    """A value the card chose (a decision, a physician's object id, a view): short text."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def __call__(self, value: Any) -> str:
+        text = _string(value)
+        if len(text) > self.limit or not storable(text):
+            raise PydanticCustomError("choice", "är inget giltigt val")
+        return text
+
+
+Id = Annotated[int, PlainValidator(_id)]
+Version = Annotated[int, PlainValidator(_version)]
+Decision = Annotated[str, PlainValidator(_Choice(32))]
+Physician = Annotated[str, PlainValidator(_Choice(MAX_AAD))]
+View = Annotated[str, PlainValidator(_Choice(32))]
+Note = Annotated[str, PlainValidator(_FreeText("Anteckningen", cases.MAX_NOTE))]
+OtherNote = Annotated[str, PlainValidator(_FreeText("Beskrivningen av åtgärden", cases.MAX_NOTE))]
+TaskNote = Annotated[str, PlainValidator(_FreeText("Anteckningen", cases.MAX_TASK_NOTE))]
+Investigation = Annotated[
+    str, PlainValidator(_FreeText("Kompletterande utredning", visits.MAX_INVESTIGATION))
+]
+NoTreatmentReason = Annotated[
+    str,
+    PlainValidator(
+        _FreeText("Skälet till att ingen behandling sätts in", visits.MAX_NO_TREATMENT_REASON)
+    ),
+]
+Treatment = Annotated[str, PlainValidator(_Choice(32))]
+
+
 class _Data(BaseModel):
+    """The data of a verb. Every field is typed for what the card sends and checked for
+    what the database holds: ids within `integer`, texts within their limits."""
+
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     @model_validator(mode="before")
@@ -59,27 +161,27 @@ class _Data(BaseModel):
 
 
 class DecideData(_Data):
-    case_id: int
-    version: int
-    decision: str
-    note: str | None = None
-    other_note: str | None = None
-    visit_physician: str | None = None
-    physician: str | None = None
+    case_id: Id
+    version: Version
+    decision: Decision
+    note: Note | None = None
+    other_note: OtherNote | None = None
+    visit_physician: Physician | None = None
+    physician: Physician | None = None
 
 
 class AssignData(_Data):
-    case_id: int
-    version: int
-    physician: str
+    case_id: Id
+    version: Version
+    physician: Physician
 
 
 class TaskData(_Data):
-    task_id: int
-    note: str | None = None
+    task_id: Id
+    note: TaskNote | None = None
     booked_date: date | None = None
     booked_time: time | None = None
-    view: str | None = None  # "digest" when clicked on the morning digest
+    view: View | None = None  # "digest" when clicked on the morning digest
 
     @model_validator(mode="before")
     @classmethod
@@ -100,17 +202,17 @@ class TaskData(_Data):
 
 
 class RefreshData(_Data):
-    case_id: int | None = None
-    task_id: int | None = None
-    view: str | None = None  # which card of the case: "visit" for the checklist
+    case_id: Id | None = None
+    task_id: Id | None = None
+    view: View | None = None  # which card of the case: "visit" for the checklist
 
 
 class VisitData(_Data):
-    case_id: int
+    case_id: Id
     patient_informed: bool = False
-    investigation: str | None = None
-    treatment: str | None = None
-    no_treatment_reason: str | None = None
+    investigation: Investigation | None = None
+    treatment: Treatment | None = None
+    no_treatment_reason: NoTreatmentReason | None = None
     followup_date: date | None = None
     physio_contact: bool = False
 
@@ -292,33 +394,82 @@ VERBS: dict[str, tuple[type[_Data], Handler]] = {
 PENDING_VERBS: dict[str, str] = {}
 
 
-def _describe(error: ValidationError) -> str:
-    fields = sorted({".".join(str(p) for p in e["loc"]) or "data" for e in error.errors()})
-    return "Ogiltiga uppgifter i kortet (" + ", ".join(fields) + "). Ladda om kortet."
+_BUILTIN_PROBLEMS = (
+    ("missing", "saknas"),
+    ("bool", "ska vara true eller false"),
+    ("date", "ska vara ett datum (ÅÅÅÅ-MM-DD)"),
+    ("time", "ska vara ett klockslag (TT:MM)"),
+)
+
+
+def _problem(error: ErrorDetails) -> str:
+    field = ".".join(str(p) for p in error["loc"]) or "data"
+    if error["type"].startswith(("whole_number", "text_", "choice")):
+        return f"{field} {error['msg']}"
+    phrase = next((p for kind, p in _BUILTIN_PROBLEMS if error["type"].startswith(kind)), None)
+    return f"{field} {phrase or 'är ogiltigt'}"
+
+
+def describe(error: ValidationError) -> str:
+    """The Swedish answer to invalid card data: each problem by field, and the limit of
+    every text that is too long. Never echoes the values."""
+    errors = error.errors(include_url=False, include_input=False)
+    too_long = [e["msg"] for e in errors if e["type"] == "text_too_long"]
+    problems = list(dict.fromkeys(_problem(e) for e in errors if e["type"] != "text_too_long"))
+    parts = []
+    if problems:
+        parts.append("Ogiltiga uppgifter i kortet: " + "; ".join(problems) + ". Ladda om kortet.")
+    return " ".join([*parts, *too_long])
+
+
+def known_verb(verb: Any) -> str | None:
+    """`verb` when it is a verb of the contract, else None (it may be any JSON value)."""
+    return verb if isinstance(verb, str) and (verb in VERBS or verb in PENDING_VERBS) else None
+
+
+def actor_aad_of(value: Any) -> str | None:
+    """The clicker's Entra object id as the directory could hold it, else None (unknown)."""
+    if isinstance(value, str) and 0 < len(value) <= MAX_AAD and storable(value):
+        return value
+    return None
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database cannot be reached or stopped answering (an outage
+    worth trying again), rather than a fault of ours (constraint, data, SQL)."""
+    if isinstance(exc, IntegrityError | DataError | ProgrammingError):
+        return False
+    return isinstance(exc, DBAPIError | PoolTimeoutError | OSError | TimeoutError)
 
 
 async def dispatch(
-    factory: async_sessionmaker[AsyncSession], verb: str | None, data: Any, inv: Invoke
+    factory: async_sessionmaker[AsyncSession], verb: Any, data: Any, inv: Invoke
 ) -> Answer:
-    """Run one card action in one transaction and return what to answer Teams with."""
+    """Run one card action in one transaction and return what to answer Teams with.
+
+    `verb` and `data` are the raw JSON of the click: any type. Data the verb's model
+    refuses records nothing but the audit row of the refusal. Database errors propagate
+    (`database_unavailable` tells an outage from a fault).
+    """
+    verb = known_verb(verb)
+    if verb is None:
+        return Answer(error=UNKNOWN_VERB)
     if verb in PENDING_VERBS:
         return Answer(error=PENDING_VERBS[verb])
-    entry = VERBS.get(verb or "")
-    if entry is None:
-        return Answer(error="Okänd åtgärd. Ladda om kortet.")
-    model, handler = entry
+    model, handler = VERBS[verb]
     try:
         parsed = model.model_validate(data if isinstance(data, dict) else {})
     except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in e["loc"]) or "data" for e in exc.errors()})
         async with transaction(factory) as session:
             audit.record(
                 session,
                 actor=cases.actor_id(None, inv.actor_aad),
-                action=verb or "unknown",
+                action=verb,
                 outcome="refused",
-                detail={"reason": "invalid data"},
+                detail={"reason": "invalid data", "fields": fields},
             )
-        return Answer(error=_describe(exc))
+        return Answer(error=describe(exc))
     async with transaction(factory) as session:
         actor = await directory.staff_by_aad(session, inv.actor_aad) if inv.actor_aad else None
         return await handler(session, actor, parsed, inv)

@@ -91,6 +91,7 @@ __all__ = [
     "adaptive_card_error_response",
     "adaptive_card_invoke_response",
     "create_adapter",
+    "traceback_without_messages",
     "trigger_of",
 ]
 
@@ -498,7 +499,7 @@ def _deserialize_activity(body: dict[str, Any]) -> Activity | web.Response:
     return activity
 
 
-def _traceback_without_messages(exc: BaseException) -> str:
+def traceback_without_messages(exc: BaseException) -> str:
     """Exception types and code locations, without exception messages (which may carry
     patient data or user text)."""
     parts: list[str] = []
@@ -588,7 +589,7 @@ class TeamsAdapter(CloudAdapter):  # type: ignore[misc]
                 invoke_response = await self.process_activity(auth_result, activity, bot.on_turn)
         except Exception as exc:
             logger.error(
-                "Turn failed: %s\n%s", _activity_ids(activity), _traceback_without_messages(exc)
+                "Turn failed: %s\n%s", _activity_ids(activity), traceback_without_messages(exc)
             )
             if is_invoke:
                 # Teams shows a generic failure for a 500 to an invoke; answer in Swedish.
@@ -605,7 +606,7 @@ class TeamsAdapter(CloudAdapter):  # type: ignore[misc]
             logger.error(
                 "Invoke response not serialisable: %s\n%s",
                 _activity_ids(activity),
-                _traceback_without_messages(exc),
+                traceback_without_messages(exc),
             )
             return self._write_invoke_response(
                 adaptive_card_error_response(_INTERNAL_ERROR_MESSAGE, code="InternalError")
@@ -624,7 +625,7 @@ class TeamsAdapter(CloudAdapter):  # type: ignore[misc]
             return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large")
         try:
             body = json.loads(raw)
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nesting
             return _error(HTTPStatus.BAD_REQUEST, "body_not_json")
         if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
             return _error(HTTPStatus.BAD_REQUEST, "body_not_activity")
@@ -720,7 +721,7 @@ def trigger_of(value: Any) -> str | None:
     attribute, so the field is read from the raw JSON.
     """
     trigger = value.get("trigger") if isinstance(value, dict) else None
-    return trigger if isinstance(trigger, str) else None
+    return trigger if trigger in ("automatic", "manual") else None
 
 
 def adaptive_card_invoke_response(card: dict[str, Any]) -> InvokeResponse:

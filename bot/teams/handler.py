@@ -25,6 +25,7 @@ from bot.teams import actions, references
 from bot.teams.adapter import (
     adaptive_card_error_response,
     adaptive_card_invoke_response,
+    traceback_without_messages,
     trigger_of,
 )
 from bot.teams.storage import SqlStorage
@@ -146,18 +147,39 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
         """A card click (`adaptiveCard/action`): the verb's service, and its card or error.
 
         `TeamsAdapter` calls this straight from the request's JSON (`CardActionBot`);
-        `on_invoke_activity` for a click that comes through the SDK's turn.
+        `on_invoke_activity` for a click that comes through the SDK's turn. `value` may be
+        any JSON. The answer is always an invoke answer: the card, a Swedish error for
+        refused data or verbs, "try again" when the database is down, and InternalError
+        only for a fault of ours.
         """
         value = value if isinstance(value, dict) else {}
         raw_action = value.get("action")
         action: dict[str, Any] = raw_action if isinstance(raw_action, dict) else {}
-        invoke = actions.Invoke(actor_aad=actor_aad, now=self._clock(), trigger=trigger_of(value))
-        verb = action.get("verb")
+        invoke = actions.Invoke(
+            actor_aad=actions.actor_aad_of(actor_aad), now=self._clock(), trigger=trigger_of(value)
+        )
+        verb = actions.known_verb(action.get("verb"))
+        label = verb or "unknown"
         try:
-            answer = await actions.dispatch(self._factory, verb, action.get("data"), invoke)
-        except Exception:
-            log.exception("card action failed", extra={"verb": verb})
-            self._metrics.refused.labels(verb if verb in actions.VERBS else "unknown").inc()
+            answer = await actions.dispatch(
+                self._factory, action.get("verb"), action.get("data"), invoke
+            )
+        except Exception as exc:
+            self._metrics.refused.labels(label).inc()
+            if actions.database_unavailable(exc):
+                log.warning(
+                    "card action: database unavailable",
+                    extra={"verb": label, "error": type(exc).__name__, **_ids(action.get("data"))},
+                )
+                return adaptive_card_error_response(
+                    actions.DATABASE_UNAVAILABLE, code="ServiceUnavailable"
+                )
+            log.error(
+                "card action failed: verb=%s %s\n%s",
+                label,
+                _ids(action.get("data")),
+                traceback_without_messages(exc),
+            )
             return adaptive_card_error_response(
                 "Något gick fel; inget sparades. Försök igen.", code="InternalError"
             )
@@ -166,6 +188,17 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
         if answer.decision:
             self._metrics.decisions.labels(answer.decision).inc()
         if answer.card is None:
-            self._metrics.refused.labels(verb if verb in actions.VERBS else "unknown").inc()
+            self._metrics.refused.labels(label).inc()
             return adaptive_card_error_response(answer.error or "Åtgärden kunde inte utföras.")
         return adaptive_card_invoke_response(answer.card)
+
+
+def _ids(data: Any) -> dict[str, int]:
+    """The case and task ids of a click's data, for the log (nothing else of it)."""
+    if not isinstance(data, dict):
+        return {}
+    return {
+        key: number
+        for key in ("case_id", "task_id")
+        if isinstance(number := data.get(key), int) and not isinstance(number, bool)
+    }

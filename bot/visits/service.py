@@ -34,6 +34,9 @@ TREATMENTS = {
     "none": "Ingen behandling",
 }
 PHYSIO_TASK = "Fysioterapikontakt"
+# Free text of the checklist, kept whole or refused (the card's `maxLength` is the same)
+MAX_INVESTIGATION = 500
+MAX_NO_TREATMENT_REASON = 500
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,16 @@ class Checklist:
 
 def checklist_problem(checklist: Checklist, *, today: date) -> str | None:
     """A Swedish message for the first thing wrong with the answers, else None."""
+    for text, what, limit in (
+        (checklist.investigation, "Kompletterande utredning", MAX_INVESTIGATION),
+        (
+            checklist.no_treatment_reason,
+            "Skälet till att ingen behandling sätts in",
+            MAX_NO_TREATMENT_REASON,
+        ),
+    ):
+        if text is not None and len(text) > limit:
+            return cases.too_long(what, length=len(text), limit=limit)
     if checklist.treatment not in TREATMENTS:
         return "Välj behandling, eller Ingen behandling."
     if checklist.treatment == "none" and not checklist.no_treatment_reason:

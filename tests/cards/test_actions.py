@@ -6,7 +6,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from bot.cases.service import MAX_NOTE
+from bot.teams import actions
 from cards.render import LIMITS, render
 from tests.cards.cardtools import executes, input_ids, markdown_texts, of_type, walk
 from tests.cards.contexts import (
@@ -21,6 +24,7 @@ from tests.cards.contexts import (
     task_context,
     triage_context,
 )
+from tests.jobs.test_cards import VARIANTS as JOB_VARIANTS
 
 DECISIONS = {
     "Ingen osteoporos – brevsvar": "normal_letter",
@@ -64,8 +68,14 @@ def test_every_button_is_action_execute_with_a_known_verb(variant: str) -> None:
     card = render(template, **make())
     assert not of_type(card, "Action.Submit")
     assert not of_type(card, "Action.OpenUrl")
-    known = {"case.decide", "case.assign", "task.complete", "task.reopen", "card.refresh",
-             "visit.record"}
+    known = {
+        "case.decide",
+        "case.assign",
+        "task.complete",
+        "task.reopen",
+        "card.refresh",
+        "visit.record",
+    }
     assert {a["verb"] for a in of_type(card, "Action.Execute")} <= known
 
 
@@ -107,7 +117,7 @@ def test_call_in_inputs() -> None:
     note = found["note"]
     assert note["type"] == "Input.Text"
     assert note["isMultiline"] is True
-    assert note["maxLength"] == 500
+    assert note["maxLength"] == MAX_NOTE == 1000
     assert note["label"] == "Bokningsunderlag / anteckning"
     assert [a["title"] for a in executes(sub)] == ["Skicka"]
 
@@ -117,7 +127,7 @@ def test_other_inputs() -> None:
     other = inputs(sub)["other_note"]
     assert other["type"] == "Input.Text"
     assert other["isRequired"] is True
-    assert other["maxLength"] == 1000
+    assert other["maxLength"] == MAX_NOTE
     assert other["errorMessage"].startswith("Beskriv")
 
 
@@ -261,3 +271,54 @@ def test_information_cards_have_no_refresh(variant: str) -> None:
     card = render(template, **make())
     assert "refresh" not in card
     assert executes(card) == []
+
+
+# The least data each verb's model takes, to try one input at a time against.
+MINIMAL_DATA = {
+    "case.decide": {"case_id": 1, "version": 1, "decision": "other"},
+    "case.assign": {"case_id": 1, "version": 1, "physician": ANNA_AAD},
+    "task.complete": {"task_id": 1},
+    "task.reopen": {"task_id": 1},
+    "visit.record": {"case_id": 1},
+}
+ALL_VARIANTS = {**VARIANTS, **JOB_VARIANTS}
+
+
+def kept_text_inputs(variant: str) -> list[tuple[str, str, int]]:
+    """(verb, input id, maxLength) of every Input.Text of the card whose text a verb of
+    the card keeps; the other text inputs (a letter draft to copy) no verb reads."""
+    template, make = ALL_VARIANTS[variant]
+    card = render(template, **make())
+    verbs = sorted({a["verb"] for a in executes(card)})
+    found = []
+    for node in of_type(card, "Input.Text"):
+        readers = [v for v in verbs if node["id"] in actions.VERBS[v][0].model_fields]
+        if not readers:
+            assert node["id"].startswith("letter_"), node["id"]
+        found.extend((verb, node["id"], node.get("maxLength", 0)) for verb in readers)
+    return found
+
+
+@pytest.mark.parametrize("variant", sorted(ALL_VARIANTS))
+def test_text_inputs_stop_where_the_verb_stops(variant: str) -> None:
+    """Teams stops the user at `maxLength`; the verb's data model takes exactly that much
+    and refuses one character more (so nobody types what the server refuses)."""
+    for verb, field, limit in kept_text_inputs(variant):
+        model = actions.VERBS[verb][0]
+        model.model_validate({**MINIMAL_DATA[verb], field: "å" * limit})
+        with pytest.raises(ValidationError) as refused:
+            model.model_validate({**MINIMAL_DATA[verb], field: "å" * (limit + 1)})
+        [error] = refused.value.errors()
+        assert error["type"] == "text_too_long", (variant, field)
+
+
+def test_every_kept_text_input_has_its_limit() -> None:
+    found = {
+        (verb, field, limit) for v in ALL_VARIANTS for verb, field, limit in kept_text_inputs(v)
+    }
+    assert found == {
+        ("case.decide", "note", 1000),
+        ("case.decide", "other_note", 1000),
+        ("visit.record", "investigation", 500),
+        ("visit.record", "no_treatment_reason", 500),
+    }

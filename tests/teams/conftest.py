@@ -380,3 +380,11 @@ async def fake_connector() -> AsyncIterator[FakeConnector]:
         yield connector
     finally:
         await server.close()
+
+
+@pytest.fixture(params=["fast", "sdk"])
+def click_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Card clicks once without the SDK's turn (`CardActionBot`), once through it."""
+    if request.param == "sdk":
+        monkeypatch.setattr("bot.teams.adapter._is_plain_card_action", lambda _body: False)
+    return str(request.param)

@@ -193,6 +193,8 @@ def test_trigger_of_reads_what_adaptive_card_invoke_value_drops() -> None:
     assert trigger_of(None) is None
     assert trigger_of({"action": {}}) is None
     assert trigger_of("automatic") is None
+    assert trigger_of({"trigger": "x" * 100_000}) is None  # only the two triggers Teams sends
+    assert trigger_of({"trigger": ["automatic"]}) is None
 
 
 async def test_trigger_is_visible_to_the_bot_on_the_wire() -> None:
