@@ -12,6 +12,8 @@ from bot.db import transaction
 from bot.state import STATE
 
 MAX_LIMIT = 1000
+MAX_CASE_ID = 2**31 - 1
+"""The largest id the case table holds (PostgreSQL `integer`); a larger one is a 400."""
 
 
 def _bad(path: str, message: str) -> web.Response:
@@ -29,6 +31,8 @@ async def get_case(request: web.Request) -> web.Response:
         case_id = int(request.match_info["case_id"])
     except ValueError:
         return _bad("id", "case id must be a whole number")
+    if not 1 <= case_id <= MAX_CASE_ID:
+        return _bad("id", f"case id must be a whole number from 1 to {MAX_CASE_ID}")
     async with transaction(state.factory) as session:
         found = await case_api.read_case(session, case_id)
         audit.record(
@@ -51,6 +55,9 @@ async def list_cases(request: web.Request) -> web.Response:
     sender = bearer_sender(request, state.settings.report_tokens)
     if sender is None:
         return unauthorized()
+    unit_hsa = request.query.get("unit") or None
+    if unit_hsa is not None and "\x00" in unit_hsa:
+        return _bad("unit", "an HSA-id has no NUL character")
     wanted_state = request.query.get("state") or None
     if wanted_state is not None and wanted_state not in states.STATES:
         return _bad("state", f"one of {', '.join(states.STATES)}")
@@ -62,7 +69,7 @@ async def list_cases(request: web.Request) -> web.Response:
         return _bad("limit", f"between 1 and {MAX_LIMIT}")
     async with transaction(state.factory) as session:
         found = await case_api.list_cases(
-            session, unit_hsa=request.query.get("unit") or None, state=wanted_state, limit=limit
+            session, unit_hsa=unit_hsa, state=wanted_state, limit=limit
         )
         body = []
         for case in found:

@@ -1,9 +1,9 @@
 """`GET /reports/quality?unit=HSA&from=DATE&to=DATE[&format=html|csv|json]`: read-only.
 
-Bearer tokens from `REPORT_TOKENS` (401 otherwise). `from` and `to` are YYYY-MM-DD, both
-included; a missing or bad parameter is a 400 naming it, an unknown unit a 404. Every
-read of a known or unknown unit is audited as `report.read`. The snapshot figures are
-taken on the Stockholm date of the app clock.
+Bearer tokens from `REPORT_TOKENS` (401 otherwise). `from` and `to` are YYYY-MM-DD
+(1900-01-01 to 2999-12-31), both included; a missing or bad parameter is a 400 naming it,
+an unknown unit a 404. Every read of a known or unknown unit is audited as `report.read`.
+The snapshot figures are taken on the Stockholm date of the app clock.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ __all__ = ["FORMATS", "render_html", "report_page"]
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 FORMATS = ("html", "csv", "json")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+_DATE_WANTED = f"a date of the form YYYY-MM-DD from {FIRST_DAY} to {LAST_DAY} is required"
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
@@ -61,9 +64,10 @@ def _date(text: str | None) -> date | None:
     if text is None or not _ISO_DATE.fullmatch(text):
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         return None
+    return day if FIRST_DAY <= day <= LAST_DAY else None
 
 
 async def report_page(request: web.Request) -> web.Response:
@@ -75,12 +79,14 @@ async def report_page(request: web.Request) -> web.Response:
     unit_hsa = request.query.get("unit", "").strip()
     if not unit_hsa:
         return _bad("unit", "the unit's HSA-id is required")
+    if "\x00" in unit_hsa:
+        return _bad("unit", "an HSA-id has no NUL character")
     start = _date(request.query.get("from"))
     if start is None:
-        return _bad("from", "a date of the form YYYY-MM-DD is required")
+        return _bad("from", _DATE_WANTED)
     end = _date(request.query.get("to"))
     if end is None:
-        return _bad("to", "a date of the form YYYY-MM-DD is required")
+        return _bad("to", _DATE_WANTED)
     if start > end:
         return _bad("from", "the period starts after it ends")
     fmt = request.query.get("format", "html")
