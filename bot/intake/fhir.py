@@ -15,13 +15,13 @@ import base64
 import binascii
 import hashlib
 import json
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Literal
 
+from bot.intake import jsontext
 from bot.intake.identifiers import (
     IdentifierError,
     IdentityKind,
@@ -29,6 +29,15 @@ from bot.intake.identifiers import (
     kind_for_system,
     parse_personal_number,
 )
+from bot.intake.limits import (
+    CODE_MAX,
+    CONCLUSION_MAX,
+    IDENTIFIER_SYSTEM_MAX,
+    IDENTIFIER_VALUE_MAX,
+    NAME_MAX,
+    TEXT_MAX,
+)
+from bot.intake.problems import Problem, ProblemList
 
 __all__ = [
     "BMD_RANGE",
@@ -123,12 +132,8 @@ _ICD10_IN_TEXT = re.compile(r"(?<![A-Za-z0-9])((?:S[0-9]{2}|M80)(?:\.?[0-9]{1,2}
 _Json = dict[str, object]
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a bundle: where (a JSON path from ``$``) and what."""
-
-    path: str
-    message: str
+_SUMMARISED = 10
+"""Problems quoted in the exception's text (all of them are in ``problems``)."""
 
 
 class BundleInvalid(Exception):
@@ -136,7 +141,7 @@ class BundleInvalid(Exception):
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
-        summary = "; ".join(f"{p.path}: {p.message}" for p in problems)
+        summary = "; ".join(f"{p.path}: {p.message}" for p in problems[:_SUMMARISED])
         super().__init__(f"invalid DXA bundle ({len(problems)} problem(s)): {summary}")
 
 
@@ -217,6 +222,12 @@ def parse_bundle(data: object, *, today: date) -> DxaAnswer:
     ``today`` (Europe/Stockholm) dates the personal identity number checks and rejects
     scan dates in the future. Contract, in short (SPEC section 3):
 
+    - the whole value passes :func:`bot.intake.jsontext.check` (nesting, Unicode text
+      without NUL, finite numbers), ignored elements included; a path it reports gets no
+      second problem from the reading below;
+    - stored texts keep to :mod:`bot.intake.limits`: the answer's and the referral's
+      identifier (system, value), the index fracture's code and text, a measurement's body
+      site text, display names, the conclusion;
     - a ``Bundle`` of type collection, message or transaction whose ``entry`` is a list
       of objects each holding a ``resource`` object with a string ``resourceType``;
       references resolve by ``Type/id`` or by an entry's ``fullUrl``;
@@ -239,7 +250,7 @@ def parse_bundle(data: object, *, today: date) -> DxaAnswer:
     - ``presentedForm`` entries with inline ``data`` (valid base64) are kept, those
       with only a ``url`` are skipped.
     """
-    return _Parser(today).parse(data)
+    return _Parser(today, jsontext.check(data)).parse(data)
 
 
 @dataclass(eq=False)
@@ -259,9 +270,10 @@ class _MeasureGroup:
 
 
 class _Parser:
-    def __init__(self, today: date) -> None:
+    def __init__(self, today: date, problems: ProblemList) -> None:
         self.today = today
-        self.problems: list[Problem] = []
+        self.problems = problems
+        self.walked = frozenset(p.path for p in problems)
         self.resources: list[_Resource] = []
         self.by_reference: dict[str, _Resource] = {}
         self.hsa_ids: dict[str, str | None] = {}
@@ -270,9 +282,29 @@ class _Parser:
     # -- problems and typed access ------------------------------------------------
 
     def problem(self, path: str, message: str) -> None:
-        self.problems.append(Problem(path, message))
+        if path not in self.walked:
+            self.problems.add(path, message)
 
-    def string(self, obj: _Json, key: str, path: str, *, required: bool = False) -> str | None:
+    def invalid(self) -> BundleInvalid:
+        return BundleInvalid(self.problems.listed())
+
+    def bounded(self, text: str, path: str, max_length: int) -> None:
+        """A problem when ``text`` is longer than the contract keeps (the text is not quoted)."""
+        if len(text) > max_length:
+            self.problem(path, f"is {len(text)} characters long; at most {max_length} are accepted")
+
+    def string(
+        self,
+        obj: _Json,
+        key: str,
+        path: str,
+        *,
+        required: bool = False,
+        max_length: int | None = None,
+    ) -> str | None:
+        """``obj[key]`` when it is a non-empty string without control characters. Over
+        ``max_length`` it is a problem, but the string is still returned (no second problem
+        follows from its absence)."""
         p = f"{path}.{key}"
         if key not in obj:
             if required:
@@ -288,6 +320,8 @@ class _Parser:
         if _CONTROL.search(value):
             self.problem(p, "contains control characters, which FHIR strings may not")
             return None
+        if max_length is not None:
+            self.bounded(value, p, max_length)
         return value
 
     def obj(self, obj: _Json, key: str, path: str, *, required: bool = False) -> _Json | None:
@@ -399,11 +433,11 @@ class _Parser:
     def parse(self, data: object) -> DxaAnswer:
         if not isinstance(data, dict):
             self.problem("$", f"expected a FHIR Bundle object, got {_json_type(data)}")
-            raise BundleInvalid(self.problems)
+            raise self.invalid()
         resource_type = data.get("resourceType")
         if resource_type != "Bundle":
             self.problem("$.resourceType", f"expected 'Bundle', got {_describe(resource_type)}")
-            raise BundleInvalid(self.problems)
+            raise self.invalid()
         bundle_type = data.get("type")
         if not isinstance(bundle_type, str) or bundle_type not in BUNDLE_TYPES:
             self.problem(
@@ -412,11 +446,11 @@ class _Parser:
             )
         entries = self.array(data, "entry", "$", required=True)
         if entries is None:
-            raise BundleInvalid(self.problems)
+            raise self.invalid()
         self.index_entries(entries)
         answer = self.read_answer()
         if self.problems or answer is None:
-            raise BundleInvalid(self.problems)
+            raise self.invalid()
         return replace(answer, content_hash=content_hash(data))
 
     def index_entries(self, entries: list[object]) -> None:
@@ -528,8 +562,12 @@ class _Parser:
         body, path = report.body, report.path
         identity: tuple[str, str] | None = None
         for identifier_path, identifier in self.objects(body, "identifier", path):
-            system = self.string(identifier, "system", identifier_path)
-            value = self.string(identifier, "value", identifier_path)
+            system = self.string(
+                identifier, "system", identifier_path, max_length=IDENTIFIER_SYSTEM_MAX
+            )
+            value = self.string(
+                identifier, "value", identifier_path, max_length=IDENTIFIER_VALUE_MAX
+            )
             if identity is None and system is not None and value is not None:
                 identity = (system, value)
         if identity is None and isinstance(body.get("identifier", []), list):
@@ -539,7 +577,8 @@ class _Parser:
         status = _REPORT_STATUSES.get(status_text) if status_text is not None else None
         if status_text is not None and status is None:
             self.problem(
-                f"{path}.status", f"expected final, amended or corrected, got {status_text!r}"
+                f"{path}.status",
+                f"expected final, amended or corrected, got {_describe(status_text)}",
             )
 
         code = self.obj(body, "code", path, required=True)
@@ -561,7 +600,7 @@ class _Parser:
                     f"{path}.issued",
                     "expected an instant such as 2026-11-12T09:30:00+01:00",
                 )
-        conclusion = self.string(body, "conclusion", path)
+        conclusion = self.string(body, "conclusion", path, max_length=CONCLUSION_MAX)
 
         if identity is None or status is None:
             return None
@@ -691,6 +730,8 @@ class _Parser:
             family = family.strip() if family is not None else None
             parts = [part for part in (given, family) if part]
             display = " ".join(parts) if parts else (text.strip() if text else None)
+            if display is not None:
+                self.bounded(display, name_path, NAME_MAX)
             names.append((use == "official", (display, family, given)))
         for official, name_parts in names:
             if official:
@@ -777,7 +818,7 @@ class _Parser:
         hsa_id = self.hsa_id(unit)
         if hsa_id is None:
             return None
-        return hsa_id, self.string(unit.body, "name", unit.path)
+        return hsa_id, self.string(unit.body, "name", unit.path, max_length=NAME_MAX)
 
     def find_requester(self, referral: _Resource | None) -> _Resource | None:
         """The resource the referral's ``requester`` refers to, if it is in the bundle."""
@@ -810,33 +851,44 @@ class _Parser:
         if referral is None:
             return None
         for identifier_path, identifier in self.objects(referral.body, "identifier", referral.path):
-            value = self.string(identifier, "value", identifier_path)
+            value = self.string(
+                identifier, "value", identifier_path, max_length=IDENTIFIER_VALUE_MAX
+            )
             if value is not None:
                 return value
         return None
 
     def read_fracture(self, referral: _Resource | None) -> tuple[str | None, str | None]:
-        """(ICD-10 code, text) of the index fracture."""
+        """(ICD-10 code, text) of the index fracture; the code is kept to ``CODE_MAX``
+        characters and the text (with its path, as it is stored) to ``TEXT_MAX``."""
         if referral is None:
             return None, None
-        texts: list[str] = []
+        texts: list[tuple[str, str]] = []
         for concept_path, concept in self.objects(referral.body, "reasonCode", referral.path):
             concept_text = self.string(concept, "text", concept_path)
             for coding_path, coding, system, code in self.codings(concept, concept_path):
                 if system == ICD10_SYSTEM and code is not None:
-                    display = self.string(coding, "display", coding_path)
-                    return code.strip(), concept_text or display
+                    self.bounded(code.strip(), f"{coding_path}.code", CODE_MAX)
+                    if concept_text is not None:
+                        return code.strip(), self.stored_text(concept_text, f"{concept_path}.text")
+                    display = self.string(coding, "display", coding_path, max_length=TEXT_MAX)
+                    return code.strip(), display
             if concept_text is not None:
-                texts.append(concept_text)
+                texts.append((concept_text, f"{concept_path}.text"))
         for note_path, note in self.objects(referral.body, "note", referral.path):
             note_text = self.string(note, "text", note_path)
             if note_text is not None:
-                texts.append(note_text)
-        for text in texts:
+                texts.append((note_text, f"{note_path}.text"))
+        for text, text_path in texts:
             match = _ICD10_IN_TEXT.search(text.upper())
             if match is not None:
-                return _normalise_icd10(match[1]), text
-        return None, (texts[0] if texts else None)
+                return _normalise_icd10(match[1]), self.stored_text(text, text_path)
+        return None, (self.stored_text(*texts[0]) if texts else None)
+
+    def stored_text(self, text: str, path: str) -> str:
+        """``text``, which is stored: a problem when it is over ``TEXT_MAX``."""
+        self.bounded(text, path, TEXT_MAX)
+        return text
 
     # -- Observations ----------------------------------------------------------------
 
@@ -904,15 +956,16 @@ class _Parser:
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             self.problem(value_path, f"expected a number, got {_json_type(raw)}")
             return
-        number = float(raw)
         low, high = BMD_RANGE if kind == "bmd" else SCORE_RANGE
-        if not math.isfinite(number) or not low <= number <= high:
+        if not low <= raw <= high:  # NaN compares false; an int of any size compares exactly
             unit = " g/cm²" if kind == "bmd" else ""
             self.problem(
                 value_path,
-                f"{_MEASURE_NAMES[kind]} {raw} is outside {_format_range(low, high)}{unit}",
+                f"{_MEASURE_NAMES[kind]} {_number_text(raw)} is outside "
+                f"{_format_range(low, high)}{unit}",
             )
             return
+        number = float(raw)
 
         group = groups.setdefault(site, _MeasureGroup())
         if kind in group.values:
@@ -930,11 +983,11 @@ class _Parser:
         site = self.obj(body, "bodySite", path)
         if site is None:
             return None
-        text = self.string(site, "text", f"{path}.bodySite")
+        text = self.string(site, "text", f"{path}.bodySite", max_length=TEXT_MAX)
         if text is not None:
             return text
         for coding_path, coding in self.objects(site, "coding", f"{path}.bodySite"):
-            display = self.string(coding, "display", coding_path)
+            display = self.string(coding, "display", coding_path, max_length=TEXT_MAX)
             if display is not None:
                 return display
         return None
@@ -971,6 +1024,13 @@ def _describe(value: object) -> str:
     if value is None:
         return "nothing"
     return _json_type(value)
+
+
+def _number_text(number: float) -> str:
+    """A number as written, or its size when it is too long to show."""
+    if isinstance(number, int) and not -(10**15) < number < 10**15:
+        return "with more than 15 digits"
+    return str(number)
 
 
 def _format_range(low: float, high: float) -> str:

@@ -26,7 +26,8 @@ NAME_MAX = 300
 """Characters of a person's or an organisation's display name."""
 
 TEXT_MAX = 500
-"""Characters of a short text that is stored: the index fracture's text."""
+"""Characters of a short text that is stored: the index fracture's text (its reasonCode
+text or coding display, or the note naming it) and an Observation's bodySite text."""
 
 CONCLUSION_MAX = 20_000
 """Characters of the DXA physician's conclusion."""

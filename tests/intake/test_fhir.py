@@ -1574,6 +1574,9 @@ def test_result_not_a_list():
     )
 
 
+OUT_OF_RANGE = "number out of range: JSON numbers here must be finite, at most ±1.8e308"
+
+
 @pytest.mark.parametrize(
     ("index", "value", "message"),
     [
@@ -1582,8 +1585,11 @@ def test_result_not_a_list():
         (O0Z, 10.5, "Z-score 10.5 is outside -10..10"),
         (O0B, 3.2, "BMD 3.2 is outside 0..3 g/cm²"),
         (O0B, -0.1, "BMD -0.1 is outside 0..3 g/cm²"),
-        (O0T, float("nan"), "T-score nan is outside -10..10"),
-        (O0Z, float("-inf"), "Z-score -inf is outside -10..10"),
+        # not numbers of JSON at all: the walk over the whole body reports them
+        (O0T, float("nan"), "NaN is not a JSON number"),
+        (O0Z, float("-inf"), OUT_OF_RANGE),
+        (O0T, -(10**400), OUT_OF_RANGE),
+        (O0T, 10**20, "T-score with more than 15 digits is outside -10..10"),
     ],
 )
 def test_value_out_of_range(index, value, message):
