@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.intake.limits import MAX_BODY_BYTES
+
 
 def _split(value: str) -> frozenset[str]:
     return frozenset(part.strip() for part in value.split(",") if part.strip())
@@ -58,7 +60,8 @@ class Settings(BaseSettings):
     serve_cpu: int | None = Field(
         default=None, validation_alias=AliasChoices("SERVE_CPU", "serve_cpu")
     )
-    max_body_bytes: int = 5 * 1024 * 1024
+    max_body_bytes: int = Field(default=MAX_BODY_BYTES, gt=0)
+    """The largest intake body read (`MAX_BODY_BYTES`); one byte more is 413."""
 
     @property
     def intake_tokens(self) -> frozenset[str]:

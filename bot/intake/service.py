@@ -1,18 +1,20 @@
 """The intake contract (SPEC section 3): one FHIR bundle in, one case (or a clear refusal) out.
 
 Shared by `POST /api/dxa-answers` and `frakturkedjan ingest`. An invalid message changes
-nothing but is kept in the rejected-message log.
+nothing but is kept in the rejected-message log, cut to what its columns hold. Everything
+a bundle brings is checked against `bot.intake.limits` before the database sees it, so
+bad input is a 4xx, never a database error.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,6 +25,7 @@ from bot.cases.models import AnswerMessage, Case, CaseEvent
 from bot.db import transaction, whole_database_locked
 from bot.directory import service as directory
 from bot.directory.models import Unit
+from bot.intake import jsontext, limits
 from bot.intake.fhir import BundleInvalid, DxaAnswer, Problem, parse_bundle
 from bot.intake.models import AnswerKey, RejectedMessage
 from bot.outbox import service as outbox
@@ -31,8 +34,14 @@ from bot.tasks.deadlines import local_date
 
 log = logging.getLogger("frakturkedjan.intake")
 
-MAX_BODY_BYTES = 5 * 1024 * 1024
 KEPT_REJECTED_BYTES = 1024 * 1024
+"""Bytes of a refused body kept in the rejected-message log."""
+KEPT_PROBLEMS = 100
+"""Problems kept in the rejected-message log; a last entry counts the others."""
+KEPT_PROBLEM_CHARS = 1000
+"""Characters of one problem's path or message kept in the log."""
+_SIZE_MAX = 2**31 - 1  # the `size` column is a 32-bit integer
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass
@@ -64,62 +73,78 @@ async def reject(
     body: bytes | None,
     size: int,
 ) -> IntakeResult:
-    """Keep an invalid message for the operator and build the error answer."""
-    text = None
-    if body is not None:
-        # kept readable and storable: NUL cannot go into a PostgreSQL text column
-        text = (
-            body[:KEPT_REJECTED_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-        )
-    result = IntakeResult(
-        status=status, body=_problems_body(problems, error=error), problems=problems
+    """Keep an invalid message for the operator and build the error answer.
+
+    The log row is cut to fit its columns: the body to `KEPT_REJECTED_BYTES` (as text,
+    without NUL), the first `KEPT_PROBLEMS` problems, the content type and sender to
+    their column widths. When the row cannot be written the sender still gets its
+    answer, and an error is logged (its type only: a database error quotes the row).
+    """
+    row = RejectedMessage(
+        channel=channel,
+        sender=_storable(sender, _width("sender")) if sender is not None else None,
+        status=status,
+        problems=_kept_problems(problems),
+        content_type=(
+            _storable(content_type, _width("content_type")) if content_type is not None else None
+        ),
+        size=min(size, _SIZE_MAX),
+        body=(
+            _storable(body[:KEPT_REJECTED_BYTES].decode("utf-8", errors="replace"))
+            if body is not None
+            else None
+        ),
     )
     try:
-        await _keep_rejected(
-            factory,
-            status=status,
-            problems=problems,
-            channel=channel,
-            sender=sender,
-            content_type=content_type,
-            text=text,
-            size=size,
+        await _keep_rejected(factory, row, problem_count=len(problems))
+    except Exception as exc:
+        log.error(
+            "could not keep a rejected message",
+            extra={"status": status, "problems": len(problems), "error": type(exc).__name__},
         )
-    except Exception:
-        # the sender still gets its clear answer; the operator sees this in the log
-        log.exception("could not keep a rejected message", extra={"status": status})
-    return result
+    return IntakeResult(
+        status=status, body=_problems_body(problems, error=error), problems=problems
+    )
+
+
+def _storable(text: str, max_length: int | None = None) -> str:
+    """`text` cut to `max_length` characters, NUL and lone surrogates replaced by U+FFFD
+    (a PostgreSQL text column takes neither)."""
+    cut = text if max_length is None else text[:max_length]
+    return _UNSTORABLE.sub("\ufffd", cut)
+
+
+def _kept_problems(problems: list[Problem]) -> list[dict[str, str]]:
+    kept = [
+        {
+            "path": _storable(p.path, KEPT_PROBLEM_CHARS),
+            "message": _storable(p.message, KEPT_PROBLEM_CHARS),
+        }
+        for p in problems[:KEPT_PROBLEMS]
+    ]
+    if len(problems) > KEPT_PROBLEMS:
+        kept.append({"path": "$", "message": f"{len(problems) - KEPT_PROBLEMS} more problems"})
+    return kept
+
+
+def _width(column: str) -> int:
+    """The width of a string column of the rejected-message log."""
+    kind = RejectedMessage.__table__.c[column].type
+    assert isinstance(kind, String) and kind.length is not None
+    return kind.length
 
 
 async def _keep_rejected(
-    factory: async_sessionmaker[AsyncSession],
-    *,
-    status: int,
-    problems: list[Problem],
-    channel: str,
-    sender: str | None,
-    content_type: str | None,
-    text: str | None,
-    size: int,
+    factory: async_sessionmaker[AsyncSession], row: RejectedMessage, *, problem_count: int
 ) -> None:
     async with transaction(factory) as session:
-        session.add(
-            RejectedMessage(
-                channel=channel,
-                sender=sender,
-                status=status,
-                problems=[{"path": p.path, "message": p.message} for p in problems],
-                content_type=content_type,
-                size=size,
-                body=text,
-            )
-        )
+        session.add(row)
         audit.record(
             session,
-            actor=f"intake:{sender or 'unknown'}",
+            actor=f"intake:{row.sender or 'unknown'}",
             action="intake.rejected",
             outcome="refused",
-            detail={"status": status, "problems": len(problems)},
+            detail={"status": row.status, "problems": problem_count},
         )
 
 
@@ -137,6 +162,30 @@ def _measurements_json(answer: DxaAnswer) -> list[dict[str, Any]]:
     ]
 
 
+class _Refused(Exception):
+    def __init__(self, status: int, error: str, problems: list[Problem]) -> None:
+        super().__init__(error)
+        self.status, self.error, self.problems = status, error, problems
+
+
+def _answer_of(body: bytes, *, today: date, max_body_bytes: int) -> DxaAnswer:
+    """The answer a body holds, or `_Refused`: 413 over `max_body_bytes`, 400 when it is
+    not UTF-8 JSON, 422 for nesting too deep and anything else wrong. No database work."""
+    if len(body) > max_body_bytes:
+        problem = Problem("$", f"body is over {max_body_bytes} bytes")
+        raise _Refused(413, "payload too large", [problem])
+    try:
+        data = jsontext.decode(body)
+    except jsontext.TooDeep as exc:
+        raise _Refused(422, "invalid DXA answer bundle", [exc.problem]) from None
+    except jsontext.NotJson as exc:
+        raise _Refused(400, "body is not JSON", [exc.problem]) from None
+    try:
+        return parse_bundle(data, today=today)
+    except BundleInvalid as exc:
+        raise _Refused(422, "invalid DXA answer bundle", list(exc.problems)) from None
+
+
 async def ingest(
     factory: async_sessionmaker[AsyncSession],
     *,
@@ -146,8 +195,14 @@ async def ingest(
     channel: str,
     secret: str,
     now: datetime,
+    max_body_bytes: int = limits.MAX_BODY_BYTES,
 ) -> IntakeResult:
-    """Validate and store one DXA answer; the whole change is one transaction."""
+    """Validate and store one DXA answer; the whole change is one transaction.
+
+    Refusals: 413 over `max_body_bytes` (the setting of that name), 400 when the body is
+    not UTF-8 JSON, 422 for anything else wrong, with every problem by JSON path.
+    """
+
     async def refuse(status: int, error: str, problems: list[Problem]) -> IntakeResult:
         kept = body if status != 413 else None
         return await reject(
@@ -162,18 +217,10 @@ async def ingest(
             size=len(body),
         )
 
-    if len(body) > MAX_BODY_BYTES:
-        return await refuse(
-            413, "payload too large", [Problem("$", f"body is over {MAX_BODY_BYTES} bytes")]
-        )
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return await refuse(400, "body is not JSON", [Problem("$", f"not valid JSON: {exc}")])
-    try:
-        answer = parse_bundle(data, today=local_date(now))
-    except BundleInvalid as exc:
-        return await refuse(422, "invalid DXA answer bundle", list(exc.problems))
+        answer = _answer_of(body, today=local_date(now), max_body_bytes=max_body_bytes)
+    except _Refused as refused:
+        return await refuse(refused.status, refused.error, refused.problems)
 
     async with transaction(factory) as session:
         unit = await directory.unit_by_hsa(session, answer.unit_hsa_id)
