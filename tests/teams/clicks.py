@@ -110,18 +110,22 @@ async def product(db_url: str) -> AsyncIterator[Product]:
 @dataclass(frozen=True)
 class World:
     """`undecided`: a case awaiting Anna's decision (version 1). `booked`: a call-in
-    decided by Anna, its visit with Erik booked a week ahead; `task`: one of its open
-    tasks, for Maria (MVA)."""
+    decided by Anna, its visit with Erik booked a week ahead (`booking`: that task, done
+    by Maria); `task`: one of its open tasks, for Maria (MVA). `unassigned`: a case
+    awaiting assignment (version 1)."""
 
     undecided: int
     booked: int
     task: int
+    booking: int
+    unassigned: int
 
 
 async def world(factory: async_sessionmaker[AsyncSession]) -> World:
     now = utcnow()
     undecided = await ingest_sample(factory, "01_osteoporosis_named.json", now=now)
     booked = await ingest_sample(factory, "02_normal_named.json", now=now)
+    unassigned = await ingest_sample(factory, "03_osteopenia_jour_vc.json", now=now)
     async with transaction(factory) as session:
         anna = await staff_by_aad(session, ANNA["aad"])
         decided = await cases.decide_case(
@@ -152,7 +156,13 @@ async def world(factory: async_sessionmaker[AsyncSession]) -> World:
             now=now,
         )
         assert done.ok, done.message
-    return World(undecided=undecided, booked=booked, task=other.id)
+    return World(
+        undecided=undecided,
+        booked=booked,
+        task=other.id,
+        booking=booking.id,
+        unassigned=unassigned,
+    )
 
 
 TABLES = (Case, Decision, Task, Visit, CaseEvent, OutboxMessage)

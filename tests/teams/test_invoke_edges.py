@@ -493,3 +493,16 @@ async def test_a_database_server_that_refuses_connections_says_try_again(
         "code": "ServiceUnavailable",
         "message": "Databasen svarar inte just nu. Försök igen om en stund.",
     }
+
+
+async def test_a_body_nested_deeper_than_the_parser_goes_is_400(db_url: str) -> None:
+    """`json.loads` raises RecursionError (not ValueError) past ~1 000 levels."""
+    depth = 100_000
+    body = '{"type": "invoke", "name": "adaptiveCard/action", "value": '
+    body += "[" * depth + "]" * depth + "}"
+    async with product(db_url) as p:
+        async with p.http.post(
+            f"{p.url}/api/messages", data=body, headers={"Content-Type": "application/json"}
+        ) as response:
+            assert response.status == 400
+            assert await response.json() == {"error": "body_not_json"}
