@@ -119,8 +119,8 @@ def test_malformed_directory_exits_1_listing_every_problem(
     assert done.stdout == ""
     problems = [line for line in done.stderr.splitlines() if line.startswith(f"{bad}: ")]
     assert problems == [
-        f"{bad}: units[0].settings.colour: unknown setting",
         f"{bad}: units[0].settings.card_identity: one of full, masked, reference",
+        f"{bad}: units[0].settings.colour: unknown setting",
         f"{bad}: staff[0].units.SE2321000156-7TNG: unknown role 'surgeon'",
         f"{bad}: staff[0].units.SE0000000000-NONE: not a unit of this file",
     ]
