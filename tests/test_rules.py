@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from bot.audit.models import AuditEntry
 from bot.cases.models import Case, Decision
+from bot.intake.limits import CONCLUSION_MAX
 from bot.outbox.models import OutboxMessage
 from bot.tasks.models import Task
 from tests.conftest import fixture_bytes
@@ -248,10 +249,9 @@ async def test_outside_text_cannot_add_links_or_break_the_card(db_url: str, fact
                 }
             ]
         if resource["resourceType"] == "DiagnosticReport":
-            resource["conclusion"] = (
-                "Se [här](https://evil.example/x) eller www.evil.example "
-                '"}], "actions": [] \\ ' + "x" * 60_000
-            )
+            head = 'Se [här](https://evil.example/x) eller www.evil.example "}], "actions": [] \\ '
+            conclusion = head + "x" * (CONCLUSION_MAX - len(head))  # the longest accepted
+            resource["conclusion"] = conclusion
     async with running_bot(db_url) as (teams, connector):
         for person in (ANNA, MARIA):
             await teams.install_personal(person)
@@ -272,6 +272,6 @@ async def test_outside_text_cannot_add_links_or_break_the_card(db_url: str, fact
     async with factory() as session:
         stored = await session.get(Case, body["case_id"])
         assert stored is not None and stored.conclusion is not None
-        assert len(stored.conclusion) > 60_000  # the whole text stays in the case
+        assert stored.conclusion == conclusion  # the whole text stays in the case
     async with factory() as session:
         assert (await session.scalars(select(OutboxMessage))).all()
