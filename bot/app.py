@@ -22,9 +22,10 @@ from bot.jobs.scheduler import Scheduler
 from bot.metrics import CONTENT_TYPE
 from bot.outbox import service as outbox_service
 from bot.outbox.worker import OutboxWorker, Sender
+from bot.preflight import SchemaWatch, check_registration
 from bot.reports.page import report_page
 from bot.state import STATE, AppState
-from bot.teams.adapter import BotAuthConfig, LocalModeRequired, create_adapter
+from bot.teams.adapter import BotAuthConfig, create_adapter
 from bot.teams.connector import AppCredentialsTokenProvider, ConnectorClient
 from bot.teams.handler import FrakturkedjanBot
 from bot.visits.service import send_due_checklists
@@ -105,14 +106,14 @@ def create_app(
     The daily digest and reminders run by default outside local mode (`run_daily_jobs`);
     locally, `frakturkedjan remind --now` sends them.
 
-    Outside local mode, `ALLOWED_TENANTS` must be set (the SDK never checks the tenant):
-    raises `LocalModeRequired` otherwise, as for a missing app id.
+    Raises `PreflightError` for incomplete registration settings (`check_registration`:
+    outside local mode `MicrosoftAppId` and `ALLOWED_TENANTS` are required).
+
+    `/readyz` answers 503 and the background loops pause while the database's schema is
+    not this version's (`SchemaWatch`); `frakturkedjan serve` refuses to start on such a
+    database in the first place.
     """
-    if not local and not settings.allowed_tenants:
-        raise LocalModeRequired(
-            "ALLOWED_TENANTS is not set: outside local mode the bot only serves the tenants "
-            "listed there. Set ALLOWED_TENANTS to your Entra ID tenant id(s)."
-        )
+    check_registration(settings, local=local)
     adapter = create_adapter(
         BotAuthConfig(
             app_id=settings.app_id or None,
@@ -124,6 +125,7 @@ def create_app(
         )
     )
     engine = create_engine(settings.database_url)
+    schema = SchemaWatch(engine)
     state = AppState(settings=settings, engine=engine, factory=session_factory(engine), clock=clock)
     bot = FrakturkedjanBot(
         state.factory, on_change=state.wake_outbox, clock=clock, metrics=state.metrics
@@ -143,10 +145,19 @@ def create_app(
     async def readyz(_request: web.Request) -> web.Response:
         try:
             async with engine.connect() as connection:
-                await asyncio.wait_for(connection.execute(text("SELECT 1")), timeout=5)
+                # one statement a call; every SCHEMA_CHECK_SECONDS the schema's revision
+                # is read instead of SELECT 1
+                if schema.due():
+                    await asyncio.wait_for(schema.check(connection), timeout=5)
+                else:
+                    await asyncio.wait_for(connection.execute(text("SELECT 1")), timeout=5)
         except Exception as exc:  # any failure means not ready
             log.warning("database not reachable", extra={"error": type(exc).__name__})
             return web.json_response({"status": "database unreachable"}, status=503)
+        if schema.problem is not None:
+            return web.json_response(
+                {"status": "database schema not current", "problem": schema.problem}, status=503
+            )
         return web.json_response({"status": "ready"})
 
     app.router.add_post("/api/messages", messages)
@@ -201,7 +212,9 @@ def create_app(
                 metrics=state.metrics,
             )
             state.wakers.append(worker.wake)
-            worker_task = asyncio.create_task(worker.run(), name="outbox-worker")
+            worker_task = asyncio.create_task(
+                schema.run_while_current(worker.run), name="outbox-worker"
+            )
         daily: Scheduler | None = None
         daily_task: asyncio.Task[None] | None = None
         if run_daily_jobs if run_daily_jobs is not None else not local:
@@ -211,11 +224,15 @@ def create_app(
                 clock=clock,
                 on_sent=state.wake_outbox,
             )
-            daily_task = asyncio.create_task(daily.run(), name="daily-digest")
+            daily_task = asyncio.create_task(
+                schema.run_while_current(daily.run), name="daily-digest"
+            )
         jobs_task = asyncio.create_task(
-            periodic_jobs(state, settings.jobs_poll_seconds), name="periodic-jobs"
+            schema.run_while_current(lambda: periodic_jobs(state, settings.jobs_poll_seconds)),
+            name="periodic-jobs",
         )
         yield
+        schema.close()  # loops paused for the schema end now; the others below
         if daily is not None and daily_task is not None:
             daily.stop()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):

@@ -9,15 +9,17 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.db import create_engine, session_factory, transaction, utcnow
 from bot.logs import configure_logging
+from bot.preflight import PreflightError, check_reachable, check_registration, check_schema
 
 log = logging.getLogger("frakturkedjan.cli")
 
@@ -82,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status. A setting that does not parse or a failed
+    preflight check (`bot.preflight`) is one line on stderr and exit status 2."""
     configure_logging()
     args = _parser().parse_args(argv)
     try:
@@ -89,15 +93,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         for error in exc.errors():
             name = ".".join(str(part) for part in error["loc"]) or "settings"
-            print(f"frakturkedjan: setting {name}: {error['msg']}", file=sys.stderr)
+            ctx = error.get("ctx") or {}
+            message = str(ctx["error"]) if error["type"] == "value_error" else error["msg"]
+            print(f"frakturkedjan: setting {name}: {message}", file=sys.stderr)
         return 2
+    try:
+        return _run(settings, args)
+    except PreflightError as exc:
+        print(f"frakturkedjan: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "serve":
         cpu = args.cpu if args.cpu is not None else settings.serve_cpu
         return _serve(
             settings, local=args.local, port=args.port, migrate=not args.no_migrate, cpu=cpu
         )
     if args.command == "db":
-        from bot.migrate import upgrade
+        asyncio.run(_preflight(settings.database_url, check_reachable))
+        from bot.migrate import upgrade  # after the check: importing Alembic logs lines
 
         upgrade(settings.database_url)
         print("database schema is up to date")
@@ -123,16 +138,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def _migrate_in_child(database_url: str) -> None:
+async def _preflight(database_url: str, check: Callable[[AsyncEngine], Awaitable[None]]) -> None:
+    """Run one check of `bot.preflight` on an engine of its own (raises `PreflightError`)."""
+    engine = create_engine(database_url)
+    try:
+        await check(engine)
+    finally:
+        await engine.dispose()
+
+
+def _migrate_in_child(database_url: str) -> int:
     """Bring the schema up to date in a child process: Alembic stays out of the server's
-    memory (about 9 MB), and a failure stops the start with its message."""
+    memory (about 9 MB). Its exit status; a failure has said why on stderr."""
     import subprocess
 
-    subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "bot.cli", "db", "upgrade"],
-        check=True,
+        check=False,
         env={**os.environ, "DATABASE_URL": database_url},
-    )
+    ).returncode
 
 
 def pin_to_cpu(cpu: int) -> None:
@@ -158,9 +182,6 @@ def pin_to_cpu(cpu: int) -> None:
 def _serve(
     settings: Settings, *, local: bool, port: int | None, migrate: bool, cpu: int | None = None
 ) -> int:
-    from bot.app import create_app
-    from bot.teams.adapter import LocalModeRequired
-
     if cpu is not None:  # first: the threads started from here on inherit it
         try:
             pin_to_cpu(cpu)
@@ -168,13 +189,14 @@ def _serve(
             print(f"frakturkedjan: --cpu/SERVE_CPU: {exc}", file=sys.stderr)
             return 2
         log.info("running on CPU %d only", cpu)
-    if local and migrate:
-        _migrate_in_child(settings.database_url)
-    try:
-        app = create_app(settings, local=local)
-    except LocalModeRequired as exc:
-        print(f"frakturkedjan: {exc}", file=sys.stderr)
+    check_registration(settings, local=local)
+    if local and migrate and _migrate_in_child(settings.database_url) != 0:
         return 2
+    # before listening: a service without its schema must never report itself ready
+    asyncio.run(_preflight(settings.database_url, check_schema))
+    from bot.app import create_app  # after the checks: a refusal is quick
+
+    app = create_app(settings, local=local)
     host = "127.0.0.1" if local else settings.host
     if local:
         log.warning("local mode: bound to 127.0.0.1 only, without Bot Framework authentication")
@@ -187,6 +209,7 @@ async def _load_directory(settings: Settings, path: Path) -> int:
 
     engine = create_engine(settings.database_url)
     try:
+        await check_schema(engine)
         async with transaction(session_factory(engine)) as session:
             report = await load_directory_file(session, path, actor="cli:directory-load")
     except DirectoryError as exc:
@@ -228,6 +251,7 @@ async def _purge(settings: Settings) -> int:
 
     engine = create_engine(settings.database_url)
     try:
+        await check_schema(engine)
         async with transaction(session_factory(engine)) as session:
             report = await purge(session, now=utcnow(), actor="cli:purge")
     finally:
@@ -250,6 +274,7 @@ async def _audit_export(settings: Settings, number: str) -> int:
     key = patient_key(settings.patient_key_secret, digits)
     engine = create_engine(settings.database_url)
     try:
+        await check_schema(engine)
         async with transaction(session_factory(engine)) as session:
             rows = await export_patient(session, key=key)
             record(
@@ -273,6 +298,7 @@ async def _ingest(settings: Settings, files: Sequence[Path]) -> int:
     factory = session_factory(engine)
     worst = 0
     try:
+        await check_schema(engine)
         for path in files:
             try:
                 body = path.read_bytes()

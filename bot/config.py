@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.intake.limits import MAX_BODY_BYTES
+from bot.preflight import PreflightError, check_database_url
 
 
 def _split(value: str) -> frozenset[str]:
@@ -62,6 +63,16 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, gt=0)
     """The largest intake body read (`MAX_BODY_BYTES`); one byte more is 413."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str) -> str:
+        """A URL without a driver gets ours (`postgresql://` -> `postgresql+asyncpg://`);
+        another database or driver is refused (see `check_database_url`)."""
+        try:
+            return check_database_url(value)
+        except PreflightError as exc:
+            raise ValueError(str(exc)) from None
 
     @property
     def intake_tokens(self) -> frozenset[str]:

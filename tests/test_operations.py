@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
+from bot import preflight
+from bot.db import create_engine
+from bot.migrate import alembic_config
 from tests.conftest import _pg_admin, fixture_bytes
 from tests.harness import ANNA, MARIA, actions_of, personal_conversation, running_bot
 
@@ -70,3 +76,46 @@ async def test_readyz_says_so_when_the_database_is_gone(db_url: str) -> None:
         status, body = await teams.intake(fixture_bytes("01_osteoporosis_named.json"))
         assert status == 503, body
         assert body["problems"][0]["message"].startswith("the database is unavailable")
+
+
+async def test_readyz_says_why_when_the_schema_falls_behind(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The schema is read again every SCHEMA_CHECK_SECONDS: a database put back to an
+    older revision under a running service makes it unready, with the reason; a newer
+    revision does not."""
+    monkeypatch.setattr(preflight, "SCHEMA_CHECK_SECONDS", 0.1)
+    head, _known = preflight.migration_revisions()
+    previous = ScriptDirectory.from_config(alembic_config(db_url)).get_revision(head).down_revision
+    engine = create_engine(db_url)
+
+    async def set_revision(revision: object) -> None:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE alembic_version SET version_num = :v"), {"v": revision}
+            )
+
+    try:
+        async with running_bot(db_url, outbox_poll_seconds=60) as (teams, _connector):
+            async with teams.http.get(teams.bot_url + "/readyz") as response:
+                assert response.status == 200
+            await set_revision(previous)
+            await asyncio.sleep(0.2)
+            async with teams.http.get(teams.bot_url + "/readyz") as response:
+                assert response.status == 503
+                assert (await response.json()) == {
+                    "status": "database schema not current",
+                    "problem": f"the database schema is at revision {previous}, this version "
+                    f"needs {head}: run `frakturkedjan db upgrade`",
+                }
+            await set_revision(head)
+            await asyncio.sleep(0.2)
+            async with teams.http.get(teams.bot_url + "/readyz") as response:
+                assert (response.status, await response.json()) == (200, {"status": "ready"})
+            # a newer version's `db upgrade` (a rolling deployment) leaves it in service
+            await set_revision("f00d")
+            await asyncio.sleep(0.2)
+            async with teams.http.get(teams.bot_url + "/readyz") as response:
+                assert (response.status, await response.json()) == (200, {"status": "ready"})
+    finally:
+        await engine.dispose()

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import create_engine, session_factory, utcnow
 from bot.jobs.service import DailyResult, run_daily
+from bot.preflight import check_schema
 
 __all__ = ["DEFAULT_INTERVAL_SECONDS", "Scheduler", "describe", "remind_now"]
 
@@ -92,10 +93,12 @@ async def remind_now(database_url: str, *, force_time: bool, now: datetime | Non
     """`frakturkedjan remind [--now]`: one pass of the daily jobs, printing what it sent.
 
     With `force_time` the units' `digest_time` is not waited for. Idempotent for the day:
-    a second call sends nothing. Returns the exit status (1 when a scope failed).
+    a second call sends nothing. Returns the exit status (1 when a scope failed). Raises
+    `PreflightError` when the database does not answer or lacks the current schema.
     """
     engine = create_engine(database_url)
     try:
+        await check_schema(engine)
         result = await run_daily(
             session_factory(engine), now=now or utcnow(), force_time=force_time
         )

@@ -3,8 +3,9 @@
 Prints the quality figures of one unit for one period (both days included): one line
 per figure (`key  label  value`) and the definition of each, or the same as JSON with
 `--json`. `--csv FILE` also writes them as CSV (UTF-8). Exit status 0; 1 for an unknown
-unit or an unwritable CSV file; 2 (argparse) for a bad date or a reversed period. The
-read is audited (`report.read`, actor `cli:report`).
+unit or an unwritable CSV file; 2 (argparse) for a bad date or a reversed period, and 2
+for a database that does not answer or lacks the current schema. The read is audited
+(`report.read`, actor `cli:report`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.db import create_engine, session_factory, transaction, utcnow
-from bot.tasks.deadlines import local_date
+from bot.preflight import check_schema
 
 __all__ = ["add_report_parser", "iso_date", "run_report"]
 
@@ -60,6 +61,8 @@ def add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _today() -> date:
     """Today's date in Stockholm (a seam for tests)."""
+    from bot.tasks.deadlines import local_date  # the holiday tables: only when reporting
+
     return local_date(utcnow())
 
 
@@ -95,6 +98,7 @@ async def _report(
 
     engine = create_engine(settings.database_url)
     try:
+        await check_schema(engine)  # PreflightError: `frakturkedjan` says why, exit 2
         async with transaction(session_factory(engine)) as session:
             report = await quality_figures(
                 session, unit_hsa=unit_hsa, start=start, end=end, today=_today()
