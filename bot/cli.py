@@ -314,6 +314,7 @@ async def _ingest(settings: Settings, files: Sequence[Path]) -> int:
                 channel="cli",
                 secret=settings.patient_key_secret,
                 now=utcnow(),
+                max_body_bytes=settings.max_body_bytes,
             )
             print(f"{path}: {result.status} {json.dumps(result.body, ensure_ascii=False)}")
             if result.status >= 400:

@@ -170,6 +170,15 @@ def test_ingest_prints_one_line_per_file_and_fails_on_a_refusal(
     assert again.stdout == f'{good}: 200 {{"case_id": 1, "outcome": "duplicate"}}\n'
 
 
+def test_ingest_reads_the_body_size_setting(tmp_path: Path, env: dict[str, str]) -> None:
+    _ready(tmp_path, env)
+    good = FIXTURES / "01_osteoporosis_named.json"
+    done = run(tmp_path, {**env, "MAX_BODY_BYTES": "1000"}, "ingest", str(good))
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith(f"{good}: 413 "), done.stdout
+    assert table_rows(tmp_path, "cases") == 0
+
+
 def test_ingest_of_a_missing_file_exits_1_with_a_message(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
