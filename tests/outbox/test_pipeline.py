@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.db import transaction, utcnow
 from bot.outbox import service as outbox
@@ -115,17 +115,33 @@ async def test_batches_overlap_and_every_conversation_keeps_its_order(factory: A
     assert set(statuses) == {"sent"}
 
 
-async def test_a_failed_send_is_retried_later_and_the_rest_goes_on(factory: Any) -> None:
-    await _fill(factory, 12)
+async def test_a_failed_send_is_retried_later_and_its_conversation_waits_for_it(
+    factory: Any,
+) -> None:
+    await _fill(factory, 12)  # rows 1, 4, 7, 10 go to the second channel
     sender = RecordingSender(fail={4})
     worker = CountingWorker(factory, sender=sender, batch_size=4, pacer=_free_pacer())
-    assert await worker.drain() == 12
+    assert await worker.drain() == 10  # rows 7 and 10 were released unsent
     async with factory() as session:
-        rows = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
-    failed = [row for row in rows if row.status != "sent"]
-    assert [(row.status, row.last_status, row.attempts) for row in failed] == [("pending", 503, 1)]
-    assert failed[0].activity["text"] == "4" and failed[0].lease_until is None
-    assert len(sender.sent) == 12
+        rows = {
+            int(r.activity["text"]): r for r in (await session.scalars(select(OutboxMessage))).all()
+        }
+    assert (rows[4].status, rows[4].last_status, rows[4].attempts) == ("pending", 503, 1)
+    assert rows[4].lease_until is None
+    assert [(rows[n].status, rows[n].attempts, rows[n].lease_until) for n in (7, 10)] == [
+        ("pending", 0, None)
+    ] * 2
+    assert all(rows[n].status == "sent" for n in (0, 1, 2, 3, 5, 6, 8, 9, 11))
+    # Rows 7 and 10 are due, but wait behind row 4 until its retry falls due.
+    assert await worker.drain() == 0
+    async with transaction(factory) as session:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == rows[4].id)
+            .values(next_attempt_at=utcnow())
+        )
+    assert await worker.drain() == 3
+    assert [n for c, n in sender.sent if c == CHANNELS[1]] == [1, 4, 4, 7, 10]
 
 
 async def test_idle_wait_ends_when_a_retry_falls_due(factory: Any) -> None:
@@ -133,7 +149,8 @@ async def test_idle_wait_ends_when_a_retry_falls_due(factory: Any) -> None:
     worker = OutboxWorker(factory, RecordingSender(fail={1}), poll_seconds=30.0)
     assert worker._idle_time() == 30.0  # nothing scheduled: the poll
     assert await worker.drain() == 2
-    assert 0.3 < worker._idle_time() <= 0.6  # the 503's retry (0.5 s ± 20 %), not the poll
+    # the 503's retry (0.5 s ± 20 %, less the time the pass took), not the poll
+    assert worker._idle_time() <= 0.6
     async with factory() as session:
         row = await session.scalar(select(OutboxMessage).where(OutboxMessage.status == "pending"))
     assert row is not None and row.activity["text"] == "1"
@@ -148,8 +165,7 @@ async def test_a_throttled_conversation_stops_and_its_rest_is_released(factory: 
     assert (CHANNELS[0], 6) not in sender.sent
     async with factory() as session:
         rows = {
-            int(r.activity["text"]): r
-            for r in (await session.scalars(select(OutboxMessage))).all()
+            int(r.activity["text"]): r for r in (await session.scalars(select(OutboxMessage))).all()
         }
     assert rows[3].status == "pending" and rows[3].last_status == 429
     assert rows[3].next_attempt_at >= utcnow() + timedelta(seconds=4)  # Retry-After: 5
@@ -187,24 +203,29 @@ async def test_each_app_wide_slot_wakes_one_sender_not_all(factory: Any) -> None
 async def test_a_failure_while_recording_is_raised_after_the_other_senders_finish(
     factory: Any,
 ) -> None:
-    # The database fails while one send is being recorded: drain lets the other
-    # conversations finish (no send is cut off before it is recorded) and then raises,
-    # for `run` to log; the failed row keeps its lease and is sent again when it expires.
+    # The database fails while one send is being recorded: the recording is retried for a
+    # lease, drain lets the other conversations finish (no send is cut off before it is
+    # recorded) and then raises, for `run` to log; the failed row keeps its lease and is
+    # sent again when it lapses.
     await _fill(factory, 9)
+    attempts = 0
 
     class Failing(OutboxWorker):
         async def _record(self, message_id: int, route: Any, result: Any) -> None:
+            nonlocal attempts
             if route.conversation_id == CHANNELS[1]:
+                attempts += 1
                 raise ConnectionError("database gone")
             await super()._record(message_id, route, result)
 
     sender = RecordingSender()
     with pytest.raises(ConnectionError):
-        await Failing(factory, sender, pacer=_free_pacer()).drain()
+        await Failing(factory, sender, pacer=_free_pacer(), lease_seconds=0.5).drain()
+    assert attempts > 1  # retried before giving up
     async with factory() as session:
         rows = {
-            int(r.activity["text"]): r
-            for r in (await session.scalars(select(OutboxMessage))).all()
+            int(r.activity["text"]): r for r in (await session.scalars(select(OutboxMessage))).all()
         }
     assert all(rows[n].status == "sent" for n in (0, 2, 3, 5, 6, 8))  # other channels
     assert rows[1].status == "pending" and rows[1].lease_until is not None
+    assert [n for c, n in sender.sent if c == CHANNELS[1]] == [1]  # the rest not sent
