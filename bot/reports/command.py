@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -21,20 +20,19 @@ from pathlib import Path
 from bot.config import Settings
 from bot.db import create_engine, session_factory, transaction, utcnow
 from bot.preflight import check_schema
+from bot.reports.service import FIRST_DAY, LAST_DAY, report_day
 
 __all__ = ["add_report_parser", "iso_date", "run_report"]
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
 def iso_date(text: str) -> date:
-    """A YYYY-MM-DD date (argparse type); anything else is an argparse error."""
-    if not _ISO_DATE.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"not a date of the form YYYY-MM-DD: {text!r}")
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a valid date: {text!r} ({exc})") from None
+    """A YYYY-MM-DD day from 1900-01-01 to 2999-12-31 (argparse type); anything else is an
+    argparse error."""
+    day = report_day(text)
+    if day is None:
+        raise argparse.ArgumentTypeError(
+            f"not a date of the form YYYY-MM-DD from {FIRST_DAY} to {LAST_DAY}: {text!r}"
+        )
+    return day
 
 
 def add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -9,7 +9,6 @@ The snapshot figures are taken on the Stockholm date of the app clock.
 from __future__ import annotations
 
 import re
-from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -20,7 +19,14 @@ from bot.api.auth import bearer_sender, unauthorized
 from bot.audit import service as audit
 from bot.db import transaction
 from bot.reports import export
-from bot.reports.service import QualityReport, UnknownUnit, quality_figures
+from bot.reports.service import (
+    FIRST_DAY,
+    LAST_DAY,
+    QualityReport,
+    UnknownUnit,
+    quality_figures,
+    report_day,
+)
 from bot.state import STATE
 from bot.tasks.deadlines import local_date
 
@@ -28,9 +34,6 @@ __all__ = ["FORMATS", "render_html", "report_page"]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 FORMATS = ("html", "csv", "json")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-FIRST_DAY = date(1900, 1, 1)
-LAST_DAY = date(2999, 12, 31)
 _DATE_WANTED = f"a date of the form YYYY-MM-DD from {FIRST_DAY} to {LAST_DAY} is required"
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -60,16 +63,6 @@ def _bad(path: str, message: str) -> web.Response:
     )
 
 
-def _date(text: str | None) -> date | None:
-    if text is None or not _ISO_DATE.fullmatch(text):
-        return None
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        return None
-    return day if FIRST_DAY <= day <= LAST_DAY else None
-
-
 async def report_page(request: web.Request) -> web.Response:
     """The quality figures of one unit and period as HTML (default), CSV or JSON."""
     state = request.app[STATE]
@@ -81,10 +74,10 @@ async def report_page(request: web.Request) -> web.Response:
         return _bad("unit", "the unit's HSA-id is required")
     if "\x00" in unit_hsa:
         return _bad("unit", "an HSA-id has no NUL character")
-    start = _date(request.query.get("from"))
+    start = report_day(request.query.get("from"))
     if start is None:
         return _bad("from", _DATE_WANTED)
-    end = _date(request.query.get("to"))
+    end = report_day(request.query.get("to"))
     if end is None:
         return _bad("to", _DATE_WANTED)
     if start > end:

@@ -56,6 +56,7 @@ one decimal; medians of an even count are the mean of the two middle values (x.5
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -73,6 +74,22 @@ from bot.directory.models import Unit
 from bot.tasks.deadlines import STOCKHOLM, add_months, local_date
 from bot.tasks.models import Task
 from bot.visits.models import Visit
+
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+"""The days a report period may start and end on (both included)."""
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def report_day(text: str | None) -> date | None:
+    """A YYYY-MM-DD day from FIRST_DAY to LAST_DAY, or None for anything else."""
+    if text is None or not _ISO_DATE.fullmatch(text):
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return day if FIRST_DAY <= day <= LAST_DAY else None
 
 __all__ = [
     "KEYS",

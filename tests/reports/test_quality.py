@@ -514,7 +514,9 @@ def test_cli_report(
 
     for bad in (["--from", "2026-02-30", "--to", "2026-03-31"],
                 ["--from", "1 mars", "--to", "2026-03-31"],
-                ["--from", "2026-04-01", "--to", "2026-03-31"]):  # fmt: skip
+                ["--from", "2026-04-01", "--to", "2026-03-31"],
+                ["--from", "0001-01-01", "--to", "0001-01-02"],
+                ["--from", "2026-01-01", "--to", "9999-12-31"]):  # fmt: skip
         with pytest.raises(SystemExit) as exited:
             main(["report", "--unit", UNIT, *bad])
         assert exited.value.code == 2
