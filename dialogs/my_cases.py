@@ -18,8 +18,8 @@ from bot.cases.clinical import FRACTURE_LABELS, fracture_group
 from bot.cases.models import Case
 from bot.cases.service import actor_id
 from bot.cases.views import case_ref, patient_display
+from bot.core.calendar import local_date, working_days_between
 from bot.directory import service as directory
-from bot.tasks.deadlines import local_date, working_days_between
 from cards.render import render
 from dialogs.replies import STRANGER, Reply, find_sender, refuse_list, shown_rows
 

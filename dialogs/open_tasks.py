@@ -21,9 +21,9 @@ from bot.cases import queries as case_queries
 from bot.cases.models import Case
 from bot.cases.service import actor_id
 from bot.cases.views import case_ref, patient_display
+from bot.core.calendar import local_date
 from bot.directory.models import Staff
 from bot.tasks import queries as task_queries
-from bot.tasks.deadlines import local_date
 from bot.tasks.models import Task
 from cards.render import render
 from dialogs.replies import STRANGER, Reply, find_sender, first_seen, refuse_list, shown_rows

@@ -166,7 +166,7 @@ def personal_numbers_in(lines: list[str]) -> list[str]:
     """Lines holding a valid personnummer/samordningsnummer or a sample's number."""
     from datetime import date
 
-    from bot.intake.identifiers import IdentifierError, parse_personal_number
+    from bot.core.identifiers import IdentifierError, parse_personal_number
 
     known = _fixture_numbers()
     hits = []

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.core.calendar import local_date
 from bot.db import utcnow
-from bot.tasks.deadlines import local_date
 from bot.visits.models import Visit
 from bot.visits.service import send_due_checklists
 from tests.conftest import fixture_bytes

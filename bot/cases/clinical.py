@@ -17,7 +17,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from bot.intake.fhir import Measurement
+from bot.core.measurements import Measurement
 
 __all__ = [
     "CATEGORY_LABELS",

@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.audit import service as audit
 from bot.cases import states, views
 from bot.cases.models import Case, CaseEvent, Decision
+from bot.core.calendar import local_date
 from bot.db import load_locked
 from bot.directory import service as directory
 from bot.directory.models import Staff
 from bot.outbox import service as outbox
 from bot.tasks import service as tasks_service
-from bot.tasks.deadlines import local_date
 from bot.tasks.models import Task
 from bot.visits.models import Visit
 

@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.cases import states
 from bot.cases.clinical import FRACTURE_LABELS, format_score, fracture_group, suggest
 from bot.cases.models import Case, CaseEvent
+from bot.core.calendar import STOCKHOLM, local_date
+from bot.core.identifiers import format_personal_number
+from bot.core.measurements import Measurement
 from bot.directory import service as directory
 from bot.directory.models import Staff
-from bot.intake.fhir import Measurement
-from bot.intake.identifiers import format_personal_number
 from bot.letters.render import LETTERS, letter_for_task
-from bot.tasks.deadlines import STOCKHOLM, local_date
 from bot.tasks.models import Task
 from cards.render import render
 

@@ -21,14 +21,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Literal
 
-from bot.intake import jsontext
-from bot.intake.identifiers import (
+from bot.core.identifiers import (
     IdentifierError,
     IdentityKind,
     PersonalIdentity,
     kind_for_system,
     parse_personal_number,
 )
+from bot.core.measurements import SITE_LABELS, Measurement
+from bot.intake import jsontext
 from bot.intake.limits import (
     CODE_MAX,
     CONCLUSION_MAX,
@@ -49,11 +50,9 @@ __all__ = [
     "LOINC_SYSTEMS",
     "PROTECTED_IDENTITY_CODE",
     "SCORE_RANGE",
-    "SITE_LABELS",
     "Attachment",
     "BundleInvalid",
     "DxaAnswer",
-    "Measurement",
     "PatientInfo",
     "Problem",
     "ReportStatus",
@@ -74,20 +73,6 @@ SCORE_RANGE = (-10.0, 10.0)
 """Accepted T- and Z-scores, inclusive."""
 BMD_RANGE = (0.0, 3.0)
 """Accepted bone mineral density in g/cm², inclusive."""
-
-SITE_LABELS: dict[str, str] = {
-    "lumbar_spine": "Ländrygg",
-    "femoral_neck": "Lårbenshals",
-    "femur_left": "Lårben vänster",
-    "femur_right": "Lårben höger",
-    "total_hip": "Höft total",
-    "hip_left": "Höft vänster",
-    "hip_right": "Höft höger",
-    "forearm": "Underarm",
-    "forearm_left": "Underarm vänster",
-    "forearm_right": "Underarm höger",
-}
-"""Measurement site key -> Swedish label, in table order (SPEC section 8)."""
 
 _MEASURE_KINDS: tuple[MeasureKind, ...] = ("bmd", "t", "z")
 _SITE_CODES: dict[str, tuple[str, str, str]] = {
@@ -143,18 +128,6 @@ class BundleInvalid(Exception):
         self.problems = problems
         summary = "; ".join(f"{p.path}: {p.message}" for p in problems[:_SUMMARISED])
         super().__init__(f"invalid DXA bundle ({len(problems)} problem(s)): {summary}")
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """The BMD, T- and Z-score of one site (any of them may be missing)."""
-
-    site: str
-    site_label: str
-    body_site_text: str | None
-    bmd: float | None
-    t_score: float | None
-    z_score: float | None
 
 
 @dataclass(frozen=True)

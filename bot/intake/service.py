@@ -22,6 +22,7 @@ from bot.audit import service as audit
 from bot.cases import service as cases
 from bot.cases import states, views
 from bot.cases.models import AnswerMessage, Case, CaseEvent
+from bot.core.calendar import local_date
 from bot.db import transaction, whole_database_locked
 from bot.directory import service as directory
 from bot.directory.models import Unit
@@ -30,7 +31,6 @@ from bot.intake.fhir import BundleInvalid, DxaAnswer, Problem, parse_bundle
 from bot.intake.models import AnswerKey, RejectedMessage
 from bot.outbox import service as outbox
 from bot.tasks import service as tasks_service
-from bot.tasks.deadlines import local_date
 
 log = logging.getLogger("frakturkedjan.intake")
 

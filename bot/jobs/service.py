@@ -39,18 +39,18 @@ from bot.audit import service as audit
 from bot.cases import states
 from bot.cases.models import Case
 from bot.cases.views import case_ref, fmt_date, patient_display
-from bot.db import transaction
-from bot.directory import service as directory
-from bot.directory.models import DEFAULT_UNIT_SETTINGS, Staff, Unit
-from bot.jobs.models import JobRun
-from bot.outbox import service as outbox
-from bot.tasks.deadlines import (
+from bot.core.calendar import (
     STOCKHOLM,
     add_working_days,
     is_working_day,
     local_date,
     working_days_between,
 )
+from bot.db import transaction
+from bot.directory import service as directory
+from bot.directory.models import DEFAULT_UNIT_SETTINGS, Staff, Unit
+from bot.jobs.models import JobRun
+from bot.outbox import service as outbox
 from bot.tasks.models import Task
 from cards.render import render
 

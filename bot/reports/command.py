@@ -59,7 +59,7 @@ def add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _today() -> date:
     """Today's date in Stockholm (a seam for tests)."""
-    from bot.tasks.deadlines import local_date  # the holiday tables: only when reporting
+    from bot.core.calendar import local_date  # the holiday tables: only when reporting
 
     return local_date(utcnow())
 

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from bot.api.auth import bearer_sender, unauthorized
 from bot.audit import service as audit
+from bot.core.calendar import local_date
 from bot.db import transaction
 from bot.reports import export
 from bot.reports.service import (
@@ -28,7 +29,6 @@ from bot.reports.service import (
     report_day,
 )
 from bot.state import STATE
-from bot.tasks.deadlines import local_date
 
 __all__ = ["FORMATS", "render_html", "report_page"]
 

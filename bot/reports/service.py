@@ -70,8 +70,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases import states
 from bot.cases.models import Case, Decision
+from bot.core.calendar import STOCKHOLM, add_months, local_date
 from bot.directory.models import Unit
-from bot.tasks.deadlines import STOCKHOLM, add_months, local_date
 from bot.tasks.models import Task
 from bot.visits.models import Visit
 

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases.models import Case, Decision
+from bot.core.calendar import add_months, add_working_days, local_date
 from bot.db import load_locked
 from bot.directory.models import Staff, Unit
-from bot.tasks.deadlines import add_months, add_working_days, local_date
 from bot.tasks.models import Task
 
 REOPEN_WINDOW = timedelta(hours=24)

@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.audit import service as audit
 from bot.cases import service as cases
 from bot.cases import views
+from bot.core.calendar import STOCKHOLM, local_date
 from bot.db import transaction
 from bot.directory import service as directory
 from bot.directory.models import Staff
 from bot.jobs.service import digest_context
-from bot.tasks.deadlines import STOCKHOLM, local_date
 from bot.visits import service as visits
 from cards.render import render
 

@@ -13,11 +13,11 @@ from bot.audit import service as audit
 from bot.cases import service as cases
 from bot.cases import states, views
 from bot.cases.models import Case, CaseEvent
+from bot.core.calendar import STOCKHOLM, local_date
 from bot.db import transaction
 from bot.directory import service as directory
 from bot.directory.models import Staff
 from bot.outbox import service as outbox
-from bot.tasks.deadlines import STOCKHOLM, local_date
 from bot.tasks.models import Task
 from bot.visits.models import Visit
 

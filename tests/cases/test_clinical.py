@@ -15,7 +15,8 @@ from bot.cases.clinical import (
     suggest,
     who_category,
 )
-from bot.intake.fhir import Measurement, parse_bundle
+from bot.core.measurements import Measurement
+from bot.intake.fhir import parse_bundle
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SCAN = date(2026, 11, 10)

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.audit.models import AuditEntry
 from bot.botstate.models import BotStateItem
 from bot.cases.models import Case
+from bot.core.calendar import local_date, working_days_between
 from bot.db import transaction, utcnow
 from bot.directory.service import load_directory
-from bot.tasks.deadlines import local_date, working_days_between
 from bot.tasks.models import Task
 from bot.teams.handler import COMMAND_FAILED, HELP_COMMANDS, PERSONAL_CHAT_ONLY
 from dialogs.main import ASK_CASE, CANCELLED, GAVE_UP, NOTHING_TO_CANCEL, RETRY_CASE

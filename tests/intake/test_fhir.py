@@ -7,19 +7,18 @@ from typing import Any
 
 import pytest
 
+from bot.core.identifiers import PersonalIdentity
+from bot.core.measurements import SITE_LABELS, Measurement
 from bot.intake.fhir import (
     LOINC_MEASURES,
-    SITE_LABELS,
     Attachment,
     BundleInvalid,
     DxaAnswer,
-    Measurement,
     PatientInfo,
     Problem,
     content_hash,
     parse_bundle,
 )
-from bot.intake.identifiers import PersonalIdentity
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TODAY = date(2026, 11, 12)

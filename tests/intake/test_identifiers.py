@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from bot.intake.identifiers import (
+from bot.core.identifiers import (
     PERSONNUMMER_SYSTEMS,
     SAMORDNINGSNUMMER_SYSTEMS,
     IdentifierError,

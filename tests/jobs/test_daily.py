@@ -24,6 +24,7 @@ from bot import cli
 from bot.audit.models import AuditEntry
 from bot.cases import states
 from bot.cases.models import Case
+from bot.core.calendar import STOCKHOLM
 from bot.db import create_engine, session_factory, transaction
 from bot.directory.models import Staff, StaffRole, Unit
 from bot.jobs import scheduler as scheduler_module
@@ -31,7 +32,6 @@ from bot.jobs.models import JobRun
 from bot.jobs.scheduler import Scheduler
 from bot.jobs.service import DailyResult, run_daily
 from bot.outbox.models import OutboxMessage
-from bot.tasks.deadlines import STOCKHOLM
 from bot.tasks.models import Task
 from tests.cards.cardtools import executes, of_type
 from tests.conftest import FIXTURES

@@ -2,7 +2,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from bot.tasks.deadlines import (
+from bot.core.calendar import (
     STOCKHOLM,
     add_months,
     add_working_days,

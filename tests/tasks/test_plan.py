@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from bot.cases.models import Case, Decision
 from bot.cases.service import decide_case
+from bot.core.calendar import add_working_days, holidays_in
 from bot.db import transaction
 from bot.directory.service import DirectoryError, load_directory, parse_directory, staff_by_aad
-from bot.tasks.deadlines import add_working_days, holidays_in
 from bot.tasks.models import Task
 from tests.conftest import ingest_sample
 

@@ -23,11 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.app import create_app
 from bot.cases import service as cases
 from bot.cases.models import Case, CaseEvent, Decision
+from bot.core.calendar import STOCKHOLM, local_date
 from bot.db import transaction, utcnow
 from bot.directory.service import staff_by_aad
 from bot.outbox.models import OutboxMessage
 from bot.state import STATE, AppState
-from bot.tasks.deadlines import STOCKHOLM, local_date
 from bot.tasks.models import Task
 from bot.visits.models import Visit
 from tests.conftest import ingest_sample

@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.core.calendar import local_date
 from bot.db import utcnow
-from bot.tasks.deadlines import local_date
 from bot.teams import actions
 from bot.teams import adapter as teams_adapter
 from tests.harness import ANNA, ERIK, MARIA, STRANGER, card_of
