@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db import transaction, utcnow
 from bot.metrics import Metrics
 from bot.teams import actions, references
-from bot.teams.adapter import (
+from bot.teams.adapter import traceback_without_messages
+from bot.teams.invoke import (
     adaptive_card_error_response,
     adaptive_card_invoke_response,
-    traceback_without_messages,
     trigger_of,
 )
 from bot.teams.storage import SqlStorage

@@ -11,10 +11,10 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from botbuilder.schema import Activity, AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue
 from msrest.universal_http.requests import ClientRetryPolicy
 
-from bot.teams.adapter import (
+from bot.teams.adapter import create_adapter
+from bot.teams.invoke import (
     adaptive_card_error_response,
     adaptive_card_invoke_response,
-    create_adapter,
     trigger_of,
 )
 from tests.teams.conftest import (
