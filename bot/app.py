@@ -60,15 +60,18 @@ async def request_log(
         )
 
 
-async def periodic_jobs(state: AppState, interval: float) -> None:
-    """Time-driven work, in every process (each job claims its rows or its day itself)."""
-    while True:
+async def periodic_jobs(state: AppState, interval: float, stopped: asyncio.Event) -> None:
+    """Time-driven work, in every process (each job claims its rows or its day itself).
+    Returns once `stopped` is set, between two passes: never inside a transaction, so no
+    connection is left holding a lock at shutdown."""
+    while not stopped.is_set():
         try:
             if await send_due_checklists(state.factory, now=state.clock()):
                 state.wake_outbox()
         except Exception:  # a database restart must not end the loop
             log.exception("periodic job failed; will retry")
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopped.wait(), timeout=interval)
 
 
 @web.middleware
@@ -227,8 +230,11 @@ def create_app(
             daily_task = asyncio.create_task(
                 schema.run_while_current(daily.run), name="daily-digest"
             )
+        jobs_stopped = asyncio.Event()
         jobs_task = asyncio.create_task(
-            schema.run_while_current(lambda: periodic_jobs(state, settings.jobs_poll_seconds)),
+            schema.run_while_current(
+                lambda: periodic_jobs(state, settings.jobs_poll_seconds, jobs_stopped)
+            ),
             name="periodic-jobs",
         )
         yield
@@ -237,9 +243,9 @@ def create_app(
             daily.stop()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(daily_task, timeout=10)
-        jobs_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await jobs_task
+        jobs_stopped.set()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(jobs_task, timeout=10)
         if worker is not None and worker_task is not None:
             worker.stop()
             with contextlib.suppress(asyncio.CancelledError):
