@@ -20,6 +20,7 @@ from bot.cases.service import actor_id
 from bot.cases.views import case_ref, patient_display
 from bot.core.calendar import local_date, working_days_between
 from bot.directory import service as directory
+from bot.directory.enums import Role
 from cards.render import render
 from dialogs.replies import STRANGER, Reply, find_sender, refuse_list, shown_rows
 
@@ -39,13 +40,13 @@ async def my_cases(session: AsyncSession, *, actor_aad: str | None, now: datetim
     if person is None:
         refuse_list(session, action=ACTION, actor=who, reason="not in the directory")
         return Reply(text=STRANGER)
-    if not any(role.role == "physician" for role in person.roles):
+    if not any(role.role == Role.PHYSICIAN for role in person.roles):
         refuse_list(session, action=ACTION, actor=who, reason="not a physician")
         return Reply(text=NOT_A_PHYSICIAN)
     cases = [
         case
         for case in await case_queries.undecided_for(session, physician_id=person.id)
-        if directory.has_role(person, case.unit_id, "physician")
+        if directory.has_role(person, case.unit_id, Role.PHYSICIAN)
     ]
     today = local_date(now)
     card = render(

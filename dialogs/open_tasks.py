@@ -22,6 +22,7 @@ from bot.cases.models import Case
 from bot.cases.service import actor_id
 from bot.cases.views import case_ref, patient_display
 from bot.core.calendar import local_date
+from bot.directory.enums import Role
 from bot.directory.models import Staff
 from bot.tasks import queries as task_queries
 from bot.tasks.models import Task
@@ -40,7 +41,7 @@ async def open_tasks(session: AsyncSession, *, actor_aad: str | None, now: datet
     if person is None:
         refuse_list(session, action=ACTION, actor=who, reason="not in the directory")
         return Reply(text=STRANGER)
-    mva_units = {role.unit_id for role in person.roles if role.role == "mva"}
+    mva_units = {role.unit_id for role in person.roles if role.role == Role.MVA}
     tasks = await task_queries.open_tasks_for(session, unit_ids=mva_units, assignee_id=person.id)
     cases = {
         case.id: case
@@ -91,7 +92,7 @@ def _row(task: Task, case: Case, names: dict[int, str], today: date) -> dict[str
         "due": task.due.isoformat(),
         "overdue": task.due < today,
         "assignee": None
-        if task.assignee_role == "mva"
+        if task.assignee_role == Role.MVA
         else (task.assignee.name if task.assignee else "Läkare"),
         "unit": names.get(task.unit_id, case.unit.name),
     }
@@ -103,6 +104,6 @@ def _scope(person: Staff, mva_units: Collection[int], names: dict[int, str]) -> 
     if mva_units:
         units = sorted(names[unit_id] for unit_id in mva_units if unit_id in names)
         parts.append("MVA-uppgifter för " + ", ".join(units))
-    if not mva_units or any(role.role == "physician" for role in person.roles):
+    if not mva_units or any(role.role == Role.PHYSICIAN for role in person.roles):
         parts.append("dina egna uppgifter" if parts else "Dina egna uppgifter")
     return " · ".join(parts)

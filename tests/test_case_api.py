@@ -40,6 +40,10 @@ async def test_case_api(db_url: str, factory: Any) -> None:
         assert case["physician"]["aad_object_id"] == "00000000-0000-0000-0000-000000000101"
         assert case["decision"] is None and case["tasks"] == []
         assert case["history"][0]["to_state"] == "awaiting_decision"
+        assert (case["history"][0]["kind"], case["history"][0]["action"]) == (
+            "received",
+            "Svar mottaget",
+        )
         assert "patient" not in case  # no patient identifiers leave through this API
 
         async with teams.http.get(

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.audit.models import AuditEntry
+from bot.cases.enums import EventKind
 from bot.cases.models import Case, CaseEvent, Decision
 from bot.db import transaction
 from bot.directory.service import load_directory
@@ -140,7 +141,7 @@ async def test_two_assignments_at_once_give_one_owner(db_url: str, factory: Any)
                     ("stale", f"staff:{clicks[lost[0]][0]['aad']}"),
                 ]
             )
-            assert len(await events(factory, case_id, "Fördelat")) == 1
+            assert len(await events(factory, case_id, EventKind.ASSIGNED)) == 1
 
 
 async def test_two_decisions_at_once_give_one_decision(db_url: str, factory: Any) -> None:
@@ -200,7 +201,7 @@ async def test_two_decisions_at_once_give_one_decision(db_url: str, factory: Any
                     ("stale", f"staff:{clicks[lost[0]][0]['aad']}"),
                 ]
             )
-            assert len(await events(factory, case_id, "Beslut")) == 1
+            assert len(await events(factory, case_id, EventKind.DECIDED)) == 1
 
 
 async def _call_in(teams: Teams, factory: Any, round_no: int) -> tuple[int, list[int]]:
@@ -248,7 +249,7 @@ async def test_two_completions_of_one_task_at_once(db_url: str, factory: Any) ->
                 ("ok", f"staff:{MARIA['aad']}"),
                 ("stale", f"staff:{MARIA['aad']}"),
             ]
-            assert len(await events(factory, case_id, "Uppgift klar")) == 1
+            assert len(await events(factory, case_id, EventKind.TASK_DONE)) == 1
 
 
 async def test_two_clicks_on_the_last_task_close_the_case_once(db_url: str, factory: Any) -> None:
@@ -275,8 +276,8 @@ async def test_two_clicks_on_the_last_task_close_the_case_once(db_url: str, fact
                 assert case is not None
                 assert (case.state, case.version) == ("closed", 3), round_no
                 assert case.closed_at is not None
-            assert len(await events(factory, case_id, "Avslutat")) == 1
-            assert len(await events(factory, case_id, "Uppgift klar")) == 1
+            assert len(await events(factory, case_id, EventKind.CLOSED)) == 1
+            assert len(await events(factory, case_id, EventKind.TASK_DONE)) == 1
             assert await audit_outcomes(factory, case_id, "task.complete") == [
                 ("ok", f"staff:{ANNA['aad']}"),
                 ("stale", f"staff:{ANNA['aad']}"),
@@ -308,7 +309,7 @@ async def test_different_tasks_of_one_case_at_once_are_all_recorded(
                     )
                 ).all()
                 assert list(statuses) == ["done", "done", "done", "open"]
-            assert len(await events(factory, case_id, "Uppgift klar")) == 3
+            assert len(await events(factory, case_id, EventKind.TASK_DONE)) == 3
             assert [o for o, _ in await audit_outcomes(factory, case_id, "task.complete")] == [
                 "ok",
                 "ok",

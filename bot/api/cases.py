@@ -7,7 +7,8 @@ from aiohttp import web
 from bot.api.auth import bearer_sender, unauthorized
 from bot.audit import service as audit
 from bot.cases import api as case_api
-from bot.cases import states, views
+from bot.cases import views
+from bot.cases.enums import CaseState
 from bot.db import transaction
 from bot.state import STATE
 
@@ -59,8 +60,8 @@ async def list_cases(request: web.Request) -> web.Response:
     if unit_hsa is not None and "\x00" in unit_hsa:
         return _bad("unit", "an HSA-id has no NUL character")
     wanted_state = request.query.get("state") or None
-    if wanted_state is not None and wanted_state not in states.STATES:
-        return _bad("state", f"one of {', '.join(states.STATES)}")
+    if wanted_state is not None and wanted_state not in tuple(CaseState):
+        return _bad("state", f"one of {', '.join(tuple(CaseState))}")
     try:
         limit = int(request.query.get("limit", "200"))
     except ValueError:

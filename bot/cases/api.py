@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases import views
+from bot.cases.enums import EVENT_LABELS
 from bot.cases.models import Case, CaseEvent
 from bot.tasks.models import Task
 
@@ -67,7 +68,8 @@ def case_json(case: Case, tasks: Sequence[Task], history: Sequence[CaseEvent]) -
             {
                 "at": _iso(e.at),
                 "actor": e.actor,
-                "action": e.action,
+                "kind": e.action,
+                "action": EVENT_LABELS.get(e.action, e.action),
                 "from_state": e.from_state,
                 "to_state": e.to_state,
                 "reason": e.reason,

@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cases import states
+from bot.cases.enums import CaseState
 from bot.cases.models import Case
 
 __all__ = ["by_ids", "undecided_for"]
@@ -18,7 +18,7 @@ async def undecided_for(session: AsyncSession, *, physician_id: int) -> Sequence
     """Cases awaiting this physician's decision, oldest first (received, then id)."""
     rows = await session.scalars(
         select(Case)
-        .where(Case.physician_id == physician_id, Case.state == states.AWAITING_DECISION)
+        .where(Case.physician_id == physician_id, Case.state == CaseState.AWAITING_DECISION)
         .order_by(Case.received_at, Case.id)
     )
     return rows.all()

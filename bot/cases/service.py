@@ -16,17 +16,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.audit import service as audit
 from bot.cases import states, views
+from bot.cases.enums import DECISION_LABELS, CaseState, DecisionKind, EventKind
 from bot.cases.models import Case, CaseEvent, Decision
 from bot.core.calendar import local_date
 from bot.db import load_locked
 from bot.directory import service as directory
+from bot.directory.enums import Role
 from bot.directory.models import Staff
 from bot.outbox import service as outbox
 from bot.tasks import service as tasks_service
+from bot.tasks.enums import TaskKind, TaskStatus
 from bot.tasks.models import Task
 from bot.visits.models import Visit
 
-DECISIONS = ("normal_letter", "normal_call", "call_in", "other", "reassign")
 # Free text is kept whole or refused, never cut. The cards' Input.Text `maxLength` and the
 # card data models (bot/teams/actions.py) use these limits.
 MAX_NOTE = 1000  # a decision's note: the call-in booking note, or the other action
@@ -87,10 +89,10 @@ async def case_for(session: AsyncSession, *, action: str, case_id: int, who: str
 def transition(
     session: AsyncSession,
     case: Case,
-    to_state: str,
+    to_state: CaseState,
     *,
     actor: str,
-    action: str,
+    event: EventKind,
     reason: str | None = None,
     now: datetime,
 ) -> None:
@@ -101,7 +103,7 @@ def transition(
             case_id=case.id,
             at=now,
             actor=actor,
-            action=action,
+            action=event,
             from_state=case.state,
             to_state=to_state,
             reason=reason,
@@ -211,7 +213,7 @@ async def notify_tasks(
     for group, members in groups.items():
         first = members[0]
         card = await views.task_card(session, case, group=group, now=now, tasks=members)
-        if group == "mva":
+        if group == Role.MVA:
             kind, target = "channel", case.unit.mva_channel or ""
         else:
             assert first.assignee is not None
@@ -237,7 +239,7 @@ async def _give_to(
     *,
     actor: Staff,
     who: str,
-    action: str,
+    event: EventKind,
     audit_action: str,
     notice: str | None,
     now: datetime,
@@ -248,9 +250,9 @@ async def _give_to(
     transition(
         session,
         case,
-        states.AWAITING_DECISION,
+        CaseState.AWAITING_DECISION,
         actor=actor.name,
-        action=action,
+        event=event,
         reason=f"till {physician.name}",
         now=now,
     )
@@ -280,8 +282,8 @@ async def assign_case(
     if isinstance(case, Outcome):
         return case
     if not (
-        directory.has_role(actor, case.unit_id, "mva")
-        or directory.has_role(actor, case.unit_id, "physician")
+        directory.has_role(actor, case.unit_id, Role.MVA)
+        or directory.has_role(actor, case.unit_id, Role.PHYSICIAN)
     ):
         return refuse(
             session,
@@ -291,7 +293,7 @@ async def assign_case(
             reason="role",
             message="Du saknar behörighet att fördela ärenden på den här enheten.",
         )
-    if case.state != states.AWAITING_ASSIGNMENT or case.version != version:
+    if case.state != CaseState.AWAITING_ASSIGNMENT or case.version != version:
         audit_case(
             session,
             actor=who,
@@ -303,7 +305,7 @@ async def assign_case(
         message = f"Redan fördelat till {taken}." if taken else _already_decided_text(case)
         return Outcome(ok=False, case=case, message=message)
     physician = await directory.staff_by_aad(session, physician_aad)
-    if physician is None or not directory.has_role(physician, case.unit_id, "physician"):
+    if physician is None or not directory.has_role(physician, case.unit_id, Role.PHYSICIAN):
         return refuse(
             session,
             action="case.assign",
@@ -319,7 +321,7 @@ async def assign_case(
         physician,
         actor=actor,
         who=who,
-        action="Fördelat",
+        event=EventKind.ASSIGNED,
         audit_action="case.assign",
         notice=None,
         now=now,
@@ -354,7 +356,7 @@ async def decide_case(
     case = await case_for(session, action="case.decide", case_id=case_id, who=who)
     if isinstance(case, Outcome):
         return case
-    if not directory.has_role(actor, case.unit_id, "physician"):
+    if not directory.has_role(actor, case.unit_id, Role.PHYSICIAN):
         return refuse(
             session,
             action="case.decide",
@@ -364,7 +366,7 @@ async def decide_case(
             message="Endast läkare på enheten kan besluta i ärendet.",
         )
     assert actor is not None
-    if case.state != states.AWAITING_DECISION or case.version != version:
+    if case.state != CaseState.AWAITING_DECISION or case.version != version:
         audit_case(
             session,
             actor=who,
@@ -373,14 +375,14 @@ async def decide_case(
             outcome="stale",
             detail={"card_version": version, "case_version": case.version},
         )
-        if case.state == states.SUPERSEDED:
+        if case.state == CaseState.SUPERSEDED:
             message = f"Ersatt av korrigerat svar: {views.case_ref(case.superseded_by_id or 0)}."
         elif case.decision is not None:
             message = _already_decided_text(case)
         else:
             message = "Kortet var inaktuellt; här är det aktuella. Inget beslut registrerades."
         return Outcome(ok=False, case=case, message=message)
-    if decision not in DECISIONS:
+    if decision not in tuple(DecisionKind):
         return refuse(
             session,
             action="case.decide",
@@ -400,9 +402,10 @@ async def decide_case(
             message=too_long("Anteckningen", length=len(note), limit=MAX_NOTE),
         )
 
-    if decision == "reassign":
+    kind = DecisionKind(decision)
+    if kind == DecisionKind.REASSIGN:
         target = await directory.staff_by_aad(session, reassign_to_aad or "")
-        if target is None or not directory.has_role(target, case.unit_id, "physician"):
+        if target is None or not directory.has_role(target, case.unit_id, Role.PHYSICIAN):
             return refuse(
                 session,
                 action="case.decide",
@@ -426,14 +429,14 @@ async def decide_case(
             target,
             actor=actor,
             who=who,
-            action="Fördelat om",
+            event=EventKind.REASSIGNED,
             audit_action="case.reassign",
             notice=f"Fördelat om av {actor.name}.",
             now=now,
         )
         return Outcome(ok=True, case=case, message=f"Fördelat om till {target.name}.")
 
-    if decision == "other" and not note:
+    if kind == DecisionKind.OTHER and not note:
         return refuse(
             session,
             action="case.decide",
@@ -443,11 +446,11 @@ async def decide_case(
             message="Skriv vilken åtgärd som ska göras.",
         )
     visit_physician: Staff | None = None
-    if decision == "call_in":
+    if kind == DecisionKind.CALL_IN:
         if visit_physician_aad and visit_physician_aad != actor.aad_object_id:
             visit_physician = await directory.staff_by_aad(session, visit_physician_aad)
             if visit_physician is None or not directory.has_role(
-                visit_physician, case.unit_id, "physician"
+                visit_physician, case.unit_id, Role.PHYSICIAN
             ):
                 return refuse(
                     session,
@@ -462,7 +465,7 @@ async def decide_case(
 
     record = Decision(
         case_id=case.id,
-        kind=decision,
+        kind=kind,
         by_id=actor.id,
         by=actor,
         at=now,
@@ -476,10 +479,10 @@ async def decide_case(
     transition(
         session,
         case,
-        states.DECIDED,
+        CaseState.DECIDED,
         actor=actor.name,
-        action="Beslut",
-        reason=views.DECISION_LABELS[decision],
+        event=EventKind.DECIDED,
+        reason=DECISION_LABELS[kind],
         now=now,
     )
     tasks = tasks_service.create_tasks(
@@ -556,7 +559,7 @@ async def complete_task(
         return found
     task, case = found
     assert actor is not None
-    if task.status != "open":
+    if task.status != TaskStatus.OPEN:
         audit_case(
             session,
             actor=who,
@@ -567,7 +570,7 @@ async def complete_task(
         )
         done = (
             f"Redan klar – {task.done_by.name} ({views.fmt_time(task.done_at)})."
-            if task.status == "done" and task.done_by
+            if task.status == TaskStatus.DONE and task.done_by
             else "Uppgiften är inte längre öppen."
         )
         return Outcome(ok=False, case=case, task=task, message=done)
@@ -582,7 +585,7 @@ async def complete_task(
             reason="note too long",
             message=too_long("Anteckningen", length=len(note), limit=MAX_TASK_NOTE),
         )
-    if task.kind == "book_visit":
+    if task.kind == TaskKind.BOOK_VISIT:
         if booked_at is None:
             return refuse(
                 session,
@@ -605,7 +608,7 @@ async def complete_task(
             )
         await _book_visit(session, case=case, booked_at=booked_at, actor=actor)
         task.booked_at = booked_at
-    task.status = "done"
+    task.status = TaskStatus.DONE
     task.done_by_id = actor.id
     task.done_by = actor
     task.done_at = now
@@ -615,7 +618,7 @@ async def complete_task(
             case_id=case.id,
             at=now,
             actor=actor.name,
-            action="Uppgift klar",
+            action=EventKind.TASK_DONE,
             from_state=case.state,
             to_state=case.state,
             reason=task.title,
@@ -629,18 +632,18 @@ async def complete_task(
         task=task,
     )
     await session.flush()
-    closes_on_visit = case.decision is not None and case.decision.kind == "call_in"
+    closes_on_visit = case.decision is not None and case.decision.kind == DecisionKind.CALL_IN
     if (
-        case.state == states.DECIDED
+        case.state == CaseState.DECIDED
         and not closes_on_visit
         and await tasks_service.open_count(session, case_id=case.id) == 0
     ):
         transition(
             session,
             case,
-            states.CLOSED,
+            CaseState.CLOSED,
             actor=actor.name,
-            action="Avslutat",
+            event=EventKind.CLOSED,
             reason="alla uppgifter klara",
             now=now,
         )
@@ -681,7 +684,7 @@ async def reopen_task(
         return found
     task, case = found
     assert actor is not None
-    if task.status != "done" or task.done_at is None:
+    if task.status != TaskStatus.DONE or task.done_at is None:
         audit_case(
             session,
             actor=who,
@@ -702,7 +705,7 @@ async def reopen_task(
             error=False,
             message="Det går bara att ångra inom 24 timmar.",
         )
-    if case.state in (states.SUPERSEDED, states.CANCELLED):
+    if case.state in (CaseState.SUPERSEDED, CaseState.CANCELLED):
         return refuse(
             session,
             action="task.reopen",
@@ -713,7 +716,7 @@ async def reopen_task(
             error=False,
             message="Ärendet är avslutat på annat sätt; uppgiften kan inte ångras.",
         )
-    task.status = "open"
+    task.status = TaskStatus.OPEN
     task.done_by_id = None
     task.done_by = None
     task.done_at = None
@@ -722,19 +725,19 @@ async def reopen_task(
             case_id=case.id,
             at=now,
             actor=actor.name,
-            action="Uppgift ångrad",
+            action=EventKind.TASK_REOPENED,
             from_state=case.state,
             to_state=case.state,
             reason=task.title,
         )
     )
-    if case.state == states.CLOSED:
+    if case.state == CaseState.CLOSED:
         transition(
             session,
             case,
-            states.DECIDED,
+            CaseState.DECIDED,
             actor=actor.name,
-            action="Återöppnat",
+            event=EventKind.REOPENED,
             reason=f"uppgift ångrad: {task.title}",
             now=now,
         )
@@ -775,7 +778,7 @@ async def view_case(
             reason="unknown case",
             message="Ärendet finns inte.",
         ), None
-    if not any(directory.has_role(actor, case.unit_id, r) for r in ("physician", "mva", "admin")):
+    if not any(directory.has_role(actor, case.unit_id, r) for r in Role):
         return refuse(
             session,
             action="card.refresh",

@@ -1,37 +1,32 @@
-"""Case states and the transitions allowed between them (SPEC section 2.1)."""
+"""The transitions allowed between case states (SPEC section 2.1)."""
 
 from __future__ import annotations
 
 from typing import Final
 
-AWAITING_ASSIGNMENT: Final = "awaiting_assignment"
-AWAITING_DECISION: Final = "awaiting_decision"
-DECIDED: Final = "decided"
-CLOSED: Final = "closed"
-SUPERSEDED: Final = "superseded"
-CANCELLED: Final = "cancelled"
+from bot.cases.enums import CaseState
 
-STATES: Final = (AWAITING_ASSIGNMENT, AWAITING_DECISION, DECIDED, CLOSED, SUPERSEDED, CANCELLED)
-
-LABELS: Final = {
-    AWAITING_ASSIGNMENT: "Väntar på fördelning",
-    AWAITING_DECISION: "Väntar på beslut",
-    DECIDED: "Beslutat",
-    CLOSED: "Avslutat",
-    SUPERSEDED: "Ersatt av korrigerat svar",
-    CANCELLED: "Makulerat",
-}
+__all__ = ["TRANSITIONS", "IllegalTransition", "check_transition"]
 
 # from-state -> states it may move to. A reassignment keeps `awaiting_decision`; a task
 # reopened within 24 hours takes a closed case back to `decided`, recorded like any other.
 TRANSITIONS: Final[dict[str | None, frozenset[str]]] = {
-    None: frozenset({AWAITING_ASSIGNMENT, AWAITING_DECISION}),
-    AWAITING_ASSIGNMENT: frozenset({AWAITING_DECISION, SUPERSEDED, CANCELLED}),
-    AWAITING_DECISION: frozenset({AWAITING_DECISION, DECIDED, SUPERSEDED, CANCELLED}),
-    DECIDED: frozenset({CLOSED, SUPERSEDED, CANCELLED}),
-    CLOSED: frozenset({DECIDED, SUPERSEDED}),
-    SUPERSEDED: frozenset(),
-    CANCELLED: frozenset(),
+    None: frozenset({CaseState.AWAITING_ASSIGNMENT, CaseState.AWAITING_DECISION}),
+    CaseState.AWAITING_ASSIGNMENT: frozenset(
+        {CaseState.AWAITING_DECISION, CaseState.SUPERSEDED, CaseState.CANCELLED}
+    ),
+    CaseState.AWAITING_DECISION: frozenset(
+        {
+            CaseState.AWAITING_DECISION,
+            CaseState.DECIDED,
+            CaseState.SUPERSEDED,
+            CaseState.CANCELLED,
+        }
+    ),
+    CaseState.DECIDED: frozenset({CaseState.CLOSED, CaseState.SUPERSEDED, CaseState.CANCELLED}),
+    CaseState.CLOSED: frozenset({CaseState.DECIDED, CaseState.SUPERSEDED}),
+    CaseState.SUPERSEDED: frozenset(),
+    CaseState.CANCELLED: frozenset(),
 }
 
 

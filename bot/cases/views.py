@@ -7,33 +7,27 @@ by the unit's `card_identity` setting, protected identities hidden. The template
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cases import states
 from bot.cases.clinical import FRACTURE_LABELS, format_score, fracture_group, suggest
+from bot.cases.enums import DECISION_LABELS, EVENT_LABELS, STATE_LABELS, CaseState, EventKind
 from bot.cases.models import Case, CaseEvent
 from bot.core.calendar import STOCKHOLM, local_date
 from bot.core.identifiers import format_personal_number
 from bot.core.measurements import Measurement
 from bot.directory import service as directory
+from bot.directory.enums import Role
 from bot.directory.models import Staff
 from bot.letters.render import LETTERS, letter_for_task
+from bot.tasks.enums import TASK_STATUS_LABELS, TaskStatus
 from bot.tasks.models import Task
 from cards.render import render
 
-DECISION_LABELS = {
-    "normal_letter": "Ingen osteoporos – brevsvar",
-    "normal_call": "Ingen osteoporos – ring patienten",
-    "call_in": "Kalla till läkarbesök",
-    "other": "Annan åtgärd",
-    "reassign": "Fördela om",
-}
-TASK_STATUS_LABELS = {"open": "Öppen", "done": "Klar", "cancelled": "Avbruten"}
 TREAT_TEXT = "Höft- eller kotfraktur: behandling bör övervägas oavsett T-score."
 PROTECTED = "Skyddad identitet"
 MAX_REFRESH_USERS = 60
@@ -100,7 +94,7 @@ def common_context(case: Case, *, notice: str | None = None) -> dict[str, Any]:
             "version": case.version,
             "ref": case_ref(case.id),
             "state": case.state,
-            "state_label": states.LABELS[case.state],
+            "state_label": STATE_LABELS[case.state],
         },
         "patient": {"display": patient_display(case), "protected": case.protected_identity},
         "answer": {
@@ -143,7 +137,7 @@ def _user_ids(people: Sequence[Staff | None]) -> list[str]:
 async def _physician_choices(session: AsyncSession, unit_id: int) -> list[dict[str, str]]:
     return [
         {"id": p.aad_object_id, "name": p.name}
-        for p in await directory.unit_staff(session, unit_id=unit_id, role="physician")
+        for p in await directory.unit_staff(session, unit_id=unit_id, role=Role.PHYSICIAN)
     ]
 
 
@@ -173,8 +167,8 @@ async def triage_card(
     assigned: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The MVA channel's card for a case without a named physician."""
-    mva = await directory.unit_staff(session, unit_id=case.unit_id, role="mva")
-    physicians = await directory.unit_staff(session, unit_id=case.unit_id, role="physician")
+    mva = await directory.unit_staff(session, unit_id=case.unit_id, role=Role.MVA)
+    physicians = await directory.unit_staff(session, unit_id=case.unit_id, role=Role.PHYSICIAN)
     ctx = common_context(case, notice=notice)
     del ctx["measurements"]
     return render(
@@ -205,7 +199,7 @@ def decision_context(case: Case) -> dict[str, Any] | None:
     if decision is None:
         return None
     return {
-        "label": DECISION_LABELS.get(decision.kind, decision.kind),
+        "label": _label(DECISION_LABELS, decision.kind),
         "by": decision.by.name,
         "at": fmt_time(decision.at),
         "note": decision.note,
@@ -214,7 +208,7 @@ def decision_context(case: Case) -> dict[str, Any] | None:
 
 
 def _letter(task: Task, case: Case | None, today: date) -> str | None:
-    if case is None or task.status != "open" or task.kind not in LETTERS:
+    if case is None or task.status != TaskStatus.OPEN or task.kind not in LETTERS:
         return None
     decision = case.decision
     return letter_for_task(
@@ -239,16 +233,16 @@ def _task_row(task: Task, *, now: datetime, case: Case | None = None) -> dict[st
         "title": task.title,
         "description": task.description,
         "assignee": "MVA"
-        if task.assignee_role == "mva"
+        if task.assignee_role == Role.MVA
         else (task.assignee.name if task.assignee else "Läkare"),
         "due": fmt_date(task.due),
-        "overdue": task.status == "open" and task.due < today,
+        "overdue": task.status == TaskStatus.OPEN and task.due < today,
         "status": task.status,
         "status_label": TASK_STATUS_LABELS[task.status],
-        "done": task.status == "done",
+        "done": task.status == TaskStatus.DONE,
         "done_by": task.done_by.name if task.done_by else None,
         "done_at": fmt_time(task.done_at),
-        "can_reopen": task.status == "done"
+        "can_reopen": task.status == TaskStatus.DONE
         and task.done_at is not None
         and (now - task.done_at).total_seconds() < 24 * 3600,
         "note": ((task.note or "") + booked).strip() or None,
@@ -268,7 +262,7 @@ async def summary_card(
     if tasks is None:
         tasks = await case_tasks(session, case.id)
     history = await case_history(session, case.id)
-    mva = await directory.unit_staff(session, unit_id=case.unit_id, role="mva")
+    mva = await directory.unit_staff(session, unit_id=case.unit_id, role=Role.MVA)
     return render(
         "case_summary_card",
         **common_context(case, notice=notice),
@@ -279,17 +273,23 @@ async def summary_card(
     )
 
 
+def _label(labels: Mapping[str, str], code: str) -> str:
+    """The Swedish label of a stored code; the code itself when it has none."""
+    return labels.get(code, code)
+
+
 def event_text(event: CaseEvent) -> str:
-    text = event.action
+    """One history line: what happened, the state it led to, why, and who."""
+    text = _label(EVENT_LABELS, event.action)
     if event.to_state and event.to_state != event.from_state:
-        text = f"{text}: {states.LABELS.get(event.to_state, event.to_state)}"
+        text = f"{text}: {_label(STATE_LABELS, event.to_state)}"
     if event.reason:
         text = f"{text} ({event.reason})"
     return f"{text} – {event.actor}"
 
 
 def task_group(task: Task) -> str:
-    return "mva" if task.assignee_role == "mva" else f"staff:{task.assignee_id}"
+    return Role.MVA if task.assignee_role == Role.MVA else f"staff:{task.assignee_id}"
 
 
 async def task_card(
@@ -305,9 +305,9 @@ async def task_card(
     `tasks`: that group's tasks when the caller holds them all (in order), else read."""
     if tasks is None:
         tasks = [t for t in await case_tasks(session, case.id) if task_group(t) == group]
-    if group == "mva":
+    if group == Role.MVA:
         viewers: list[Staff | None] = list(
-            await directory.unit_staff(session, unit_id=case.unit_id, role="mva")
+            await directory.unit_staff(session, unit_id=case.unit_id, role=Role.MVA)
         )
     else:
         viewers = [t.assignee for t in tasks[:1]]
@@ -337,12 +337,13 @@ async def triage_view(
     session: AsyncSession, case: Case, *, now: datetime, notice: str | None = None
 ) -> dict[str, Any]:
     """The triage card as the MVA channel sees it now: open, or who took it."""
-    if case.state == states.AWAITING_ASSIGNMENT:
+    if case.state == CaseState.AWAITING_ASSIGNMENT:
         return await triage_card(session, case, notice=notice)
     taken = next(
-        (e for e in await case_history(session, case.id) if e.action == "Fördelat"), None
+        (e for e in await case_history(session, case.id) if e.action == EventKind.ASSIGNED),
+        None,
     )
-    if taken is None or case.physician is None or case.state == states.SUPERSEDED:
+    if taken is None or case.physician is None or case.state == CaseState.SUPERSEDED:
         return await summary_card(session, case, now=now, notice=notice)
     assigned = {"to": case.physician.name, "by": taken.actor, "at": fmt_time(taken.at) or ""}
     return await triage_card(session, case, notice=notice, assigned=assigned)
@@ -362,10 +363,10 @@ async def card_for_viewer(
     `view` names the card being refreshed when a case has several: `triage` keeps the
     MVA channel's triage card a triage card, showing who took the case.
     """
-    if case.state == states.AWAITING_DECISION and case.physician_id == viewer.id:
+    if case.state == CaseState.AWAITING_DECISION and case.physician_id == viewer.id:
         return await decision_card(session, case, notice=notice)
     if view == "triage":
         return await triage_view(session, case, now=now, notice=notice)
-    if case.state == states.AWAITING_ASSIGNMENT:
+    if case.state == CaseState.AWAITING_ASSIGNMENT:
         return await triage_card(session, case, notice=notice)
     return await summary_card(session, case, now=now, notice=notice)

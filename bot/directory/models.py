@@ -10,8 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db import Base, UTCDateTime, utcnow
 
-ROLES = ("physician", "mva", "admin")
-
 DEFAULT_UNIT_SETTINGS: dict[str, Any] = {
     "card_identity": "full",
     "call_in_months": 2,

@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from bot.directory.models import ROLES
+from bot.directory import enums
 
 __all__ = [
     "CARD_IDENTITIES",
@@ -165,7 +165,7 @@ class UnitEntry(_Strict):
 
 
 def _role(value: Any) -> str:
-    if value not in ROLES:
+    if value not in tuple(enums.Role):
         raise _fail(f"unknown role {value!r}")
     return str(value)
 

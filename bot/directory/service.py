@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from bot.audit import service as audit
 from bot.db import utcnow
+from bot.directory.enums import Role
 from bot.directory.models import Staff, StaffRole, Unit
 from bot.directory.schema import DirectoryError as DirectoryError
 from bot.directory.schema import parse_directory
@@ -143,7 +144,7 @@ async def staff_by_aad(session: AsyncSession, aad_object_id: str) -> Staff | Non
     return rows.unique().one_or_none()
 
 
-def has_role(person: Staff | None, unit_id: int, role: str) -> bool:
+def has_role(person: Staff | None, unit_id: int, role: Role) -> bool:
     """True when the person is active and holds `role` in the unit."""
     return bool(
         person is not None
@@ -153,7 +154,7 @@ def has_role(person: Staff | None, unit_id: int, role: str) -> bool:
 
 
 async def unit_staff(
-    session: AsyncSession, *, unit_id: int, role: str, with_roles: bool = False
+    session: AsyncSession, *, unit_id: int, role: Role, with_roles: bool = False
 ) -> Sequence[Staff]:
     """Active staff holding `role` in the unit, by name; `with_roles` loads all their roles
     (for `has_role` on them). Read once per session (transaction): a card and the card

@@ -21,10 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.audit import service as audit
 from bot.cases import service as cases
 from bot.cases import states, views
+from bot.cases.enums import CaseState, EventKind
 from bot.cases.models import AnswerMessage, Case, CaseEvent
 from bot.core.calendar import local_date
 from bot.db import transaction, whole_database_locked
 from bot.directory import service as directory
+from bot.directory.enums import Role
 from bot.directory.models import Unit
 from bot.intake import jsontext, limits
 from bot.intake.fhir import BundleInvalid, DxaAnswer, Problem, parse_bundle
@@ -261,7 +263,7 @@ async def _store(
         .where(
             Case.report_system == answer.report_system,
             Case.report_value == answer.report_value,
-            Case.state != states.SUPERSEDED,
+            Case.state != CaseState.SUPERSEDED,
         )
         .order_by(Case.id.desc())
         .limit(1)
@@ -290,11 +292,11 @@ async def _store(
         physician = previous.physician
     elif answer.practitioner_hsa_id:
         # the unit's physicians: the decision card lists the same people (one query)
-        physicians = await directory.unit_staff(session, unit_id=unit_id, role="physician")
+        physicians = await directory.unit_staff(session, unit_id=unit_id, role=Role.PHYSICIAN)
         physician = next((p for p in physicians if p.hsa_id == answer.practitioner_hsa_id), None)
     case.physician = physician
     case.physician_id = physician.id if physician else None
-    first_state = states.AWAITING_DECISION if physician else states.AWAITING_ASSIGNMENT
+    first_state = CaseState.AWAITING_DECISION if physician else CaseState.AWAITING_ASSIGNMENT
     states.check_transition(None, first_state)
     case.state = first_state
     session.add(case)
@@ -304,7 +306,7 @@ async def _store(
             case_id=case.id,
             at=now,
             actor=actor,
-            action="Svar mottaget",
+            action=EventKind.RECEIVED,
             from_state=None,
             to_state=first_state,
             reason=f"korrigerar ärende {previous.id}" if previous else None,
@@ -408,9 +410,9 @@ async def _supersede(
     cases.transition(
         session,
         previous,
-        states.SUPERSEDED,
+        CaseState.SUPERSEDED,
         actor=actor,
-        action="Ersatt",
+        event=EventKind.SUPERSEDED,
         reason=f"korrigerat svar: {views.case_ref(case.id)}",
         now=now,
     )

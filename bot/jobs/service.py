@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.audit import service as audit
-from bot.cases import states
+from bot.cases.enums import CaseState
 from bot.cases.models import Case
 from bot.cases.views import case_ref, fmt_date, patient_display
 from bot.core.calendar import (
@@ -48,9 +48,11 @@ from bot.core.calendar import (
 )
 from bot.db import transaction
 from bot.directory import service as directory
+from bot.directory.enums import Role
 from bot.directory.models import DEFAULT_UNIT_SETTINGS, Staff, Unit
 from bot.jobs.models import JobRun
 from bot.outbox import service as outbox
+from bot.tasks.enums import TaskStatus
 from bot.tasks.models import Task
 from cards.render import render
 
@@ -75,7 +77,7 @@ LOOKAHEAD_WORKING_DAYS = 3
 REMIND_AFTER_WORKING_DAYS = 3
 ACTOR = "system:daily"
 _DEFAULT_DIGEST_TIME = time.fromisoformat(str(DEFAULT_UNIT_SETTINGS["digest_time"]))
-_CLOSED_CASE_STATES = (states.SUPERSEDED, states.CANCELLED)
+_CLOSED_CASE_STATES = (CaseState.SUPERSEDED, CaseState.CANCELLED)
 
 
 @dataclass
@@ -143,7 +145,7 @@ async def run_daily(
         physicians: dict[int, Staff] = {}
         for unit in due_units:
             for person in await directory.unit_staff(
-                session, unit_id=unit.id, role="physician", with_roles=True
+                session, unit_id=unit.id, role=Role.PHYSICIAN, with_roles=True
             ):
                 physicians.setdefault(person.id, person)
 
@@ -237,7 +239,7 @@ async def digest_context(session: AsyncSession, *, unit: Unit, today: date) -> d
             .join(Case, Case.id == Task.case_id)
             .where(
                 Task.unit_id == unit.id,
-                Task.status == "open",
+                Task.status == TaskStatus.OPEN,
                 Task.due <= horizon,
                 Case.state.not_in(_CLOSED_CASE_STATES),
             )
@@ -246,7 +248,7 @@ async def digest_context(session: AsyncSession, *, unit: Unit, today: date) -> d
     ).all()
     awaiting = await session.scalar(
         select(func.count(Case.id)).where(
-            Case.unit_id == unit.id, Case.state == states.AWAITING_ASSIGNMENT
+            Case.unit_id == unit.id, Case.state == CaseState.AWAITING_ASSIGNMENT
         )
     )
     tasks = [
@@ -260,7 +262,7 @@ async def digest_context(session: AsyncSession, *, unit: Unit, today: date) -> d
             "due": fmt_date(task.due) or "",
             "overdue": task.due < today,
             "assignee": None
-            if task.assignee_role == "mva"
+            if task.assignee_role == Role.MVA
             else (task.assignee.name if task.assignee else "Läkare"),
         }
         for task, case in rows
@@ -317,7 +319,7 @@ async def reminder_contexts(
     cases = (
         await session.scalars(
             select(Case)
-            .where(Case.physician_id == physician.id, Case.state == states.AWAITING_DECISION)
+            .where(Case.physician_id == physician.id, Case.state == CaseState.AWAITING_DECISION)
             .order_by(Case.received_at, Case.id)
         )
     ).all()
@@ -327,7 +329,7 @@ async def reminder_contexts(
         waiting = working_days_between(received, today)
         if waiting <= REMIND_AFTER_WORKING_DAYS:
             continue
-        if not directory.has_role(physician, case.unit_id, "physician"):
+        if not directory.has_role(physician, case.unit_id, Role.PHYSICIAN):
             continue  # no longer a physician there: the card would refuse to open
         _, rows = by_unit.setdefault(case.unit_id, (case.unit, []))
         rows.append(

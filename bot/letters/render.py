@@ -12,7 +12,13 @@ from pathlib import Path
 
 import jinja2
 
-LETTERS = {"normal_letter": "normal_result", "invitation_letter": "call_in"}
+from bot.tasks.enums import TaskKind
+
+LETTERS: dict[str, str] = {
+    TaskKind.NORMAL_LETTER: "normal_result",
+    TaskKind.INVITATION_LETTER: "call_in",
+}
+"""Task kind -> the letter template that goes with it."""
 NAME_PLACEHOLDER = "[Patientens namn]"
 
 

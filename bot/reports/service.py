@@ -68,10 +68,11 @@ from typing import Literal
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cases import states
+from bot.cases.enums import CaseState, DecisionKind
 from bot.cases.models import Case, Decision
 from bot.core.calendar import STOCKHOLM, add_months, local_date
 from bot.directory.models import Unit
+from bot.tasks.enums import TaskStatus
 from bot.tasks.models import Task
 from bot.visits.models import Visit
 
@@ -116,7 +117,7 @@ KEYS = (
     "awaiting_assignment",
 )
 
-_INACTIVE = (states.SUPERSEDED, states.CANCELLED)
+_INACTIVE = (CaseState.SUPERSEDED, CaseState.CANCELLED)
 
 
 class ReportError(ValueError):
@@ -231,7 +232,7 @@ async def quality_figures(
 
     answers = await _answers_received(session, unit_id=unit.id, low=low, high=high)
     decided = await _decision_cohort(session, unit_id=unit.id, low=low, high=high)
-    call_ins = [d for d in decided if d.kind == "call_in"]
+    call_ins = [d for d in decided if d.kind == DecisionKind.CALL_IN]
     visited = [d for d in call_ins if d.recorded and d.booked_at is not None]
     lab_done = await _lab_packages_done(session, unit_id=unit.id, low=low, high=high)
 
@@ -254,11 +255,16 @@ async def quality_figures(
     overdue = await session.scalar(
         select(func.count(Task.id))
         .join(Case, Case.id == Task.case_id)
-        .where(Task.unit_id == unit.id, Task.status == "open", Task.due < reference, _active())
+        .where(
+            Task.unit_id == unit.id,
+            Task.status == TaskStatus.OPEN,
+            Task.due < reference,
+            _active(),
+        )
     )
     unassigned = await session.scalar(
         select(func.count(Case.id)).where(
-            Case.unit_id == unit.id, Case.state == states.AWAITING_ASSIGNMENT
+            Case.unit_id == unit.id, Case.state == CaseState.AWAITING_ASSIGNMENT
         )
     )
 
@@ -405,7 +411,7 @@ async def _answers_received(
         while successor is not None and successor in corrections and successor not in seen:
             seen.add(successor)
             state, successor = corrections[successor]
-        if state != states.CANCELLED:
+        if state != CaseState.CANCELLED:
             counted.add((head.report_system, head.report_value))
     return len(counted)
 
@@ -463,9 +469,9 @@ async def _lab_packages_done(
             .join(Decision, Decision.case_id == Case.id)
             .where(
                 *_decision_filter(unit_id, low, high),
-                Decision.kind == "call_in",
+                Decision.kind == DecisionKind.CALL_IN,
                 Task.kind == "lab_package",
-                Task.status == "done",
+                Task.status == TaskStatus.DONE,
                 Task.done_at.is_not(None),
             )
         )

@@ -21,12 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.audit import service as audit
 from bot.audit.models import AuditEntry
 from bot.botstate.models import BotStateItem
-from bot.cases import states
+from bot.cases.enums import CaseState
 from bot.cases.models import AnswerMessage, Case
 from bot.directory.models import Unit
 from bot.intake.models import RejectedMessage
 
-ENDED = (states.CLOSED, states.SUPERSEDED, states.CANCELLED)
+ENDED = (CaseState.CLOSED, CaseState.SUPERSEDED, CaseState.CANCELLED)
 REJECTED_KEEP = timedelta(days=90)
 DIALOG_STATE_KEEP = timedelta(days=30)
 

@@ -9,8 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db import Base, UTCDateTime, utcnow
 from bot.directory.models import Staff
-
-TASK_STATUSES = ("open", "done", "cancelled")
+from bot.tasks.enums import TaskStatus
 
 
 class Task(Base):
@@ -26,7 +25,7 @@ class Task(Base):
     assignee_role: Mapped[str] = mapped_column(String(20))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     due: Mapped[date] = mapped_column(Date, index=True)
-    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.OPEN, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     done_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,14 +8,16 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cases import states
+from bot.cases.enums import CaseState
 from bot.cases.models import Case
+from bot.directory.enums import Role
 from bot.directory.models import Unit
+from bot.tasks.enums import TaskStatus
 from bot.tasks.models import Task
 
 __all__ = ["open_tasks_for", "unit_names"]
 
-_ENDED_CASE_STATES = (states.SUPERSEDED, states.CANCELLED)
+_ENDED_CASE_STATES = (CaseState.SUPERSEDED, CaseState.CANCELLED)
 
 
 async def open_tasks_for(
@@ -26,15 +28,17 @@ async def open_tasks_for(
     first (then case, position, id). Tasks of superseded or cancelled cases are left out."""
     wanted = []
     if unit_ids:
-        wanted.append(and_(Task.assignee_role == "mva", Task.unit_id.in_(sorted(unit_ids))))
+        wanted.append(and_(Task.assignee_role == Role.MVA, Task.unit_id.in_(sorted(unit_ids))))
     if assignee_id is not None:
-        wanted.append(and_(Task.assignee_role != "mva", Task.assignee_id == assignee_id))
+        wanted.append(and_(Task.assignee_role != Role.MVA, Task.assignee_id == assignee_id))
     if not wanted:
         return []
     rows = await session.scalars(
         select(Task)
         .join(Case, Case.id == Task.case_id)
-        .where(Task.status == "open", or_(*wanted), Case.state.not_in(_ENDED_CASE_STATES))
+        .where(
+            Task.status == TaskStatus.OPEN, or_(*wanted), Case.state.not_in(_ENDED_CASE_STATES)
+        )
         .order_by(Task.due, Task.case_id, Task.position, Task.id)
     )
     return rows.all()

@@ -8,42 +8,45 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.cases.enums import DecisionKind
 from bot.cases.models import Case, Decision
 from bot.core.calendar import add_months, add_working_days, local_date
 from bot.db import load_locked
+from bot.directory.enums import Role
 from bot.directory.models import Staff, Unit
+from bot.tasks.enums import TaskKind, TaskStatus
 from bot.tasks.models import Task
 
 REOPEN_WINDOW = timedelta(hours=24)
 
 # kind -> default title; a unit may override any of them in settings.task_texts.
-TASK_TEXTS = {
-    "normal_letter": "Skicka brevsvar om normal bentäthet",
-    "normal_call": "Ring patienten om normalt svar",
-    "waitlist": "Sätt upp på väntelista (VL) till läkare",
-    "invitation_letter": (
+TASK_TEXTS: dict[str, str] = {
+    TaskKind.NORMAL_LETTER: "Skicka brevsvar om normal bentäthet",
+    TaskKind.NORMAL_CALL: "Ring patienten om normalt svar",
+    TaskKind.WAITLIST: "Sätt upp på väntelista (VL) till läkare",
+    TaskKind.INVITATION_LETTER: (
         "Skicka brev: svar på bentäthetsmätning och kallelse inom {months} månader"
     ),
-    "lab_package": "Beställ prover: Osteoporospaket",
-    "book_visit": "Boka läkartid",
-    "other": "Annan åtgärd",
+    TaskKind.LAB_PACKAGE: "Beställ prover: Osteoporospaket",
+    TaskKind.BOOK_VISIT: "Boka läkartid",
+    TaskKind.OTHER: "Annan åtgärd",
 }
 BOOKING_NOTE = "Frakturkedjepatient – osteoporospaket ska tas före läkarbesöket"
 
 
 @dataclass(frozen=True)
 class TaskPlan:
-    kind: str
+    kind: TaskKind
     title: str
     description: str | None
-    assignee_role: str
+    assignee_role: Role
     assignee_id: int | None
     due_days: int = 0
     due_working_days: int = 0
     due_months: int = 0
 
 
-def _text(unit: Unit, kind: str) -> str:
+def _text(unit: Unit, kind: TaskKind) -> str:
     overrides = unit.setting("task_texts") or {}
     text = overrides.get(kind, TASK_TEXTS[kind])
     return str(text).replace("{months}", str(unit.setting("call_in_months")))
@@ -54,53 +57,66 @@ def plan_tasks(
 ) -> list[TaskPlan]:
     """The tasks a decision creates, with their assignees and due rules."""
     kind = decision.kind
-    if kind in ("normal_letter", "normal_call"):
-        to_mva = kind == "normal_letter" and unit.setting("letter_tasks_to") == "mva"
+    if kind in (DecisionKind.NORMAL_LETTER, DecisionKind.NORMAL_CALL):
+        task_kind = TaskKind(kind)
+        to_mva = kind == DecisionKind.NORMAL_LETTER and unit.setting("letter_tasks_to") == Role.MVA
         return [
             TaskPlan(
-                kind=kind,
-                title=_text(unit, kind),
+                kind=task_kind,
+                title=_text(unit, task_kind),
                 description=None,
-                assignee_role="mva" if to_mva else "physician",
+                assignee_role=Role.MVA if to_mva else Role.PHYSICIAN,
                 assignee_id=None if to_mva else decided_by.id,
                 due_days=7,
             )
         ]
-    if kind == "other":
+    if kind == DecisionKind.OTHER:
         return [
             TaskPlan(
-                kind="other",
-                title=(decision.note or _text(unit, "other"))[:500],
+                kind=TaskKind.OTHER,
+                title=(decision.note or _text(unit, TaskKind.OTHER))[:500],
                 description=decision.note if decision.note and len(decision.note) > 500 else None,
-                assignee_role="physician",
+                assignee_role=Role.PHYSICIAN,
                 assignee_id=decided_by.id,
                 due_days=14,
             )
         ]
-    if kind == "call_in":
+    if kind == DecisionKind.CALL_IN:
         who = visit_physician or decided_by
         booking = f'Bokningsunderlag: "{BOOKING_NOTE}". Läkare: {who.name}.'
         if decision.note:
             booking += f" Anteckning: {decision.note}"
         return [
-            TaskPlan("waitlist", _text(unit, "waitlist"), booking, "mva", None, due_working_days=3),
             TaskPlan(
-                "invitation_letter",
-                _text(unit, "invitation_letter"),
-                None,
-                "mva",
+                TaskKind.WAITLIST,
+                _text(unit, TaskKind.WAITLIST),
+                booking,
+                Role.MVA,
                 None,
                 due_working_days=3,
             ),
             TaskPlan(
-                "lab_package", _text(unit, "lab_package"), None, "mva", None, due_working_days=3
+                TaskKind.INVITATION_LETTER,
+                _text(unit, TaskKind.INVITATION_LETTER),
+                None,
+                Role.MVA,
+                None,
+                due_working_days=3,
             ),
             TaskPlan(
-                "book_visit",
-                _text(unit, "book_visit"),
+                TaskKind.LAB_PACKAGE,
+                _text(unit, TaskKind.LAB_PACKAGE),
+                None,
+                Role.MVA,
+                None,
+                due_working_days=3,
+            ),
+            TaskPlan(
+                TaskKind.BOOK_VISIT,
+                _text(unit, TaskKind.BOOK_VISIT),
                 f"Läkarbesök hos {who.name} senast inom {unit.setting('call_in_months')} "
                 "månader från beslutet.",
-                "mva",
+                Role.MVA,
                 None,
                 due_months=int(unit.setting("call_in_months")),
             ),
@@ -141,7 +157,7 @@ def create_tasks(
             # set, so that cards read them without a query
             assignee=decided_by if plan.assignee_id == decided_by.id else None,
             due=due,
-            status="open",
+            status=TaskStatus.OPEN,
             created_at=now,
             done_by=None,
             done_at=None,
@@ -157,8 +173,8 @@ def may_handle(task: Task, person: Staff | None) -> bool:
     """MVA of the unit for MVA tasks; the assigned physician for their own tasks."""
     if person is None or not person.active:
         return False
-    if task.assignee_role == "mva":
-        return any(r.unit_id == task.unit_id and r.role == "mva" for r in person.roles)
+    if task.assignee_role == Role.MVA:
+        return any(r.unit_id == task.unit_id and r.role == Role.MVA for r in person.roles)
     return task.assignee_id == person.id
 
 
@@ -169,7 +185,7 @@ async def get_for_update(session: AsyncSession, *, task_id: int) -> Task | None:
 
 async def open_count(session: AsyncSession, *, case_id: int) -> int:
     rows = await session.scalars(
-        select(Task.id).where(Task.case_id == case_id, Task.status == "open")
+        select(Task.id).where(Task.case_id == case_id, Task.status == TaskStatus.OPEN)
     )
     return len(rows.all())
 
@@ -177,9 +193,11 @@ async def open_count(session: AsyncSession, *, case_id: int) -> int:
 async def cancel_open(session: AsyncSession, *, case_id: int, reason: str) -> list[Task]:
     """Cancel a case's open tasks (a correction replaced it); returns them."""
     tasks = (
-        await session.scalars(select(Task).where(Task.case_id == case_id, Task.status == "open"))
+        await session.scalars(
+            select(Task).where(Task.case_id == case_id, Task.status == TaskStatus.OPEN)
+        )
     ).all()
     for task in tasks:
-        task.status = "cancelled"
+        task.status = TaskStatus.CANCELLED
         task.note = reason
     return list(tasks)

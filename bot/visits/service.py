@@ -11,13 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.audit import service as audit
 from bot.cases import service as cases
-from bot.cases import states, views
+from bot.cases import views
+from bot.cases.enums import CaseState, EventKind
 from bot.cases.models import Case, CaseEvent
 from bot.core.calendar import STOCKHOLM, local_date
 from bot.db import transaction
 from bot.directory import service as directory
+from bot.directory.enums import Role
 from bot.directory.models import Staff
 from bot.outbox import service as outbox
+from bot.tasks.enums import TaskKind, TaskStatus
 from bot.tasks.models import Task
 from bot.visits.models import Visit
 
@@ -107,7 +110,7 @@ async def send_due_checklists(factory: async_sessionmaker[AsyncSession], *, now:
         ).all()
         for visit in visits:
             case = await cases.get_case(session, case_id=visit.case_id)
-            if case is None or case.state != states.DECIDED or visit.physician is None:
+            if case is None or case.state != CaseState.DECIDED or visit.physician is None:
                 visit.checklist_sent_at = now  # nothing to ask: the case moved on
                 continue
             card = await checklist_card(session, case, visit)
@@ -154,7 +157,7 @@ async def record_visit(
     visit = await session.scalar(select(Visit).where(Visit.case_id == case.id))
     allowed = (
         actor is not None
-        and directory.has_role(actor, case.unit_id, "physician")
+        and directory.has_role(actor, case.unit_id, Role.PHYSICIAN)
         and (visit is None or actor.id in (visit.physician_id, case.physician_id))
     )
     if not allowed:
@@ -167,7 +170,7 @@ async def record_visit(
             message="Endast ärendets läkare kan registrera besöket.",
         )
     assert actor is not None
-    if visit is None or case.state != states.DECIDED or visit.recorded_at is not None:
+    if visit is None or case.state != CaseState.DECIDED or visit.recorded_at is not None:
         audit.record(
             session,
             actor=who,
@@ -209,7 +212,7 @@ async def record_visit(
             case_id=case.id,
             at=now,
             actor=actor.name,
-            action="Besök registrerat",
+            action=EventKind.VISIT_RECORDED,
             from_state=case.state,
             to_state=case.state,
             reason=TREATMENTS[checklist.treatment],
@@ -218,9 +221,9 @@ async def record_visit(
     cases.transition(
         session,
         case,
-        states.CLOSED,
+        CaseState.CLOSED,
         actor=actor.name,
-        action="Avslutat",
+        event=EventKind.CLOSED,
         reason="besök genomfört",
         now=now,
     )
@@ -241,13 +244,13 @@ async def record_visit(
         task = Task(
             case_id=case.id,
             unit_id=case.unit_id,
-            kind="physio",
+            kind=TaskKind.PHYSIO,
             position=10,
             title=PHYSIO_TASK,
             description="Förmedla kontakt med fysioterapeut (fall, styrka och balans).",
-            assignee_role="mva",
+            assignee_role=Role.MVA,
             due=local_date(now) + timedelta(days=7),
-            status="open",
+            status=TaskStatus.OPEN,
             created_at=now,
         )
         session.add(task)
@@ -277,7 +280,7 @@ async def current_checklist(
     ):
         return None
     case = await cases.get_case(session, case_id=case_id)
-    if case is None or case.state != states.DECIDED:
+    if case is None or case.state != CaseState.DECIDED:
         return None
     audit.record(
         session,

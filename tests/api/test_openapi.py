@@ -18,8 +18,11 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31
 
 from bot.api.openapi import DOCUMENT_PATH
 from bot.app import create_app
+from bot.cases.enums import CaseState, DecisionKind, EventKind
 from bot.config import Settings
+from bot.directory.enums import Role
 from bot.intake import limits
+from bot.tasks.enums import TaskStatus
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -265,6 +268,19 @@ def test_limits_in_the_document_equal_the_constants() -> None:
     assert {name for _, name, _ in written.values()} == set(constants), (
         "every limit of bot/intake/limits.py is written into the document"
     )
+
+
+def test_the_vocabularies_in_the_document_equal_the_enums() -> None:
+    """Case states, decision kinds, task statuses, roles and event kinds are spelled in the
+    document as the enums store them (a decision's kind is never `reassign`)."""
+    schemas = load_document()["components"]["schemas"]
+    assert schemas["CaseState"]["enum"] == list(CaseState)
+    assert schemas["Decision"]["properties"]["kind"]["enum"] == [
+        kind for kind in DecisionKind if kind != DecisionKind.REASSIGN
+    ]
+    assert schemas["Task"]["properties"]["status"]["enum"] == list(TaskStatus)
+    assert schemas["Task"]["properties"]["assignee_role"]["enum"] == list(Role)
+    assert schemas["CaseEvent"]["properties"]["kind"]["enum"] == list(EventKind)
 
 
 def test_a_limit_tuned_in_code_but_not_in_the_document_is_caught(

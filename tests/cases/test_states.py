@@ -8,25 +8,21 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.cases import states
+from bot.cases.enums import STATE_LABELS, CaseState, EventKind
 from bot.cases.models import Case, CaseEvent
 from bot.cases.service import get_case, transition
-from bot.cases.states import (
-    AWAITING_ASSIGNMENT,
-    AWAITING_DECISION,
-    CANCELLED,
-    CLOSED,
-    DECIDED,
-    STATES,
-    SUPERSEDED,
-    TRANSITIONS,
-    IllegalTransition,
-    check_transition,
-)
+from bot.cases.states import TRANSITIONS, IllegalTransition, check_transition
 from bot.db import transaction
 from bot.directory.service import has_role, staff_by_aad
 from tests.conftest import ingest_sample
 
+AWAITING_ASSIGNMENT = CaseState.AWAITING_ASSIGNMENT
+AWAITING_DECISION = CaseState.AWAITING_DECISION
+DECIDED = CaseState.DECIDED
+CLOSED = CaseState.CLOSED
+SUPERSEDED = CaseState.SUPERSEDED
+CANCELLED = CaseState.CANCELLED
+STATES = tuple(CaseState)
 FROM_STATES: list[str | None] = [None, *STATES]
 ALLOWED = sorted(
     ((f, t) for f, targets in TRANSITIONS.items() for t in targets), key=lambda p: (str(p[0]), p[1])
@@ -41,7 +37,7 @@ def test_table_covers_every_state_and_nothing_else() -> None:
     assert set(TRANSITIONS) == set(FROM_STATES)
     for targets in TRANSITIONS.values():
         assert targets <= set(STATES)
-    assert set(states.LABELS) == set(STATES)
+    assert set(STATE_LABELS) == set(STATES)
 
 
 def test_the_table_is_the_workflow() -> None:
@@ -136,28 +132,29 @@ async def test_transition_bumps_version_and_records_the_event(db_url: str, facto
         assert case is not None
         assert (case.state, case.version) == (AWAITING_DECISION, 1)
     assert await _events(factory, case_id) == [
-        ("intake:test", "Svar mottaget", None, AWAITING_DECISION, None, NOW)
+        ("intake:test", EventKind.RECEIVED, None, AWAITING_DECISION, None, NOW)
     ]
 
     later = datetime(2026, 11, 21, 8, 15, tzinfo=UTC)
     async with transaction(factory) as session:
         case = await get_case(session, case_id=case_id, for_update=True)
         assert case is not None
-        transition(session, case, DECIDED, actor="Anna Berg", action="Beslut",
+        transition(session, case, DECIDED, actor="Anna Berg", event=EventKind.DECIDED,
                    reason="Kalla till läkarbesök", now=later)
         assert (case.state, case.version) == (DECIDED, 2)
     async with transaction(factory) as session:
         case = await get_case(session, case_id=case_id, for_update=True)
         assert case is not None
-        transition(session, case, CLOSED, actor="Maria Svensson", action="Avslutat", now=later)
+        transition(session, case, CLOSED, actor="Maria Svensson", event=EventKind.CLOSED, now=later)
 
     async with factory() as session:
         case = await session.get(Case, case_id)
         assert case is not None
         assert (case.state, case.version) == (CLOSED, 3)
     assert (await _events(factory, case_id))[1:] == [
-        ("Anna Berg", "Beslut", AWAITING_DECISION, DECIDED, "Kalla till läkarbesök", later),
-        ("Maria Svensson", "Avslutat", DECIDED, CLOSED, None, later),
+        ("Anna Berg", EventKind.DECIDED, AWAITING_DECISION, DECIDED, "Kalla till läkarbesök",
+         later),
+        ("Maria Svensson", EventKind.CLOSED, DECIDED, CLOSED, None, later),
     ]
 
 
@@ -168,13 +165,13 @@ async def test_reassignment_keeps_the_state_but_bumps_the_version(
     async with transaction(factory) as session:
         case = await get_case(session, case_id=case_id, for_update=True)
         assert case is not None
-        transition(session, case, AWAITING_DECISION, actor="Anna Berg", action="Fördelat om",
+        transition(session, case, AWAITING_DECISION, actor="Anna Berg", event=EventKind.REASSIGNED,
                    reason="till Erik Lund", now=NOW)
     async with factory() as session:
         case = await session.get(Case, case_id)
         assert case is not None and (case.state, case.version) == (AWAITING_DECISION, 2)
     assert (await _events(factory, case_id))[-1][1:4] == (
-        "Fördelat om", AWAITING_DECISION, AWAITING_DECISION)
+        EventKind.REASSIGNED, AWAITING_DECISION, AWAITING_DECISION)
 
 
 @pytest.mark.parametrize("to_state", [AWAITING_ASSIGNMENT, CLOSED])
@@ -187,7 +184,7 @@ async def test_illegal_transition_on_a_row_records_nothing(
             case = await get_case(session, case_id=case_id, for_update=True)
             assert case is not None
             try:
-                transition(session, case, to_state, actor="x", action="x", now=NOW)
+                transition(session, case, to_state, actor="x", event=EventKind.DECIDED, now=NOW)
             finally:
                 # nothing was changed on the object before raising
                 assert (case.state, case.version) == (AWAITING_DECISION, 1)
@@ -202,13 +199,13 @@ async def test_a_terminal_case_refuses_every_transition(db_url: str, factory: An
     async with transaction(factory) as session:
         case = await get_case(session, case_id=case_id, for_update=True)
         assert case is not None
-        transition(session, case, CANCELLED, actor="admin", action="Makulerat", now=NOW)
+        transition(session, case, CANCELLED, actor="admin", event=EventKind.CANCELLED, now=NOW)
     for to_state in STATES:
         with pytest.raises(IllegalTransition):
             async with transaction(factory) as session:
                 case = await get_case(session, case_id=case_id, for_update=True)
                 assert case is not None
-                transition(session, case, to_state, actor="x", action="x", now=NOW)
+                transition(session, case, to_state, actor="x", event=EventKind.DECIDED, now=NOW)
     async with factory() as session:
         case = await session.get(Case, case_id)
         assert case is not None and (case.state, case.version) == (CANCELLED, 2)
@@ -232,7 +229,7 @@ async def test_locking_a_case_the_session_holds_reads_it_anew_and_keeps_the_acto
             async with transaction(factory) as other:
                 changed = await other.get(Case, case_id)
                 assert changed is not None
-                transition(other, changed, DECIDED, actor="x", action="x", now=NOW)
+                transition(other, changed, DECIDED, actor="x", event=EventKind.DECIDED, now=NOW)
         case = await get_case(session, case_id=case_id, for_update=True)
         assert case is before
         expected = (DECIDED, 2) if concurrent else (AWAITING_DECISION, 1)

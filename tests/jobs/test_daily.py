@@ -22,7 +22,7 @@ from sqlalchemy.orm import selectinload
 
 from bot import cli
 from bot.audit.models import AuditEntry
-from bot.cases import states
+from bot.cases.enums import CaseState
 from bot.cases.models import Case
 from bot.core.calendar import STOCKHOLM
 from bot.db import create_engine, session_factory, transaction
@@ -100,7 +100,7 @@ async def add_case(
     session: AsyncSession,
     *,
     unit: int,
-    state: str = states.DECIDED,
+    state: str = CaseState.DECIDED,
     physician: int | None = None,
     received: datetime = at("2026-11-16", "09:00"),
     name: str = "Karin Holm",
@@ -168,7 +168,7 @@ async def seed_digest(factory: Factory) -> dict[str, int]:
         c1 = await add_case(s, unit=ting, name="Karin Holm", number="194501011234")
         c2 = await add_case(s, unit=ting, name="Sven Berg", number="193902028765")
         c3 = await add_case(s, unit=backa, name="Gun Ek", number="194203034321")
-        await add_case(s, unit=ting, state=states.AWAITING_ASSIGNMENT)
+        await add_case(s, unit=ting, state=CaseState.AWAITING_ASSIGNMENT)
         ids = {
             "due_today": await add_task(
                 s,
@@ -205,7 +205,7 @@ async def seed_reminders(factory: Factory) -> dict[str, int]:
         ting = await unit_id(s)
         anna = await staff_id(s, ANNA_AAD)
         erik = await staff_id(s, ERIK_AAD)
-        waiting = states.AWAITING_DECISION
+        waiting = CaseState.AWAITING_DECISION
         return {
             # Tue 11-17: 18, 19, 20, 23 = 4 working days by Monday: reminded
             "four_days": await add_case(
@@ -222,7 +222,7 @@ async def seed_reminders(factory: Factory) -> dict[str, int]:
             ),
             # decided long ago: never in a reminder
             "decided": await add_case(
-                s, unit=ting, state=states.DECIDED, physician=anna, received=at("2026-11-02")
+                s, unit=ting, state=CaseState.DECIDED, physician=anna, received=at("2026-11-02")
             ),
             # Erik's only case is 3 working days old: no reminder for Erik
             "erik_three_days": await add_case(
@@ -392,7 +392,7 @@ async def test_protected_identity_is_not_shown(factory: Factory) -> None:
         await add_case(
             s,
             unit=ting,
-            state=states.AWAITING_DECISION,
+            state=CaseState.AWAITING_DECISION,
             physician=anna,
             received=at("2026-11-10"),
             name="Margareta Lindqvist",
@@ -502,7 +502,7 @@ async def test_a_physician_of_two_units_gets_one_card_per_unit(factory: Factory)
         )
         assert anna is not None
         anna.roles.append(StaffRole(unit_id=backa, role="physician"))
-        waiting = states.AWAITING_DECISION
+        waiting = CaseState.AWAITING_DECISION
         a = await add_case(
             s, unit=ting, state=waiting, physician=anna.id, received=at("2026-11-10")
         )
@@ -791,7 +791,11 @@ async def test_digest_reaches_the_channel_and_its_klar_completes_the_task(
         case = await add_case(s, unit=ting, name="Karin Holm", number="194501011234")
         task_id = await add_task(s, case=case, unit=ting, due="2026-11-20", title="Boka läkartid")
         waiting = await add_case(
-            s, unit=ting, state=states.AWAITING_DECISION, physician=anna, received=at("2026-11-10")
+            s,
+            unit=ting,
+            state=CaseState.AWAITING_DECISION,
+            physician=anna,
+            received=at("2026-11-10"),
         )
     async with running_bot(db_url) as (teams, connector):
         await teams.install_channel(MARIA)
