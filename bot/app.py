@@ -16,12 +16,14 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingErr
 from bot.api import cases as cases_api
 from bot.api import intake as intake_api
 from bot.api.openapi import openapi_document
+from bot.cases.views import notice_card
 from bot.config import Settings
 from bot.db import create_engine, session_factory, utcnow
 from bot.jobs.scheduler import Scheduler
 from bot.metrics import CONTENT_TYPE
 from bot.outbox import service as outbox_service
-from bot.outbox.worker import OutboxWorker, Sender
+from bot.outbox.sending import Sender
+from bot.outbox.worker import OutboxWorker
 from bot.preflight import SchemaWatch, check_registration
 from bot.reports.page import report_page
 from bot.state import STATE, AppState
@@ -213,6 +215,7 @@ def create_app(
                 used,
                 poll_seconds=settings.outbox_poll_seconds,
                 metrics=state.metrics,
+                notice_card=notice_card,
             )
             state.wakers.append(worker.wake)
             worker_task = asyncio.create_task(

@@ -16,7 +16,8 @@ from bot.db import transaction, utcnow
 from bot.outbox import service as outbox
 from bot.outbox.models import ConversationRef, OutboxMessage
 from bot.outbox.pacing import Pacer
-from bot.outbox.worker import OutboxWorker, backoff
+from bot.outbox.results import backoff
+from bot.outbox.worker import OutboxWorker
 
 CHANNELS = [f"19:channel-{n}@thread.tacv2" for n in range(3)]
 

@@ -1,0 +1,203 @@
+"""Claims on outbox rows: leases taken in one statement, renewed while held, given back.
+
+A worker claims due rows in one statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the
+write lock on SQLite), writing `lease_until` = now + the lease. The value written is the
+worker's token for the row: a claim by anyone else writes its own value, so while the row
+still holds this worker's value no other worker has claimed it. While a worker holds rows
+(queued or being sent) it renews all of them every quarter lease, in one UPDATE that
+matches the tokens and returns the rows it still holds (no statement per row). A row whose
+lease lapsed is claimable by anyone: after kill -9 of a process, another or a restarted one
+sends what it had claimed one lease and one poll later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from bot.db import transaction, utcnow
+from bot.outbox.models import OutboxMessage
+
+__all__ = ["Leases", "database_unreachable"]
+
+log = logging.getLogger("frakturkedjan.outbox")
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """The database did not answer (connection lost or refused, timeout), as opposed to
+    refusing the statement: worth trying again."""
+    if isinstance(error, sa_exc.IntegrityError | sa_exc.ProgrammingError | sa_exc.DataError):
+        return False
+    return isinstance(error, sa_exc.DBAPIError | sa_exc.TimeoutError | OSError | TimeoutError)
+
+
+class Leases:
+    """The rows one worker holds, each with the lease value it last wrote (its token).
+
+    A row is held from its claim until it is recorded (`drop`), given back (`release`)
+    or left to lapse (`forget`), or until a renewal finds that another worker took it.
+    `held` is the bookkeeping itself: row id -> the `lease_until` this worker last wrote.
+    """
+
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], *, seconds: float, batch: int
+    ) -> None:
+        self.seconds = seconds
+        self.held: dict[int, datetime] = {}
+        self._factory = factory
+        self._lease = timedelta(seconds=seconds)
+        self._batch = batch
+        self._renewing: datetime | None = None  # the value of a renewal under way
+
+    async def claim(self) -> list[int]:
+        """Lease the first due rows, in one statement; their ids in outbox order.
+
+        A row is due when its time has come, no live lease holds it, and no earlier pending
+        row of the same target waits for a retry (so a conversation keeps its order).
+        """
+        now = utcnow()
+        until = now + self._lease
+        row, retried = aliased(OutboxMessage), aliased(OutboxMessage)
+        # the targets with a row waiting for its retry, and their first such row: few rows,
+        # read through the index on next_attempt_at and joined once (not once per row)
+        waiting = (
+            select(retried.target_kind, retried.target, func.min(retried.id).label("first_id"))
+            .where(retried.next_attempt_at > now, retried.status == "pending")
+            .group_by(retried.target_kind, retried.target)
+            .subquery("waiting")
+        )
+        due = (
+            select(row.id)
+            .outerjoin(
+                waiting,
+                and_(
+                    waiting.c.target_kind == row.target_kind,
+                    waiting.c.target == row.target,
+                    waiting.c.first_id < row.id,
+                ),
+            )
+            .where(
+                row.status == "pending",
+                row.next_attempt_at <= now,
+                or_(row.lease_until.is_(None), row.lease_until < now),
+                waiting.c.first_id.is_(None),
+            )
+            .order_by(row.id)
+            .limit(self._batch)
+            .with_for_update(skip_locked=True, of=row)
+        )
+        async with transaction(self._factory) as session:
+            rows = await session.scalars(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(due.scalar_subquery()))
+                .values(lease_until=until)
+                .returning(OutboxMessage.id)
+                .execution_options(synchronize_session=False)
+            )
+            claimed = sorted(rows.all())
+        for message_id in claimed:
+            self.held[message_id] = until
+        return claimed
+
+    async def keep_renewed(
+        self, ended: asyncio.Event, renew: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Call `renew` every quarter lease while rows are held, until `ended` is set.
+
+        A failed renewal is logged and tried again at the next turn; meanwhile the leases
+        run down, and the senders stop before they lapse.
+        """
+        while not ended.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), timeout=self.seconds / 4)
+            if ended.is_set() or not self.held:
+                continue
+            try:
+                await renew()
+            except Exception as exc:
+                if not database_unreachable(exc):
+                    log.exception("outbox lease renewal failed; will retry")
+                else:
+                    log.warning(
+                        "outbox lease renewal failed: database unreachable; will retry",
+                        extra={"error": type(exc).__name__, "held": len(self.held)},
+                    )
+
+    async def renew(self) -> None:
+        """Extend the lease of every row held, in one UPDATE; drop the rows no longer ours."""
+        held = dict(self.held)
+        until = utcnow() + self._lease
+        self._renewing = until
+        try:
+            async with transaction(self._factory) as session:
+                rows = await session.scalars(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id.in_(held),
+                        OutboxMessage.lease_until.in_(set(held.values())),
+                    )
+                    .values(lease_until=until)
+                    .returning(OutboxMessage.id)
+                    .execution_options(synchronize_session=False)
+                )
+                kept = set(rows.all())
+            lost = 0
+            for message_id, token in held.items():
+                if self.held.get(message_id) != token:
+                    continue  # recorded, released or forgotten meanwhile
+                if message_id in kept:
+                    self.held[message_id] = until
+                else:  # another worker claimed it after our lease lapsed, or it was recorded
+                    del self.held[message_id]
+                    lost += 1
+        finally:
+            self._renewing = None
+        if lost:
+            log.warning("outbox rows no longer held after their lease", extra={"rows": lost})
+
+    async def release(self, ids: list[int]) -> None:
+        """Give rows back unsent: claimable at once (each at its `next_attempt_at`)."""
+        mine = [message_id for message_id in ids if message_id in self.held]
+        if not mine:
+            return
+        tokens = self.tokens(mine)
+        for message_id in mine:
+            del self.held[message_id]
+        async with transaction(self._factory) as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(mine), OutboxMessage.lease_until.in_(tokens))
+                .values(lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    def forget(self, ids: list[int]) -> None:
+        """Stop holding rows without writing to the database: their leases lapse."""
+        for message_id in ids:
+            self.held.pop(message_id, None)
+        log.warning("outbox rows left to their leases", extra={"rows": len(ids)})
+
+    def drop(self, message_id: int) -> None:
+        """Stop holding a row whose outcome was written (its lease cleared with it)."""
+        self.held.pop(message_id, None)
+
+    def tokens(self, ids: list[int]) -> set[datetime]:
+        """The lease values that show these rows are still this worker's."""
+        tokens = {self.held[i] for i in ids if i in self.held}
+        if self._renewing is not None:
+            tokens.add(self._renewing)
+        return tokens
+
+    def left(self, message_id: int) -> float | None:
+        """Seconds until the row's lease lapses, by this worker's last write; None when the
+        worker does not hold the row."""
+        until = self.held.get(message_id)
+        return None if until is None else (until - utcnow()).total_seconds()
