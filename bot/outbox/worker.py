@@ -192,24 +192,26 @@ class OutboxWorker:
             except Exception as exc:  # a claim failed: the senders under way finish first
                 failure = exc
             # Every sender ends on its own (none is cancelled halfway through recording a
-            # send); then the first failure, if any, is raised for `run` to log.
-            outcomes = await asyncio.gather(*finished, *senders.values(), return_exceptions=True)
+            # send, not even when this pass is: `wait`, unlike `gather`, cancels nothing);
+            # then the first failure, if any, is raised for `run` to log.
+            tasks = [*finished, *senders.values()]
+            if tasks:
+                await asyncio.wait(tasks)
         finally:
             ended.set()
-            # Senders still running here means this pass was cancelled: they end too, and
-            # what they held lapses.
-            running = [task for task in (*finished, *senders.values()) if not task.done()]
-            for task in running:
-                task.cancel()
-            await asyncio.wait([keeper, *running])
-            if self._leases:  # claimed, then neither sent nor released: they lapse
+            await asyncio.wait([keeper])
+            # Claimed, then neither sent nor released: the rows lapse. When this pass was
+            # cancelled, its senders (not cancelled inside a transaction) finish the row in
+            # hand and stop at the next, which they no longer hold.
+            if self._leases:
                 self._forget(list(self._leases))
         if failure is not None:
             raise failure
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-            done += outcome
+        for task in tasks:
+            error = task.exception()
+            if error is not None:
+                raise error
+            done += task.result()
         return done
 
     async def _until_low(
