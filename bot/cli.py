@@ -247,13 +247,14 @@ def _manifest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _purge(settings: Settings) -> int:
+    from bot.directory.actor import Actor
     from bot.retention.service import purge
 
     engine = create_engine(settings.database_url)
     try:
         await check_schema(engine)
         async with transaction(session_factory(engine)) as session:
-            report = await purge(session, now=utcnow(), actor="cli:purge")
+            report = await purge(session, now=utcnow(), actor=Actor.cli("purge"))
     finally:
         await engine.dispose()
     print(

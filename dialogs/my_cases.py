@@ -12,14 +12,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.audit import service as audit
 from bot.cases import queries as case_queries
+from bot.cases.audit import audit_case
 from bot.cases.clinical import FRACTURE_LABELS, fracture_group
 from bot.cases.models import Case
-from bot.cases.service import actor_id
 from bot.cases.views import case_ref, patient_display
 from bot.core.calendar import local_date, working_days_between
 from bot.directory import service as directory
+from bot.directory.actor import Actor
 from bot.directory.enums import Role
 from cards.render import render
 from dialogs.replies import STRANGER, Reply, find_sender, refuse_list, shown_rows
@@ -36,7 +36,7 @@ NOT_A_PHYSICIAN = (
 async def my_cases(session: AsyncSession, *, actor_aad: str | None, now: datetime) -> Reply:
     """The `case_list_card` of the sender's undecided cases, audited per case shown."""
     person = await find_sender(session, actor_aad)
-    who = actor_id(person, actor_aad)
+    who = Actor.clicker(person, actor_aad)
     if person is None:
         refuse_list(session, action=ACTION, actor=who, reason="not in the directory")
         return Reply(text=STRANGER)
@@ -56,14 +56,8 @@ async def my_cases(session: AsyncSession, *, actor_aad: str | None, now: datetim
         cases=[_row(case, today) for case in cases],
     )
     for case in cases[: shown_rows(card)]:
-        audit.record(
-            session,
-            actor=who,
-            action=ACTION,
-            unit_id=case.unit_id,
-            case_id=case.id,
-            patient=case.patient_key,
-            detail={"command": "mina ärenden"},
+        audit_case(
+            session, actor=who, action=ACTION, case=case, detail={"command": "mina ärenden"}
         )
     count = len(cases)
     summary = f"{count} svar väntar på ditt beslut" if count else "Inga svar väntar på ditt beslut"

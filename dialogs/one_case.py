@@ -1,7 +1,7 @@
 """`ärende <id>`: one case with its decision, tasks and history (the read-only summary card).
 
 The role check against the case's unit and the audit row (`card.shown`, trigger `command`,
-or a refusal) come from `bot.cases.service.view_case`, as for a card refresh.
+or a refusal) come from `bot.cases.service.show_case`, as for a card refresh.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases import service as cases
 from bot.cases import views
+from bot.directory.actor import Actor
+from bot.flows.result import Refused
 from dialogs.replies import STRANGER, Reply, find_sender
 from dialogs.text import MAX_CASE_ID
 
@@ -25,25 +27,23 @@ async def one_case(
 ) -> Reply:
     """The summary card of case `case_id` for a person of its unit, or a Swedish refusal."""
     person = await find_sender(session, actor_aad)
-    outcome, _ = await cases.view_case(
+    shown = await cases.show_case(
         session,
         case_id=case_id if 0 < case_id <= MAX_CASE_ID else None,
         task_id=None,
-        actor=person,
-        actor_aad=actor_aad,
-        now=now,
+        actor=Actor.clicker(person, actor_aad),
         trigger=TRIGGER,
     )
     if person is None:
         return Reply(text=STRANGER)
-    if outcome.case is None:
+    if shown.case is None:
         if case_id > MAX_CASE_ID:  # not echoed: it may be thousands of digits long
             return Reply(text="Det finns inget ärende med det numret. Kontrollera numret.")
         return Reply(text=f"Ärende {case_id} finns inte. Kontrollera numret.")
-    if not outcome.ok:
+    if isinstance(shown, Refused):
         return Reply(
             text=f"Du saknar behörighet till ärende {case_id}. Ett ärende visas bara för "
             "läkare, MVA och administratörer på ärendets enhet."
         )
-    card = await views.summary_card(session, outcome.case, now=now)
-    return Reply(card=card, summary=views.case_ref(outcome.case.id))
+    card = await views.summary_card(session, shown.case, now=now)
+    return Reply(card=card, summary=views.case_ref(shown.case.id))

@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.audit import service as audit
 from bot.cases import queries as case_queries
+from bot.cases.audit import audit_case
 from bot.cases.models import Case
-from bot.cases.service import actor_id
 from bot.cases.views import case_ref, patient_display
 from bot.core.calendar import local_date
+from bot.directory.actor import Actor
 from bot.directory.enums import Role
 from bot.directory.models import Staff
 from bot.tasks import queries as task_queries
@@ -37,7 +37,7 @@ ACTION = "tasks.listed"
 async def open_tasks(session: AsyncSession, *, actor_aad: str | None, now: datetime) -> Reply:
     """The `task_list_card` of the sender's open tasks, audited per case shown."""
     person = await find_sender(session, actor_aad)
-    who = actor_id(person, actor_aad)
+    who = Actor.clicker(person, actor_aad)
     if person is None:
         refuse_list(session, action=ACTION, actor=who, reason="not in the directory")
         return Reply(text=STRANGER)
@@ -63,13 +63,11 @@ async def open_tasks(session: AsyncSession, *, actor_aad: str | None, now: datet
     shown = tasks[: shown_rows(card)]
     for case_id in first_seen(task.case_id for task in shown):
         case = cases[case_id]
-        audit.record(
+        audit_case(
             session,
             actor=who,
             action=ACTION,
-            unit_id=case.unit_id,
-            case_id=case.id,
-            patient=case.patient_key,
+            case=case,
             detail={
                 "command": "uppgifter",
                 "task_ids": [task.id for task in shown if task.case_id == case_id],

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.audit import service as audit
 from bot.directory import service as directory
+from bot.directory.actor import Actor
 from bot.directory.models import Staff
 
 __all__ = ["STRANGER", "Reply", "find_sender", "first_seen", "refuse_list", "shown_rows"]
@@ -35,9 +36,11 @@ async def find_sender(session: AsyncSession, actor_aad: str | None) -> Staff | N
     return person if person is not None and person.active else None
 
 
-def refuse_list(session: AsyncSession, *, action: str, actor: str, reason: str) -> None:
+def refuse_list(session: AsyncSession, *, action: str, actor: Actor, reason: str) -> None:
     """Audit a list that was not shown (a refusal records nothing else)."""
-    audit.record(session, actor=actor, action=action, outcome="refused", detail={"reason": reason})
+    audit.record(
+        session, actor=actor.audit_id, action=action, outcome="refused", detail={"reason": reason}
+    )
 
 
 def shown_rows(card: dict[str, Any]) -> int:

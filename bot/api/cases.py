@@ -7,9 +7,11 @@ from aiohttp import web
 from bot.api.auth import bearer_sender, unauthorized
 from bot.audit import service as audit
 from bot.cases import api as case_api
+from bot.cases.audit import audit_case
 from bot.cases import views
 from bot.cases.enums import CaseState
 from bot.db import transaction
+from bot.directory.actor import Actor
 from bot.state import STATE
 
 MAX_LIMIT = 1000
@@ -38,7 +40,7 @@ async def get_case(request: web.Request) -> web.Response:
         found = await case_api.read_case(session, case_id)
         audit.record(
             session,
-            actor=f"api:{sender}",
+            actor=Actor.reader(sender).audit_id,
             action="api.case.read",
             outcome="ok" if found else "not_found",
             case_id=case_id,
@@ -68,6 +70,7 @@ async def list_cases(request: web.Request) -> web.Response:
         return _bad("limit", "a whole number")
     if not 1 <= limit <= MAX_LIMIT:
         return _bad("limit", f"between 1 and {MAX_LIMIT}")
+    reader = Actor.reader(sender)
     async with transaction(state.factory) as session:
         found = await case_api.list_cases(
             session, unit_hsa=unit_hsa, state=wanted_state, limit=limit
@@ -77,12 +80,5 @@ async def list_cases(request: web.Request) -> web.Response:
             tasks = await views.case_tasks(session, case.id)
             history = await views.case_history(session, case.id)
             body.append(case_api.case_json(case, tasks, history))
-            audit.record(
-                session,
-                actor=f"api:{sender}",
-                action="api.case.read",
-                unit_id=case.unit_id,
-                case_id=case.id,
-                patient=case.patient_key,
-            )
+            audit_case(session, actor=reader, action="api.case.read", case=case)
     return web.json_response({"cases": body, "count": len(body)})

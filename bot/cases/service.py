@@ -1,28 +1,31 @@
 """Case actions: assignment, decision, task completion. One call is one user action.
 
 Each function works inside the caller's transaction: the state change, its tasks, the
-audit row and the outbox rows commit together. Refusals change nothing but their audit
-row, and come back as an `Outcome` with a Swedish message instead of raising.
+audit row and the outbox rows commit together. Guards raise `Refusal`; a refusal changes
+nothing but its audit row and comes back as `Refused` (`bot.flows.result`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.audit import service as audit
 from bot.cases import states, views
+from bot.cases.audit import audit_case
 from bot.cases.enums import DECISION_LABELS, CaseState, DecisionKind, EventKind
 from bot.cases.models import Case, CaseEvent, Decision
 from bot.core.calendar import local_date
+from bot.core.refusal import Refusal
+from bot.core.texts import too_long
 from bot.db import load_locked
 from bot.directory import service as directory
+from bot.directory.actor import Actor
 from bot.directory.enums import Role
 from bot.directory.models import Staff
+from bot.flows.result import Done, Refused, Result, Stale, refused
 from bot.outbox import service as outbox
 from bot.tasks import service as tasks_service
 from bot.tasks.enums import TaskKind, TaskStatus
@@ -35,36 +38,6 @@ MAX_NOTE = 1000  # a decision's note: the call-in booking note, or the other act
 MAX_TASK_NOTE = 1000  # a task's note
 
 
-@dataclass
-class Outcome:
-    """What an action did. `error` answers with an error message; otherwise with a card."""
-
-    ok: bool
-    case: Case | None = None
-    task: Task | None = None
-    message: str | None = None
-    error: bool = False
-    tasks: list[Task] | None = None  # the tasks this action created, when it created some
-
-
-def grouped(number: int) -> str:
-    """`number` with Swedish digit grouping: 100 000."""
-    return f"{number:,}".replace(",", " ")
-
-
-def too_long(what: str, *, length: int, limit: int) -> str:
-    """The refusal of a text over its limit, e.g. "Anteckningen är 100 000 tecken; högst
-    1 000 får plats."."""
-    return f"{what} är {grouped(length)} tecken; högst {grouped(limit)} får plats."
-
-
-def actor_id(person: Staff | None, aad_object_id: str | None) -> str:
-    """The audit log's name for a person acting in Teams."""
-    if person is not None:
-        return f"staff:{person.aad_object_id}"
-    return f"aad:{aad_object_id or 'unknown'}"
-
-
 async def get_case(session: AsyncSession, *, case_id: int, for_update: bool = False) -> Case | None:
     """A case by id; with `for_update` the row is locked until the transaction ends."""
     if for_update:
@@ -72,18 +45,36 @@ async def get_case(session: AsyncSession, *, case_id: int, for_update: bool = Fa
     return await session.scalar(select(Case).where(Case.id == case_id))
 
 
-async def case_for(session: AsyncSession, *, action: str, case_id: int, who: str) -> Case | Outcome:
-    """The case, locked for this action, or the audited refusal of an unknown id."""
+async def lock_case(session: AsyncSession, *, case_id: int) -> Case:
+    """The case, its row locked until the transaction ends; `Refusal` ("unknown case")
+    when there is none."""
     case = await get_case(session, case_id=case_id, for_update=True)
     if case is None:
-        return refuse(
-            session,
-            action=action,
-            actor=who,
-            reason="unknown case",
-            message=f"Ärende {case_id} finns inte.",
-        )
+        raise Refusal("unknown case", f"Ärende {case_id} finns inte.")
     return case
+
+
+def record_event(
+    session: AsyncSession,
+    case: Case,
+    event: EventKind,
+    *,
+    actor: Actor,
+    reason: str | None = None,
+    now: datetime,
+) -> None:
+    """Add a history row for a change that keeps the case's state (a task done, a visit)."""
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            at=now,
+            actor=actor.display_name,
+            action=event,
+            from_state=case.state,
+            to_state=case.state,
+            reason=reason,
+        )
+    )
 
 
 def transition(
@@ -91,18 +82,19 @@ def transition(
     case: Case,
     to_state: CaseState,
     *,
-    actor: str,
+    actor: Actor,
     event: EventKind,
     reason: str | None = None,
     now: datetime,
 ) -> None:
-    """Move a case to a new state (checked), bump its version and record the event."""
+    """Move a case to a new state (checked: `IllegalTransition`), bump its version and
+    record the event in its history."""
     states.check_transition(case.state, to_state)
     session.add(
         CaseEvent(
             case_id=case.id,
             at=now,
-            actor=actor,
+            actor=actor.display_name,
             action=event,
             from_state=case.state,
             to_state=to_state,
@@ -111,55 +103,6 @@ def transition(
     )
     case.state = to_state
     case.version += 1
-
-
-def audit_case(
-    session: AsyncSession,
-    *,
-    actor: str,
-    action: str,
-    case: Case,
-    task: Task | None = None,
-    outcome: str = "ok",
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """An audit row about a case (its unit and patient pseudonym filled in)."""
-    audit.record(
-        session,
-        actor=actor,
-        action=action,
-        outcome=outcome,
-        unit_id=case.unit_id,
-        case_id=case.id,
-        task_id=task.id if task else None,
-        patient=case.patient_key,
-        detail=detail,
-    )
-
-
-def refuse(
-    session: AsyncSession,
-    *,
-    action: str,
-    actor: str,
-    message: str,
-    case: Case | None = None,
-    task: Task | None = None,
-    reason: str,
-    error: bool = True,
-) -> Outcome:
-    audit.record(
-        session,
-        actor=actor,
-        action=action,
-        outcome="refused",
-        unit_id=case.unit_id if case else (task.unit_id if task else None),
-        case_id=case.id if case else (task.case_id if task else None),
-        task_id=task.id if task else None,
-        patient=case.patient_key if case else None,
-        detail={"reason": reason},
-    )
-    return Outcome(ok=False, case=case, task=task, message=message, error=error)
 
 
 def _already_decided_text(case: Case) -> str:
@@ -237,8 +180,7 @@ async def _give_to(
     case: Case,
     physician: Staff,
     *,
-    actor: Staff,
-    who: str,
+    actor: Actor,
     event: EventKind,
     audit_action: str,
     notice: str | None,
@@ -251,19 +193,29 @@ async def _give_to(
         session,
         case,
         CaseState.AWAITING_DECISION,
-        actor=actor.name,
+        actor=actor,
         event=event,
         reason=f"till {physician.name}",
         now=now,
     )
     audit_case(
         session,
-        actor=who,
+        actor=actor,
         action=audit_action,
         case=case,
         detail={"physician": physician.aad_object_id},
     )
     await notify_physician(session, case, notice=notice)
+
+
+async def _physician_of_unit(
+    session: AsyncSession, aad_object_id: str, case: Case, *, reason: str, message: str
+) -> Staff:
+    """The active physician of the case's unit with this id, else `Refusal`."""
+    person = await directory.staff_by_aad(session, aad_object_id)
+    if person is None or not directory.has_role(person, case.unit_id, Role.PHYSICIAN):
+        raise Refusal(reason, message)
+    return person
 
 
 async def assign_case(
@@ -272,65 +224,58 @@ async def assign_case(
     case_id: int,
     version: int,
     physician_aad: str,
-    actor: Staff | None,
-    actor_aad: str | None,
+    actor: Actor,
     now: datetime,
-) -> Outcome:
+) -> Result:
     """An MVA or physician of the unit gives an unassigned case to a physician."""
-    who = actor_id(actor, actor_aad)
-    case = await case_for(session, action="case.assign", case_id=case_id, who=who)
-    if isinstance(case, Outcome):
-        return case
+    case: Case | None = None
+    try:
+        case = await lock_case(session, case_id=case_id)
+        return await _assign(
+            session, case, version=version, physician_aad=physician_aad, actor=actor, now=now
+        )
+    except Refusal as refusal:
+        return refused(session, refusal, actor=actor, action="case.assign", case=case)
+
+
+async def _assign(
+    session: AsyncSession,
+    case: Case,
+    *,
+    version: int,
+    physician_aad: str,
+    actor: Actor,
+    now: datetime,
+) -> Result:
+    person = actor.person
     if not (
-        directory.has_role(actor, case.unit_id, Role.MVA)
-        or directory.has_role(actor, case.unit_id, Role.PHYSICIAN)
+        directory.has_role(person, case.unit_id, Role.MVA)
+        or directory.has_role(person, case.unit_id, Role.PHYSICIAN)
     ):
-        return refuse(
-            session,
-            action="case.assign",
-            actor=who,
-            case=case,
-            reason="role",
-            message="Du saknar behörighet att fördela ärenden på den här enheten.",
-        )
+        raise Refusal("role", "Du saknar behörighet att fördela ärenden på den här enheten.")
     if case.state != CaseState.AWAITING_ASSIGNMENT or case.version != version:
-        audit_case(
-            session,
-            actor=who,
-            action="case.assign",
-            case=case,
-            outcome="stale",
-        )
+        audit_case(session, actor=actor, action="case.assign", case=case, outcome="stale")
         taken = case.physician.name if case.physician else None
         message = f"Redan fördelat till {taken}." if taken else _already_decided_text(case)
-        return Outcome(ok=False, case=case, message=message)
-    physician = await directory.staff_by_aad(session, physician_aad)
-    if physician is None or not directory.has_role(physician, case.unit_id, Role.PHYSICIAN):
-        return refuse(
-            session,
-            action="case.assign",
-            actor=who,
-            case=case,
-            reason="not a physician of the unit",
-            message="Välj en läkare på enheten.",
-        )
-    assert actor is not None
+        return Stale(case=case, message=message)
+    physician = await _physician_of_unit(
+        session,
+        physician_aad,
+        case,
+        reason="not a physician of the unit",
+        message="Välj en läkare på enheten.",
+    )
     await _give_to(
         session,
         case,
         physician,
         actor=actor,
-        who=who,
         event=EventKind.ASSIGNED,
         audit_action="case.assign",
         notice=None,
         now=now,
     )
-    return Outcome(
-        ok=True,
-        case=case,
-        message=f"Fördelat till {physician.name} av {actor.name} ({views.fmt_time(now)}).",
-    )
+    return Done(case=case)
 
 
 def _clean_note(note: str | None) -> str | None:
@@ -347,29 +292,47 @@ async def decide_case(
     note: str | None,
     visit_physician_aad: str | None,
     reassign_to_aad: str | None,
-    actor: Staff | None,
-    actor_aad: str | None,
+    actor: Actor,
     now: datetime,
-) -> Outcome:
+) -> Result:
     """The physician's decision (SPEC 2.2): records it, creates tasks, tells the assignees."""
-    who = actor_id(actor, actor_aad)
-    case = await case_for(session, action="case.decide", case_id=case_id, who=who)
-    if isinstance(case, Outcome):
-        return case
-    if not directory.has_role(actor, case.unit_id, Role.PHYSICIAN):
-        return refuse(
+    case: Case | None = None
+    try:
+        case = await lock_case(session, case_id=case_id)
+        return await _decide(
             session,
-            action="case.decide",
-            actor=who,
-            case=case,
-            reason="role",
-            message="Endast läkare på enheten kan besluta i ärendet.",
+            case,
+            version=version,
+            decision=decision,
+            note=note,
+            visit_physician_aad=visit_physician_aad,
+            reassign_to_aad=reassign_to_aad,
+            actor=actor,
+            now=now,
         )
-    assert actor is not None
+    except Refusal as refusal:
+        return refused(session, refusal, actor=actor, action="case.decide", case=case)
+
+
+async def _decide(
+    session: AsyncSession,
+    case: Case,
+    *,
+    version: int,
+    decision: str,
+    note: str | None,
+    visit_physician_aad: str | None,
+    reassign_to_aad: str | None,
+    actor: Actor,
+    now: datetime,
+) -> Result:
+    if not directory.has_role(actor.person, case.unit_id, Role.PHYSICIAN):
+        raise Refusal("role", "Endast läkare på enheten kan besluta i ärendet.")
+    physician = actor.staff
     if case.state != CaseState.AWAITING_DECISION or case.version != version:
         audit_case(
             session,
-            actor=who,
+            actor=actor,
             action="case.decide",
             case=case,
             outcome="stale",
@@ -381,93 +344,58 @@ async def decide_case(
             message = _already_decided_text(case)
         else:
             message = "Kortet var inaktuellt; här är det aktuella. Inget beslut registrerades."
-        return Outcome(ok=False, case=case, message=message)
+        return Stale(case=case, message=message)
     if decision not in tuple(DecisionKind):
-        return refuse(
-            session,
-            action="case.decide",
-            actor=who,
-            case=case,
-            reason="unknown decision",
-            message="Okänt beslut.",
-        )
+        raise Refusal("unknown decision", "Okänt beslut.")
+    kind = DecisionKind(decision)
     note = _clean_note(note)
     if note is not None and len(note) > MAX_NOTE:
-        return refuse(
-            session,
-            action="case.decide",
-            actor=who,
-            case=case,
-            reason="note too long",
-            message=too_long("Anteckningen", length=len(note), limit=MAX_NOTE),
+        raise Refusal(
+            "note too long", too_long("Anteckningen", length=len(note), limit=MAX_NOTE)
         )
 
-    kind = DecisionKind(decision)
     if kind == DecisionKind.REASSIGN:
-        target = await directory.staff_by_aad(session, reassign_to_aad or "")
-        if target is None or not directory.has_role(target, case.unit_id, Role.PHYSICIAN):
-            return refuse(
-                session,
-                action="case.decide",
-                actor=who,
-                case=case,
-                reason="reassign target",
-                message="Välj en läkare på enheten.",
-            )
+        target = await _physician_of_unit(
+            session,
+            reassign_to_aad or "",
+            case,
+            reason="reassign target",
+            message="Välj en läkare på enheten.",
+        )
         if target.id == case.physician_id:
-            return refuse(
-                session,
-                action="case.decide",
-                actor=who,
-                case=case,
-                reason="reassign to same",
-                message="Ärendet är redan ditt.",
-            )
+            raise Refusal("reassign to same", "Ärendet är redan ditt.")
         await _give_to(
             session,
             case,
             target,
             actor=actor,
-            who=who,
             event=EventKind.REASSIGNED,
             audit_action="case.reassign",
-            notice=f"Fördelat om av {actor.name}.",
+            notice=f"Fördelat om av {physician.name}.",
             now=now,
         )
-        return Outcome(ok=True, case=case, message=f"Fördelat om till {target.name}.")
+        return Done(case=case, message=f"Fördelat om till {target.name}.")
 
     if kind == DecisionKind.OTHER and not note:
-        return refuse(
-            session,
-            action="case.decide",
-            actor=who,
-            case=case,
-            reason="other without text",
-            message="Skriv vilken åtgärd som ska göras.",
-        )
+        raise Refusal("other without text", "Skriv vilken åtgärd som ska göras.")
     visit_physician: Staff | None = None
     if kind == DecisionKind.CALL_IN:
-        if visit_physician_aad and visit_physician_aad != actor.aad_object_id:
-            visit_physician = await directory.staff_by_aad(session, visit_physician_aad)
-            if visit_physician is None or not directory.has_role(
-                visit_physician, case.unit_id, Role.PHYSICIAN
-            ):
-                return refuse(
-                    session,
-                    action="case.decide",
-                    actor=who,
-                    case=case,
-                    reason="visit physician",
-                    message="Välj en läkare på enheten för besöket.",
-                )
+        if visit_physician_aad and visit_physician_aad != physician.aad_object_id:
+            visit_physician = await _physician_of_unit(
+                session,
+                visit_physician_aad,
+                case,
+                reason="visit physician",
+                message="Välj en läkare på enheten för besöket.",
+            )
         else:
-            visit_physician = actor
+            visit_physician = physician
 
     record = Decision(
         case_id=case.id,
         kind=kind,
-        by_id=actor.id,
-        by=actor,
+        by_id=physician.id,
+        by=physician,
         at=now,
         note=note,
         visit_physician_id=visit_physician.id if visit_physician else None,
@@ -480,7 +408,7 @@ async def decide_case(
         session,
         case,
         CaseState.DECIDED,
-        actor=actor.name,
+        actor=actor,
         event=EventKind.DECIDED,
         reason=DECISION_LABELS[kind],
         now=now,
@@ -489,53 +417,34 @@ async def decide_case(
         session,
         case=case,
         decision=record,
-        decided_by=actor,
+        decided_by=physician,
         visit_physician=visit_physician,
         now=now,
     )
     await session.flush()  # one flush for the decision, the case and its tasks (their ids)
     audit_case(
         session,
-        actor=who,
+        actor=actor,
         action="case.decide",
         case=case,
         detail={"decision": decision, "tasks": [t.id for t in tasks]},
     )
     await notify_tasks(session, case, tasks, now=now)
-    return Outcome(ok=True, case=case, tasks=tasks)
+    return Done(case=case, tasks=tasks)
 
 
-async def _task_for(
-    session: AsyncSession, *, action: str, task_id: int, actor: Staff | None, who: str
-) -> tuple[Task, Case] | Outcome:
-    """The task and its case, both locked, when `actor` may handle it; else the refusal."""
-    task, case = await _task_and_case(session, task_id)
+async def _lock_task(session: AsyncSession, *, task_id: int) -> tuple[Task, Case]:
+    """The task and its case, both locked; `Refusal` ("unknown task") when there is none."""
+    task = await tasks_service.get_for_update(session, task_id=task_id)
+    case = await get_case(session, case_id=task.case_id, for_update=True) if task else None
     if task is None or case is None:
-        return refuse(
-            session,
-            action=action,
-            actor=who,
-            reason="unknown task",
-            message=f"Uppgift {task_id} finns inte.",
-        )
-    if not tasks_service.may_handle(task, actor):
-        return refuse(
-            session,
-            action=action,
-            actor=who,
-            case=case,
-            task=task,
-            reason="role",
-            message="Du saknar behörighet för den här uppgiften.",
-        )
+        raise Refusal("unknown task", f"Uppgift {task_id} finns inte.")
     return task, case
 
 
-async def _task_and_case(session: AsyncSession, task_id: int) -> tuple[Task | None, Case | None]:
-    task = await tasks_service.get_for_update(session, task_id=task_id)
-    if task is None:
-        return None, None
-    return task, await get_case(session, case_id=task.case_id, for_update=True)
+def _may_handle(task: Task, actor: Actor) -> None:
+    if not tasks_service.may_handle(task, actor.person):
+        raise Refusal("role", "Du saknar behörighet för den här uppgiften.")
 
 
 async def complete_task(
@@ -543,29 +452,45 @@ async def complete_task(
     *,
     task_id: int,
     note: str | None,
-    actor: Staff | None,
-    actor_aad: str | None,
+    actor: Actor,
     now: datetime,
     booked_at: datetime | None = None,
-) -> Outcome:
+) -> Result:
     """Tick a task off. "Boka läkartid" needs the booked visit time and books the visit.
 
     A case closes when no task is left open, except a call-in: that closes when the
     physician records the visit checklist.
     """
-    who = actor_id(actor, actor_aad)
-    found = await _task_for(session, action="task.complete", task_id=task_id, actor=actor, who=who)
-    if isinstance(found, Outcome):
-        return found
-    task, case = found
-    assert actor is not None
+    task: Task | None = None
+    case: Case | None = None
+    try:
+        task, case = await _lock_task(session, task_id=task_id)
+        _may_handle(task, actor)
+        return await _complete(
+            session, task, case, note=note, booked_at=booked_at, actor=actor, now=now
+        )
+    except Refusal as refusal:
+        return refused(session, refusal, actor=actor, action="task.complete", case=case, task=task)
+
+
+async def _complete(
+    session: AsyncSession,
+    task: Task,
+    case: Case,
+    *,
+    note: str | None,
+    booked_at: datetime | None,
+    actor: Actor,
+    now: datetime,
+) -> Result:
+    person = actor.staff
     if task.status != TaskStatus.OPEN:
         audit_case(
             session,
-            actor=who,
+            actor=actor,
             action="task.complete",
             case=case,
-            task=task,
+            task_id=task.id,
             outcome="stale",
         )
         done = (
@@ -573,64 +498,30 @@ async def complete_task(
             if task.status == TaskStatus.DONE and task.done_by
             else "Uppgiften är inte längre öppen."
         )
-        return Outcome(ok=False, case=case, task=task, message=done)
+        return Stale(case=case, task=task, message=done)
     note = _clean_note(note)
     if note is not None and len(note) > MAX_TASK_NOTE:
-        return refuse(
-            session,
-            action="task.complete",
-            actor=who,
-            case=case,
-            task=task,
-            reason="note too long",
-            message=too_long("Anteckningen", length=len(note), limit=MAX_TASK_NOTE),
+        raise Refusal(
+            "note too long", too_long("Anteckningen", length=len(note), limit=MAX_TASK_NOTE)
         )
     if task.kind == TaskKind.BOOK_VISIT:
         if booked_at is None:
-            return refuse(
-                session,
-                action="task.complete",
-                actor=who,
-                case=case,
-                task=task,
-                reason="booking without time",
-                message="Ange datum och klockslag för det bokade läkarbesöket.",
+            raise Refusal(
+                "booking without time", "Ange datum och klockslag för det bokade läkarbesöket."
             )
         if local_date(booked_at) < local_date(now):
-            return refuse(
-                session,
-                action="task.complete",
-                actor=who,
-                case=case,
-                task=task,
-                reason="booking in the past",
-                message="Besöksdatumet har redan passerat. Ange den bokade tiden.",
+            raise Refusal(
+                "booking in the past", "Besöksdatumet har redan passerat. Ange den bokade tiden."
             )
-        await _book_visit(session, case=case, booked_at=booked_at, actor=actor)
+        await _book_visit(session, case=case, booked_at=booked_at, actor=person)
         task.booked_at = booked_at
     task.status = TaskStatus.DONE
-    task.done_by_id = actor.id
-    task.done_by = actor
+    task.done_by_id = person.id
+    task.done_by = person
     task.done_at = now
     task.note = note or task.note
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            at=now,
-            actor=actor.name,
-            action=EventKind.TASK_DONE,
-            from_state=case.state,
-            to_state=case.state,
-            reason=task.title,
-        )
-    )
-    audit_case(
-        session,
-        actor=who,
-        action="task.complete",
-        case=case,
-        task=task,
-    )
+    record_event(session, case, EventKind.TASK_DONE, actor=actor, reason=task.title, now=now)
+    audit_case(session, actor=actor, action="task.complete", case=case, task_id=task.id)
     await session.flush()
     closes_on_visit = case.decision is not None and case.decision.kind == DecisionKind.CALL_IN
     if (
@@ -642,13 +533,13 @@ async def complete_task(
             session,
             case,
             CaseState.CLOSED,
-            actor=actor.name,
+            actor=actor,
             event=EventKind.CLOSED,
             reason="alla uppgifter klara",
             now=now,
         )
         case.closed_at = now
-    return Outcome(ok=True, case=case, task=task)
+    return Done(case=case, task=task)
 
 
 async def _book_visit(
@@ -673,83 +564,88 @@ async def reopen_task(
     session: AsyncSession,
     *,
     task_id: int,
-    actor: Staff | None,
-    actor_aad: str | None,
+    actor: Actor,
     now: datetime,
-) -> Outcome:
+) -> Result:
     """Undo a completion within 24 hours; a case it had closed goes back to decided."""
-    who = actor_id(actor, actor_aad)
-    found = await _task_for(session, action="task.reopen", task_id=task_id, actor=actor, who=who)
-    if isinstance(found, Outcome):
-        return found
-    task, case = found
-    assert actor is not None
+    task: Task | None = None
+    case: Case | None = None
+    try:
+        task, case = await _lock_task(session, task_id=task_id)
+        _may_handle(task, actor)
+        return _reopen(session, task, case, actor=actor, now=now)
+    except Refusal as refusal:
+        return refused(session, refusal, actor=actor, action="task.reopen", case=case, task=task)
+
+
+def _reopen(
+    session: AsyncSession, task: Task, case: Case, *, actor: Actor, now: datetime
+) -> Result:
     if task.status != TaskStatus.DONE or task.done_at is None:
         audit_case(
-            session,
-            actor=who,
-            action="task.reopen",
-            case=case,
-            task=task,
-            outcome="stale",
+            session, actor=actor, action="task.reopen", case=case, task_id=task.id, outcome="stale"
         )
-        return Outcome(ok=False, case=case, task=task, message="Uppgiften är redan öppen.")
+        return Stale(case=case, task=task, message="Uppgiften är redan öppen.")
     if now - task.done_at > tasks_service.REOPEN_WINDOW:
-        return refuse(
-            session,
-            action="task.reopen",
-            actor=who,
-            case=case,
-            task=task,
-            reason="window",
-            error=False,
-            message="Det går bara att ångra inom 24 timmar.",
-        )
+        raise Refusal("window", "Det går bara att ångra inom 24 timmar.", on_card=True)
     if case.state in (CaseState.SUPERSEDED, CaseState.CANCELLED):
-        return refuse(
-            session,
-            action="task.reopen",
-            actor=who,
-            case=case,
-            task=task,
-            reason="case ended",
-            error=False,
-            message="Ärendet är avslutat på annat sätt; uppgiften kan inte ångras.",
+        raise Refusal(
+            "case ended",
+            "Ärendet är avslutat på annat sätt; uppgiften kan inte ångras.",
+            on_card=True,
         )
     task.status = TaskStatus.OPEN
     task.done_by_id = None
     task.done_by = None
     task.done_at = None
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            at=now,
-            actor=actor.name,
-            action=EventKind.TASK_REOPENED,
-            from_state=case.state,
-            to_state=case.state,
-            reason=task.title,
-        )
-    )
+    record_event(session, case, EventKind.TASK_REOPENED, actor=actor, reason=task.title, now=now)
     if case.state == CaseState.CLOSED:
         transition(
             session,
             case,
             CaseState.DECIDED,
-            actor=actor.name,
+            actor=actor,
             event=EventKind.REOPENED,
             reason=f"uppgift ångrad: {task.title}",
             now=now,
         )
         case.closed_at = None
+    audit_case(session, actor=actor, action="task.reopen", case=case, task_id=task.id)
+    return Done(case=case, task=task)
+
+
+async def show_case(
+    session: AsyncSession,
+    *,
+    case_id: int | None,
+    task_id: int | None,
+    actor: Actor,
+    trigger: str | None,
+) -> Done | Refused:
+    """A case (or a task's case) shown to `actor`, who must hold a role in its unit;
+    audited as ``card.shown`` with the `trigger`, or as a refused ``card.refresh``."""
+    task: Task | None = None
+    case: Case | None = None
+    try:
+        if task_id is not None:
+            task = await session.get(Task, task_id)
+            case_id = task.case_id if task else None
+        case = await get_case(session, case_id=case_id) if case_id is not None else None
+        if case is None:
+            raise Refusal("unknown case", "Ärendet finns inte.")
+        if not any(directory.has_role(actor.person, case.unit_id, role) for role in Role):
+            raise Refusal("role", "Du saknar behörighet till ärendet.")
+    except Refusal as refusal:
+        return refused(session, refusal, actor=actor, action="card.refresh", case=case, task=task)
     audit_case(
         session,
-        actor=who,
-        action="task.reopen",
+        actor=actor,
+        action="card.shown",
         case=case,
-        task=task,
+        task_id=task.id if task else None,
+        detail={"trigger": trigger or "unknown"},
     )
-    return Outcome(ok=True, case=case, task=task)
+    return Done(case=case, task=task)
 
 
 async def view_case(
@@ -757,50 +653,23 @@ async def view_case(
     *,
     case_id: int | None,
     task_id: int | None,
-    actor: Staff | None,
-    actor_aad: str | None,
+    actor: Actor,
     now: datetime,
     trigger: str | None,
     view: str | None = None,
-) -> tuple[Outcome, dict[str, Any] | None]:
+) -> tuple[Done | Refused, dict[str, Any] | None]:
     """`card.refresh`: the current card for this viewer, audited as a card shown."""
-    who = actor_id(actor, actor_aad)
-    task: Task | None = None
-    if task_id is not None:
-        task = await session.get(Task, task_id)
-        case_id = task.case_id if task else None
-    case = await get_case(session, case_id=case_id) if case_id is not None else None
-    if case is None:
-        return refuse(
-            session,
-            action="card.refresh",
-            actor=who,
-            reason="unknown case",
-            message="Ärendet finns inte.",
-        ), None
-    if not any(directory.has_role(actor, case.unit_id, r) for r in Role):
-        return refuse(
-            session,
-            action="card.refresh",
-            actor=who,
-            case=case,
-            task=task,
-            reason="role",
-            message="Du saknar behörighet till ärendet.",
-        ), None
-    assert actor is not None
-    audit.record(
-        session,
-        actor=who,
-        action="card.shown",
-        unit_id=case.unit_id,
-        case_id=case.id,
-        task_id=task.id if task else None,
-        patient=case.patient_key,
-        detail={"trigger": trigger or "unknown"},
+    shown = await show_case(
+        session, case_id=case_id, task_id=task_id, actor=actor, trigger=trigger
     )
-    if task is not None:
-        card = await views.task_card(session, case, group=views.task_group(task), now=now)
+    if isinstance(shown, Refused):
+        return shown, None
+    if shown.task is not None:
+        card = await views.task_card(
+            session, shown.case, group=views.task_group(shown.task), now=now
+        )
     else:
-        card = await views.card_for_viewer(session, case, viewer=actor, now=now, view=view)
-    return Outcome(ok=True, case=case, task=task), card
+        card = await views.card_for_viewer(
+            session, shown.case, viewer=actor.staff, now=now, view=view
+        )
+    return shown, card

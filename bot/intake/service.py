@@ -21,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.audit import service as audit
 from bot.cases import service as cases
 from bot.cases import states, views
+from bot.cases.audit import audit_case
 from bot.cases.enums import CaseState, EventKind
 from bot.cases.models import AnswerMessage, Case, CaseEvent
 from bot.core.calendar import local_date
 from bot.db import transaction, whole_database_locked
 from bot.directory import service as directory
+from bot.directory.actor import Actor
 from bot.directory.enums import Role
 from bot.directory.models import Unit
 from bot.intake import jsontext, limits
@@ -143,7 +145,7 @@ async def _keep_rejected(
         session.add(row)
         audit.record(
             session,
-            actor=f"intake:{row.sender or 'unknown'}",
+            actor=Actor.intake(row.sender or "unknown").audit_id,
             action="intake.rejected",
             outcome="refused",
             detail={"status": row.status, "problems": problem_count},
@@ -270,11 +272,11 @@ async def _store(
         .execution_options(populate_existing=True)
     )
     key = audit.patient_key(secret, answer.patient.identity.number)
-    actor = f"intake:{sender}"
+    actor = Actor.intake(sender)
     if previous is not None and previous.content_hash == answer.content_hash:
         audit.record(
             session,
-            actor=actor,
+            actor=actor.audit_id,
             action="intake.duplicate",
             unit_id=previous.unit_id,
             case_id=previous.id,
@@ -305,7 +307,7 @@ async def _store(
         CaseEvent(
             case_id=case.id,
             at=now,
-            actor=actor,
+            actor=actor.display_name,
             action=EventKind.RECEIVED,
             from_state=None,
             to_state=first_state,
@@ -324,13 +326,11 @@ async def _store(
     notice = None
     if previous is not None:
         notice = await _supersede(session, previous=previous, case=case, actor=actor, now=now)
-    audit.record(
+    audit_case(
         session,
         actor=actor,
         action="intake.correction" if previous else "intake.new",
-        unit_id=unit_id,
-        case_id=case.id,
-        patient=key,
+        case=case,
         detail={
             "supersedes": previous.id if previous else None,
             "routed": "physician" if physician else "triage",
@@ -398,7 +398,7 @@ def _new_case(answer: DxaAnswer, *, unit_id: int, key: str, now: datetime) -> Ca
 
 
 async def _supersede(
-    session: AsyncSession, *, previous: Case, case: Case, actor: str, now: datetime
+    session: AsyncSession, *, previous: Case, case: Case, actor: Actor, now: datetime
 ) -> str:
     """Mark the old case superseded, cancel its open tasks; returns the notice for the card."""
     had_decision = views.decision_context(previous)

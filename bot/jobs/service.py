@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.audit import service as audit
 from bot.cases.enums import CaseState
+from bot.cases.audit import audit_case
 from bot.cases.models import Case
 from bot.cases.views import case_ref, fmt_date, patient_display
 from bot.core.calendar import (
@@ -48,6 +49,7 @@ from bot.core.calendar import (
 )
 from bot.db import transaction
 from bot.directory import service as directory
+from bot.directory.actor import Actor
 from bot.directory.enums import Role
 from bot.directory.models import DEFAULT_UNIT_SETTINGS, Staff, Unit
 from bot.jobs.models import JobRun
@@ -75,7 +77,7 @@ DIGEST_JOB = "digest"
 REMINDER_JOB = "reminder"
 LOOKAHEAD_WORKING_DAYS = 3
 REMIND_AFTER_WORKING_DAYS = 3
-ACTOR = "system:daily"
+ACTOR = Actor.job("daily")
 _DEFAULT_DIGEST_TIME = time.fromisoformat(str(DEFAULT_UNIT_SETTINGS["digest_time"]))
 _CLOSED_CASE_STATES = (CaseState.SUPERSEDED, CaseState.CANCELLED)
 
@@ -298,7 +300,7 @@ async def _send_digest(session: AsyncSession, *, unit: Unit, today: date) -> lis
     shown = await _cases(session, {t["case_id"] for t in ctx["tasks"][: _shown_rows(card)]})
     audit.record(
         session,
-        actor=ACTOR,
+        actor=ACTOR.audit_id,
         action="digest.sent",
         unit_id=unit.id,
         detail={"day": today.isoformat(), **counts, "case_ids": [c.id for c in shown]},
@@ -372,7 +374,7 @@ async def _send_reminders(session: AsyncSession, *, physician: Staff, today: dat
         shown = await _cases(session, {c["id"] for c in ctx["cases"][: _shown_rows(card)]})
         audit.record(
             session,
-            actor=ACTOR,
+            actor=ACTOR.audit_id,
             action="reminder.sent",
             unit_id=unit.id,
             detail={
@@ -410,12 +412,10 @@ def _audit_shown(
     """One `card.shown` row per case on the card, with the patient pseudonym, so that the
     per-patient audit export lists the digest and the reminder too."""
     for case in cases:
-        audit.record(
+        audit_case(
             session,
             actor=ACTOR,
             action="card.shown",
-            unit_id=case.unit_id,
-            case_id=case.id,
-            patient=case.patient_key,
+            case=case,
             detail={"card": card, "to": to, "day": today.isoformat()},
         )

@@ -22,7 +22,9 @@ from bot.audit import service as audit
 from bot.audit.models import AuditEntry
 from bot.botstate.models import BotStateItem
 from bot.cases.enums import CaseState
+from bot.cases.audit import audit_case
 from bot.cases.models import AnswerMessage, Case
+from bot.directory.actor import Actor
 from bot.directory.models import Unit
 from bot.intake.models import RejectedMessage
 
@@ -39,7 +41,7 @@ class PurgeReport:
     dialog_states: int
 
 
-async def purge(session: AsyncSession, *, now: datetime, actor: str) -> PurgeReport:
+async def purge(session: AsyncSession, *, now: datetime, actor: Actor) -> PurgeReport:
     """Remove what the workflow no longer needs. Idempotent; one audit row per case."""
     purged = 0
     messages = 0
@@ -63,14 +65,7 @@ async def purge(session: AsyncSession, *, now: datetime, actor: str) -> PurgeRep
             delete(AnswerMessage).where(AnswerMessage.case_id == case.id)
         )
         messages += int(getattr(result, "rowcount", 0) or 0)
-        audit.record(
-            session,
-            actor=actor,
-            action="case.purged",
-            unit_id=case.unit_id,
-            case_id=case.id,
-            patient=case.patient_key,
-        )
+        audit_case(session, actor=actor, action="case.purged", case=case)
         purged += 1
     rejected = await session.execute(
         update(RejectedMessage)

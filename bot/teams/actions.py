@@ -22,9 +22,11 @@ from bot.audit import service as audit
 from bot.cases import service as cases
 from bot.cases import views
 from bot.core.calendar import STOCKHOLM, local_date
+from bot.core.texts import grouped, too_long
 from bot.db import transaction
 from bot.directory import service as directory
-from bot.directory.models import Staff
+from bot.directory.actor import Actor
+from bot.flows.result import Done, Refused, Stale
 from bot.jobs.service import digest_context
 from bot.visits import service as visits
 from cards.render import render
@@ -68,7 +70,7 @@ def _whole_number(value: Any, *, low: int) -> int:
         raise PydanticCustomError(
             "whole_number",
             "ska vara ett heltal från {low} till {high}",
-            {"low": cases.grouped(low), "high": cases.grouped(MAX_ID)},
+            {"low": grouped(low), "high": grouped(MAX_ID)},
         )
     return number
 
@@ -105,7 +107,7 @@ class _FreeText:
         if len(text) > self.limit:
             raise PydanticCustomError(
                 "text_too_long",
-                cases.too_long(self.name, length=len(text), limit=self.limit),
+                too_long(self.name, length=len(text), limit=self.limit),
             )
         if not storable(text):
             raise PydanticCustomError("text_chars", "innehåller tecken som inte kan sparas")
@@ -217,14 +219,17 @@ class VisitData(_Data):
     physio_contact: bool = False
 
 
-Handler = Callable[[AsyncSession, Staff | None, Any, Invoke], Awaitable[Answer]]
+Handler = Callable[[AsyncSession, Actor, Any, Invoke], Awaitable[Answer]]
 
 
-async def _decide(
-    session: AsyncSession, actor: Staff | None, data: DecideData, inv: Invoke
-) -> Answer:
+def _error(result: Stale | Refused) -> Answer | None:
+    """The error answer of a result that shows no card, else None."""
+    return None if result.on_card else Answer(error=result.message)
+
+
+async def _decide(session: AsyncSession, actor: Actor, data: DecideData, inv: Invoke) -> Answer:
     note = data.other_note if data.decision == "other" and data.other_note else data.note
-    outcome = await cases.decide_case(
+    result = await cases.decide_case(
         session,
         case_id=data.case_id,
         version=data.version,
@@ -233,102 +238,97 @@ async def _decide(
         visit_physician_aad=data.visit_physician,
         reassign_to_aad=data.physician or data.visit_physician,
         actor=actor,
-        actor_aad=inv.actor_aad,
         now=inv.now,
     )
-    if outcome.error or outcome.case is None:
-        return Answer(error=outcome.message)
-    if outcome.ok or actor is None:
-        card = await views.summary_card(
-            session, outcome.case, now=inv.now, notice=outcome.message, tasks=outcome.tasks
-        )
-    else:  # stale card: answer with the current one for this physician
-        card = await views.card_for_viewer(
-            session, outcome.case, viewer=actor, now=inv.now, notice=outcome.message
-        )
-    return Answer(card=card, changed=outcome.ok, decision=data.decision if outcome.ok else None)
+    match result:
+        case Refused():
+            return Answer(error=result.message)
+        case Stale():  # answer with the current card for this physician
+            card = await views.card_for_viewer(
+                session, result.case, viewer=actor.staff, now=inv.now, notice=result.message
+            )
+            return Answer(card=card)
+        case Done():
+            card = await views.summary_card(
+                session, result.case, now=inv.now, notice=result.message, tasks=result.tasks
+            )
+            return Answer(card=card, changed=True, decision=data.decision)
 
 
-async def _assign(
-    session: AsyncSession, actor: Staff | None, data: AssignData, inv: Invoke
-) -> Answer:
-    outcome = await cases.assign_case(
+async def _assign(session: AsyncSession, actor: Actor, data: AssignData, inv: Invoke) -> Answer:
+    result = await cases.assign_case(
         session,
         case_id=data.case_id,
         version=data.version,
         physician_aad=data.physician,
         actor=actor,
-        actor_aad=inv.actor_aad,
         now=inv.now,
     )
-    if outcome.error or outcome.case is None:
-        return Answer(error=outcome.message)
-    if outcome.ok:
-        case = outcome.case
-        assert actor is not None and case.physician is not None
-        card = await views.triage_card(
-            session,
-            case,
-            assigned={
-                "to": case.physician.name,
-                "by": actor.name,
-                "at": views.fmt_time(inv.now) or "",
-            },
-        )
-        return Answer(card=card, changed=True)
-    assert actor is not None
-    card = await views.card_for_viewer(
-        session, outcome.case, viewer=actor, now=inv.now, notice=outcome.message
-    )
-    return Answer(card=card)
+    match result:
+        case Refused():
+            return Answer(error=result.message)
+        case Stale():
+            card = await views.card_for_viewer(
+                session, result.case, viewer=actor.staff, now=inv.now, notice=result.message
+            )
+            return Answer(card=card)
+        case Done():
+            case = result.case
+            assert case.physician is not None
+            card = await views.triage_card(
+                session,
+                case,
+                assigned={
+                    "to": case.physician.name,
+                    "by": actor.display_name,
+                    "at": views.fmt_time(inv.now) or "",
+                },
+            )
+            return Answer(card=card, changed=True)
 
 
 async def _task(
-    session: AsyncSession, actor: Staff | None, data: TaskData, inv: Invoke, *, reopen: bool
+    session: AsyncSession, actor: Actor, data: TaskData, inv: Invoke, *, reopen: bool
 ) -> Answer:
     if reopen:
-        outcome = await cases.reopen_task(
-            session, task_id=data.task_id, actor=actor, actor_aad=inv.actor_aad, now=inv.now
-        )
+        result = await cases.reopen_task(session, task_id=data.task_id, actor=actor, now=inv.now)
     else:
-        outcome = await cases.complete_task(
+        result = await cases.complete_task(
             session,
             task_id=data.task_id,
             note=data.note,
             booked_at=data.booked_at(),
             actor=actor,
-            actor_aad=inv.actor_aad,
             now=inv.now,
         )
-    if outcome.error or outcome.case is None or outcome.task is None:
-        return Answer(error=outcome.message)
+    if not isinstance(result, Done) and (error := _error(result)):
+        return error
+    if result.case is None or result.task is None:
+        return Answer(error=result.message)
+    changed = isinstance(result, Done)
     if data.view == "digest":
-        ctx = await digest_context(session, unit=outcome.case.unit, today=local_date(inv.now))
-        return Answer(card=render("digest_card", **ctx), changed=outcome.ok)
+        ctx = await digest_context(session, unit=result.case.unit, today=local_date(inv.now))
+        return Answer(card=render("digest_card", **ctx), changed=changed)
     card = await views.task_card(
         session,
-        outcome.case,
-        group=views.task_group(outcome.task),
+        result.case,
+        group=views.task_group(result.task),
         now=inv.now,
-        notice=outcome.message,
+        notice=result.message,
     )
-    return Answer(card=card, changed=outcome.ok)
+    return Answer(card=card, changed=changed)
 
 
-async def _complete(
-    session: AsyncSession, actor: Staff | None, data: TaskData, inv: Invoke
-) -> Answer:
+async def _complete(session: AsyncSession, actor: Actor, data: TaskData, inv: Invoke) -> Answer:
     return await _task(session, actor, data, inv, reopen=False)
 
 
-async def _reopen(
-    session: AsyncSession, actor: Staff | None, data: TaskData, inv: Invoke
-) -> Answer:
+async def _reopen(session: AsyncSession, actor: Actor, data: TaskData, inv: Invoke) -> Answer:
     return await _task(session, actor, data, inv, reopen=True)
 
 
 async def _record_visit(
-    session: AsyncSession, actor: Staff | None, data: VisitData, inv: Invoke
+    session: AsyncSession, actor: Actor, data: VisitData, inv: Invoke
 ) -> Answer:
     checklist = visits.Checklist(
         patient_informed=data.patient_informed,
@@ -338,47 +338,37 @@ async def _record_visit(
         followup_date=data.followup_date,
         physio_contact=data.physio_contact,
     )
-    outcome = await visits.record_visit(
-        session,
-        case_id=data.case_id,
-        checklist=checklist,
-        actor=actor,
-        actor_aad=inv.actor_aad,
-        now=inv.now,
+    result = await visits.record_visit(
+        session, case_id=data.case_id, checklist=checklist, actor=actor, now=inv.now
     )
-    if outcome.error or outcome.case is None:
-        return Answer(error=outcome.message)
-    card = await views.summary_card(session, outcome.case, now=inv.now, notice=outcome.message)
-    return Answer(card=card, changed=outcome.ok)
+    if not isinstance(result, Done) and (error := _error(result)):
+        return error
+    if result.case is None:
+        return Answer(error=result.message)
+    card = await views.summary_card(session, result.case, now=inv.now, notice=result.message)
+    return Answer(card=card, changed=isinstance(result, Done))
 
 
-async def _refresh(
-    session: AsyncSession, actor: Staff | None, data: RefreshData, inv: Invoke
-) -> Answer:
+async def _refresh(session: AsyncSession, actor: Actor, data: RefreshData, inv: Invoke) -> Answer:
     if data.case_id is None and data.task_id is None:
         return Answer(error="Kortet saknar ärende eller uppgift.")
     if data.view == "visit" and data.case_id is not None:
         checklist = await visits.current_checklist(
-            session,
-            case_id=data.case_id,
-            actor=actor,
-            actor_aad=inv.actor_aad,
-            trigger=inv.trigger,
+            session, case_id=data.case_id, actor=actor, trigger=inv.trigger
         )
         if checklist is not None:
             return Answer(card=checklist)
-    outcome, card = await cases.view_case(
+    result, card = await cases.view_case(
         session,
         case_id=data.case_id,
         task_id=data.task_id,
         actor=actor,
-        actor_aad=inv.actor_aad,
         now=inv.now,
         trigger=inv.trigger,
         view=data.view,
     )
     if card is None:
-        return Answer(error=outcome.message)
+        return Answer(error=result.message if isinstance(result, Refused) else None)
     return Answer(card=card)
 
 
@@ -464,15 +454,15 @@ async def dispatch(
         async with transaction(factory) as session:
             audit.record(
                 session,
-                actor=cases.actor_id(None, inv.actor_aad),
+                actor=Actor.clicker(None, inv.actor_aad).audit_id,
                 action=verb,
                 outcome="refused",
                 detail={"reason": "invalid data", "fields": fields},
             )
         return Answer(error=describe(exc))
     async with transaction(factory) as session:
-        actor = await directory.staff_by_aad(session, inv.actor_aad) if inv.actor_aad else None
-        return await handler(session, actor, parsed, inv)
+        person = await directory.staff_by_aad(session, inv.actor_aad) if inv.actor_aad else None
+        return await handler(session, Actor.clicker(person, inv.actor_aad), parsed, inv)
 
 
 def check_verbs() -> None:

@@ -9,22 +9,26 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.audit import service as audit
 from bot.cases import service as cases
 from bot.cases import views
+from bot.cases.audit import audit_case
 from bot.cases.enums import CaseState, EventKind
-from bot.cases.models import Case, CaseEvent
+from bot.cases.models import Case
 from bot.core.calendar import STOCKHOLM, local_date
+from bot.core.refusal import Refusal
+from bot.core.texts import too_long
 from bot.db import transaction
 from bot.directory import service as directory
+from bot.directory.actor import Actor
 from bot.directory.enums import Role
-from bot.directory.models import Staff
+from bot.flows.result import Done, Result, Stale, refused
 from bot.outbox import service as outbox
 from bot.tasks.enums import TaskKind, TaskStatus
 from bot.tasks.models import Task
 from bot.visits.models import Visit
 
 log = logging.getLogger("frakturkedjan.visits")
+_SENDER = Actor.job("visits")
 
 # value -> label; "none" needs a reason
 TREATMENTS = {
@@ -65,7 +69,7 @@ def checklist_problem(checklist: Checklist, *, today: date) -> str | None:
         ),
     ):
         if text is not None and len(text) > limit:
-            return cases.too_long(what, length=len(text), limit=limit)
+            return too_long(what, length=len(text), limit=limit)
     if checklist.treatment not in TREATMENTS:
         return "Välj behandling, eller Ingen behandling."
     if checklist.treatment == "none" and not checklist.no_treatment_reason:
@@ -126,14 +130,7 @@ async def send_due_checklists(factory: async_sessionmaker[AsyncSession], *, now:
                 case_id=case.id,
             )
             visit.checklist_sent_at = now
-            audit.record(
-                session,
-                actor="system:visits",
-                action="visit.checklist_sent",
-                unit_id=case.unit_id,
-                case_id=case.id,
-                patient=case.patient_key,
-            )
+            audit_case(session, actor=_SENDER, action="visit.checklist_sent", case=case)
             sent += 1
     if sent:
         log.info("visit checklists sent", extra={"count": sent})
@@ -145,59 +142,44 @@ async def record_visit(
     *,
     case_id: int,
     checklist: Checklist,
-    actor: Staff | None,
-    actor_aad: str | None,
+    actor: Actor,
     now: datetime,
-) -> cases.Outcome:
+) -> Result:
     """The physician records the checklist: the case closes; physio contact makes a task."""
-    who = cases.actor_id(actor, actor_aad)
-    case = await cases.case_for(session, action="visit.record", case_id=case_id, who=who)
-    if isinstance(case, cases.Outcome):
-        return case
+    case: Case | None = None
+    try:
+        case = await cases.lock_case(session, case_id=case_id)
+        return await _record(session, case, checklist=checklist, actor=actor, now=now)
+    except Refusal as refusal:
+        return refused(session, refusal, actor=actor, action="visit.record", case=case)
+
+
+async def _record(
+    session: AsyncSession, case: Case, *, checklist: Checklist, actor: Actor, now: datetime
+) -> Result:
     visit = await session.scalar(select(Visit).where(Visit.case_id == case.id))
+    person = actor.person
     allowed = (
-        actor is not None
-        and directory.has_role(actor, case.unit_id, Role.PHYSICIAN)
-        and (visit is None or actor.id in (visit.physician_id, case.physician_id))
+        person is not None
+        and directory.has_role(person, case.unit_id, Role.PHYSICIAN)
+        and (visit is None or person.id in (visit.physician_id, case.physician_id))
     )
     if not allowed:
-        return cases.refuse(
-            session,
-            action="visit.record",
-            actor=who,
-            case=case,
-            reason="role",
-            message="Endast ärendets läkare kan registrera besöket.",
-        )
-    assert actor is not None
+        raise Refusal("role", "Endast ärendets läkare kan registrera besöket.")
+    physician = actor.staff
     if visit is None or case.state != CaseState.DECIDED or visit.recorded_at is not None:
-        audit.record(
-            session,
-            actor=who,
-            action="visit.record",
-            outcome="stale",
-            unit_id=case.unit_id,
-            case_id=case.id,
-            patient=case.patient_key,
-        )
+        audit_case(session, actor=actor, action="visit.record", case=case, outcome="stale")
         message = (
             f"Besöket är redan registrerat ({views.fmt_time(visit.recorded_at)})."
             if visit is not None and visit.recorded_at is not None
             else "Det finns inget bokat besök att registrera i ärendet."
         )
-        return cases.Outcome(ok=False, case=case, message=message, error=visit is None)
+        return Stale(case=case, message=message, on_card=visit is not None)
     problem = checklist_problem(checklist, today=local_date(now))
     if problem:
-        return cases.refuse(
-            session,
-            action="visit.record",
-            actor=who,
-            case=case,
-            reason="invalid checklist",
-            message=problem,
-        )
+        raise Refusal("invalid checklist", problem)
     visit.recorded_at = now
-    visit.recorded_by_id = actor.id
+    visit.recorded_by_id = physician.id
     visit.patient_informed = checklist.patient_informed
     visit.investigation = checklist.investigation
     visit.treatment_started = checklist.treatment != "none"
@@ -207,34 +189,29 @@ async def record_visit(
     )
     visit.followup_date = checklist.followup_date
     visit.physio_contact = checklist.physio_contact
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            at=now,
-            actor=actor.name,
-            action=EventKind.VISIT_RECORDED,
-            from_state=case.state,
-            to_state=case.state,
-            reason=TREATMENTS[checklist.treatment],
-        )
+    cases.record_event(
+        session,
+        case,
+        EventKind.VISIT_RECORDED,
+        actor=actor,
+        reason=TREATMENTS[checklist.treatment],
+        now=now,
     )
     cases.transition(
         session,
         case,
         CaseState.CLOSED,
-        actor=actor.name,
+        actor=actor,
         event=EventKind.CLOSED,
         reason="besök genomfört",
         now=now,
     )
     case.closed_at = now
-    audit.record(
+    audit_case(
         session,
-        actor=who,
+        actor=actor,
         action="visit.record",
-        unit_id=case.unit_id,
-        case_id=case.id,
-        patient=case.patient_key,
+        case=case,
         detail={
             "treatment_started": visit.treatment_started,
             "physio_contact": checklist.physio_contact,
@@ -256,8 +233,8 @@ async def record_visit(
         session.add(task)
         await session.flush()
         await cases.notify_tasks(session, case, [task], now=now)
-    return cases.Outcome(
-        ok=True, case=case, message=f"Besöket registrerat av {actor.name}. Ärendet är avslutat."
+    return Done(
+        case=case, message=f"Besöket registrerat av {physician.name}. Ärendet är avslutat."
     )
 
 
@@ -265,8 +242,7 @@ async def current_checklist(
     session: AsyncSession,
     *,
     case_id: int,
-    actor: Staff | None,
-    actor_aad: str | None,
+    actor: Actor,
     trigger: str | None,
 ) -> dict[str, object] | None:
     """The open checklist card for its physician (a refresh), or None to show the case."""
@@ -275,20 +251,18 @@ async def current_checklist(
         visit is None
         or visit.recorded_at is not None
         or visit.checklist_sent_at is None
-        or actor is None
-        or actor.id != visit.physician_id
+        or actor.person is None
+        or actor.person.id != visit.physician_id
     ):
         return None
     case = await cases.get_case(session, case_id=case_id)
     if case is None or case.state != CaseState.DECIDED:
         return None
-    audit.record(
+    audit_case(
         session,
-        actor=cases.actor_id(actor, actor_aad),
+        actor=actor,
         action="card.shown",
-        unit_id=case.unit_id,
-        case_id=case.id,
-        patient=case.patient_key,
+        case=case,
         detail={"trigger": trigger or "unknown", "card": "visit"},
     )
     return await checklist_card(session, case, visit)

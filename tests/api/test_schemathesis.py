@@ -38,7 +38,9 @@ from bot.app import create_app
 from bot.cases import service as cases
 from bot.config import Settings
 from bot.db import create_engine, session_factory, transaction
+from bot.directory.actor import Actor
 from bot.directory.service import load_directory, staff_by_aad
+from bot.flows.result import Done
 from tests.conftest import FIXTURES, ingest_sample
 
 INTAKE_TOKEN = "schemathesis-intake-token"
@@ -103,18 +105,17 @@ async def _seed(database_url: str) -> None:
                     note="Schemathesis",
                     visit_physician_aad=None,
                     reassign_to_aad=None,
-                    actor=anna,
-                    actor_aad=ANNA,
+                    actor=Actor.clicker(anna, ANNA),
                     now=SEEDED_AT,
                 )
-                assert outcome.ok, outcome.message
+                assert isinstance(outcome, Done), outcome
         async with transaction(factory) as session:
             anna = await staff_by_aad(session, ANNA)
             [call] = await cases.views.case_tasks(session, closed)
             done = await cases.complete_task(
-                session, task_id=call.id, note=None, actor=anna, actor_aad=ANNA, now=SEEDED_AT
+                session, task_id=call.id, note=None, actor=Actor.clicker(anna, ANNA), now=SEEDED_AT
             )
-            assert done.ok, done.message
+            assert isinstance(done, Done), done
     finally:
         await engine.dispose()
 

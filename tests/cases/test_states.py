@@ -13,6 +13,7 @@ from bot.cases.models import Case, CaseEvent
 from bot.cases.service import get_case, transition
 from bot.cases.states import TRANSITIONS, IllegalTransition, check_transition
 from bot.db import transaction
+from bot.directory.actor import Actor
 from bot.directory.service import has_role, staff_by_aad
 from tests.conftest import ingest_sample
 
@@ -31,6 +32,10 @@ FORBIDDEN = [
     (f, t) for f in FROM_STATES for t in STATES if t not in TRANSITIONS.get(f, frozenset())
 ]
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+ANNA = Actor.named("Anna Berg")
+MARIA = Actor.named("Maria Svensson")
+ADMIN = Actor.named("admin")
+SOMEONE = Actor.named("x")
 
 
 def test_table_covers_every_state_and_nothing_else() -> None:
@@ -139,13 +144,13 @@ async def test_transition_bumps_version_and_records_the_event(db_url: str, facto
     async with transaction(factory) as session:
         case = await get_case(session, case_id=case_id, for_update=True)
         assert case is not None
-        transition(session, case, DECIDED, actor="Anna Berg", event=EventKind.DECIDED,
+        transition(session, case, DECIDED, actor=ANNA, event=EventKind.DECIDED,
                    reason="Kalla till läkarbesök", now=later)
         assert (case.state, case.version) == (DECIDED, 2)
     async with transaction(factory) as session:
         case = await get_case(session, case_id=case_id, for_update=True)
         assert case is not None
-        transition(session, case, CLOSED, actor="Maria Svensson", event=EventKind.CLOSED, now=later)
+        transition(session, case, CLOSED, actor=MARIA, event=EventKind.CLOSED, now=later)
 
     async with factory() as session:
         case = await session.get(Case, case_id)
@@ -165,7 +170,7 @@ async def test_reassignment_keeps_the_state_but_bumps_the_version(
     async with transaction(factory) as session:
         case = await get_case(session, case_id=case_id, for_update=True)
         assert case is not None
-        transition(session, case, AWAITING_DECISION, actor="Anna Berg", event=EventKind.REASSIGNED,
+        transition(session, case, AWAITING_DECISION, actor=ANNA, event=EventKind.REASSIGNED,
                    reason="till Erik Lund", now=NOW)
     async with factory() as session:
         case = await session.get(Case, case_id)
@@ -184,7 +189,7 @@ async def test_illegal_transition_on_a_row_records_nothing(
             case = await get_case(session, case_id=case_id, for_update=True)
             assert case is not None
             try:
-                transition(session, case, to_state, actor="x", event=EventKind.DECIDED, now=NOW)
+                transition(session, case, to_state, actor=SOMEONE, event=EventKind.DECIDED, now=NOW)
             finally:
                 # nothing was changed on the object before raising
                 assert (case.state, case.version) == (AWAITING_DECISION, 1)
@@ -199,13 +204,13 @@ async def test_a_terminal_case_refuses_every_transition(db_url: str, factory: An
     async with transaction(factory) as session:
         case = await get_case(session, case_id=case_id, for_update=True)
         assert case is not None
-        transition(session, case, CANCELLED, actor="admin", event=EventKind.CANCELLED, now=NOW)
+        transition(session, case, CANCELLED, actor=ADMIN, event=EventKind.CANCELLED, now=NOW)
     for to_state in STATES:
         with pytest.raises(IllegalTransition):
             async with transaction(factory) as session:
                 case = await get_case(session, case_id=case_id, for_update=True)
                 assert case is not None
-                transition(session, case, to_state, actor="x", event=EventKind.DECIDED, now=NOW)
+                transition(session, case, to_state, actor=SOMEONE, event=EventKind.DECIDED, now=NOW)
     async with factory() as session:
         case = await session.get(Case, case_id)
         assert case is not None and (case.state, case.version) == (CANCELLED, 2)
@@ -229,7 +234,7 @@ async def test_locking_a_case_the_session_holds_reads_it_anew_and_keeps_the_acto
             async with transaction(factory) as other:
                 changed = await other.get(Case, case_id)
                 assert changed is not None
-                transition(other, changed, DECIDED, actor="x", event=EventKind.DECIDED, now=NOW)
+                transition(other, changed, DECIDED, actor=SOMEONE, event=EventKind.DECIDED, now=NOW)
         case = await get_case(session, case_id=case_id, for_update=True)
         assert case is before
         expected = (DECIDED, 2) if concurrent else (AWAITING_DECISION, 1)

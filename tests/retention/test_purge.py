@@ -11,7 +11,9 @@ from bot.audit.service import patient_key
 from bot.cases import service as cases
 from bot.cases.models import AnswerMessage, Case
 from bot.db import transaction
+from bot.directory.actor import Actor
 from bot.directory.service import staff_by_aad
+from bot.flows.result import Done
 from bot.retention.service import export_patient, purge
 from tests.conftest import ingest_sample
 
@@ -31,16 +33,15 @@ async def _closed_case(factory: Any) -> int:
             note=None,
             visit_physician_aad=None,
             reassign_to_aad=None,
-            actor=anna,
-            actor_aad=ANNA,
+            actor=Actor.clicker(anna, ANNA),
             now=NOW,
         )
-        assert outcome.ok
+        assert isinstance(outcome, Done), outcome
         task_id = (await cases.views.case_tasks(session, case_id))[0].id
     async with transaction(factory) as session:
         anna = await staff_by_aad(session, ANNA)
         done = await cases.complete_task(
-            session, task_id=task_id, note=None, actor=anna, actor_aad=ANNA, now=NOW
+            session, task_id=task_id, note=None, actor=Actor.clicker(anna, ANNA), now=NOW
         )
         assert done.case is not None and done.case.state == "closed"
     return case_id
@@ -49,10 +50,10 @@ async def _closed_case(factory: Any) -> int:
 async def test_purge_after_retention(db_url: str, factory: Any) -> None:
     case_id = await _closed_case(factory)
     async with transaction(factory) as session:
-        early = await purge(session, now=NOW + timedelta(days=179), actor="test")
+        early = await purge(session, now=NOW + timedelta(days=179), actor=Actor.named("test"))
     assert early.cases == 0
     async with transaction(factory) as session:
-        report = await purge(session, now=NOW + timedelta(days=181), actor="test")
+        report = await purge(session, now=NOW + timedelta(days=181), actor=Actor.named("test"))
     assert report.cases == 1 and report.answer_messages == 1
     async with factory() as session:
         case = await session.get(Case, case_id)
@@ -66,7 +67,7 @@ async def test_purge_after_retention(db_url: str, factory: Any) -> None:
         card = await cases.views.summary_card(session, case, now=NOW)
         assert "Ärende" in str(card) and "195911024171" not in str(card)
     async with transaction(factory) as session:
-        again = await purge(session, now=NOW + timedelta(days=400), actor="test")
+        again = await purge(session, now=NOW + timedelta(days=400), actor=Actor.named("test"))
     assert again.cases == 0
     async with factory() as session:
         # the export per patient still works from the personal number

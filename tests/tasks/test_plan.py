@@ -16,7 +16,9 @@ from bot.cases.models import Case, Decision
 from bot.cases.service import decide_case
 from bot.core.calendar import add_working_days, holidays_in
 from bot.db import transaction
+from bot.directory.actor import Actor
 from bot.directory.service import DirectoryError, load_directory, parse_directory, staff_by_aad
+from bot.flows.result import Done
 from bot.tasks.models import Task
 from tests.conftest import ingest_sample
 
@@ -41,9 +43,10 @@ async def _decide(factory: Any, decision: str, *, now: datetime = DECIDED,
         actor = await staff_by_aad(session, by)
         outcome = await decide_case(
             session, case_id=case_id, version=1, decision=decision, note=note,
-            visit_physician_aad=visit, reassign_to_aad=None, actor=actor, actor_aad=by, now=now,
+            visit_physician_aad=visit, reassign_to_aad=None, actor=Actor.clicker(actor, by),
+            now=now,
         )
-        assert outcome.ok, outcome.message
+        assert isinstance(outcome, Done), outcome
     async with factory() as session:
         tasks = (
             await session.scalars(

@@ -25,7 +25,9 @@ from bot.cases import service as cases
 from bot.cases.models import Case, CaseEvent, Decision
 from bot.core.calendar import STOCKHOLM, local_date
 from bot.db import transaction, utcnow
+from bot.directory.actor import Actor
 from bot.directory.service import staff_by_aad
+from bot.flows.result import Done
 from bot.outbox.models import OutboxMessage
 from bot.state import STATE, AppState
 from bot.tasks.models import Task
@@ -136,11 +138,10 @@ async def world(factory: async_sessionmaker[AsyncSession]) -> World:
             note=None,
             visit_physician_aad=ERIK["aad"],
             reassign_to_aad=None,
-            actor=anna,
-            actor_aad=ANNA["aad"],
+            actor=Actor.clicker(anna, ANNA["aad"]),
             now=now,
         )
-        assert decided.ok and decided.tasks, decided.message
+        assert isinstance(decided, Done) and decided.tasks, decided
         booking = next(t for t in decided.tasks if t.kind == "book_visit")
         other = next(t for t in decided.tasks if t.kind != "book_visit" and t.status == "open")
     at = datetime.combine(local_date(now) + timedelta(days=7), time(10, 0), tzinfo=STOCKHOLM)
@@ -151,11 +152,10 @@ async def world(factory: async_sessionmaker[AsyncSession]) -> World:
             task_id=booking.id,
             note=None,
             booked_at=at,
-            actor=maria,
-            actor_aad=MARIA["aad"],
+            actor=Actor.clicker(maria, MARIA["aad"]),
             now=now,
         )
-        assert done.ok, done.message
+        assert isinstance(done, Done), done
     return World(
         undecided=undecided,
         booked=booked,

@@ -1,0 +1,39 @@
+"""The audit row of an action on a case: its unit and patient pseudonym filled in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.audit import service as audit
+from bot.audit.models import AuditEntry
+from bot.cases.models import Case
+from bot.directory.actor import Actor
+
+__all__ = ["audit_case"]
+
+
+def audit_case(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    action: str,
+    case: Case,
+    task_id: int | None = None,
+    outcome: str = "ok",
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Add the audit row of `action` on `case` (and its task `task_id`) by `actor` to the
+    session's transaction: who, what, outcome, the case's unit and patient pseudonym."""
+    return audit.record(
+        session,
+        actor=actor.audit_id,
+        action=action,
+        outcome=outcome,
+        unit_id=case.unit_id,
+        case_id=case.id,
+        task_id=task_id,
+        patient=case.patient_key,
+        detail=detail,
+    )
