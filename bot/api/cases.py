@@ -7,8 +7,8 @@ from aiohttp import web
 from bot.api.auth import bearer_sender, unauthorized
 from bot.audit import service as audit
 from bot.cases import api as case_api
-from bot.cases.audit import audit_case
 from bot.cases import views
+from bot.cases.audit import audit_case
 from bot.cases.enums import CaseState
 from bot.db import transaction
 from bot.directory.actor import Actor

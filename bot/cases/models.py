@@ -11,6 +11,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from bot.db import Base, UTCDateTime, utcnow
 from bot.directory.models import Staff, Unit
 
+MAX_NOTE = 1000
+"""Characters of a decision's note (the call-in booking note, or the other action): kept
+whole or refused, never cut; the decision card's `maxLength` is the same."""
+
 
 class Case(Base):
     __tablename__ = "cases"

@@ -1,5 +1,5 @@
-"""Read-only case queries for lists (the text commands). No changes, no audit rows: the
-caller audits what it shows."""
+"""Read-only case queries (lists, a case's history). No changes, no audit rows: the caller
+audits what it shows."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases.enums import CaseState
-from bot.cases.models import Case
+from bot.cases.models import Case, CaseEvent
 
-__all__ = ["by_ids", "undecided_for"]
+__all__ = ["by_ids", "history", "undecided_for"]
 
 
 async def undecided_for(session: AsyncSession, *, physician_id: int) -> Sequence[Case]:
@@ -30,5 +30,13 @@ async def by_ids(session: AsyncSession, *, case_ids: Collection[int]) -> Sequenc
         return []
     rows = await session.scalars(
         select(Case).where(Case.id.in_(sorted(case_ids))).order_by(Case.id)
+    )
+    return rows.all()
+
+
+async def history(session: AsyncSession, *, case_id: int) -> Sequence[CaseEvent]:
+    """The case's events, oldest first."""
+    rows = await session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
     )
     return rows.all()

@@ -29,13 +29,8 @@ from bot.flows.result import Done, Refused, Result, Stale, refused
 from bot.outbox import service as outbox
 from bot.tasks import service as tasks_service
 from bot.tasks.enums import TaskKind, TaskStatus
-from bot.tasks.models import Task
+from bot.tasks.models import MAX_TASK_NOTE, Task
 from bot.visits.models import Visit
-
-# Free text is kept whole or refused, never cut. The cards' Input.Text `maxLength` and the
-# card data models (bot/teams/actions.py) use these limits.
-MAX_NOTE = 1000  # a decision's note: the call-in booking note, or the other action
-MAX_TASK_NOTE = 1000  # a task's note
 
 
 async def get_case(session: AsyncSession, *, case_id: int, for_update: bool = False) -> Case | None:
@@ -103,6 +98,68 @@ def transition(
     )
     case.state = to_state
     case.version += 1
+
+
+def give_to(
+    session: AsyncSession,
+    case: Case,
+    physician: Staff,
+    *,
+    actor: Actor,
+    event: EventKind,
+    now: datetime,
+) -> None:
+    """Make `physician` the case's owner, awaiting their decision: `event` is
+    `ASSIGNED` (from triage) or `REASSIGNED` (from a colleague)."""
+    case.physician_id = physician.id
+    case.physician = physician
+    transition(
+        session,
+        case,
+        CaseState.AWAITING_DECISION,
+        actor=actor,
+        event=event,
+        reason=f"till {physician.name}",
+        now=now,
+    )
+
+
+def record_decision(
+    session: AsyncSession,
+    case: Case,
+    *,
+    kind: DecisionKind,
+    note: str | None,
+    visit_physician: Staff | None,
+    actor: Actor,
+    now: datetime,
+) -> Decision:
+    """Record the decision of `actor` (a physician) and move the case to `decided`.
+    `visit_physician` sees a call-in patient (None for the other kinds)."""
+    physician = actor.staff
+    decision = Decision(
+        case_id=case.id,
+        kind=kind,
+        by_id=physician.id,
+        by=physician,
+        at=now,
+        note=note,
+        visit_physician_id=visit_physician.id if visit_physician else None,
+        visit_physician=visit_physician,
+    )
+    session.add(decision)
+    case.decision = decision
+    case.decided_at = now
+    transition(
+        session,
+        case,
+        CaseState.DECIDED,
+        actor=actor,
+        event=EventKind.DECIDED,
+        reason=DECISION_LABELS[kind],
+        now=now,
+    )
+    return decision
 
 
 def _already_decided_text(case: Case) -> str:
@@ -281,156 +338,6 @@ async def _assign(
 def _clean_note(note: str | None) -> str | None:
     text = note.strip() if note is not None else ""
     return text or None
-
-
-async def decide_case(
-    session: AsyncSession,
-    *,
-    case_id: int,
-    version: int,
-    decision: str,
-    note: str | None,
-    visit_physician_aad: str | None,
-    reassign_to_aad: str | None,
-    actor: Actor,
-    now: datetime,
-) -> Result:
-    """The physician's decision (SPEC 2.2): records it, creates tasks, tells the assignees."""
-    case: Case | None = None
-    try:
-        case = await lock_case(session, case_id=case_id)
-        return await _decide(
-            session,
-            case,
-            version=version,
-            decision=decision,
-            note=note,
-            visit_physician_aad=visit_physician_aad,
-            reassign_to_aad=reassign_to_aad,
-            actor=actor,
-            now=now,
-        )
-    except Refusal as refusal:
-        return refused(session, refusal, actor=actor, action="case.decide", case=case)
-
-
-async def _decide(
-    session: AsyncSession,
-    case: Case,
-    *,
-    version: int,
-    decision: str,
-    note: str | None,
-    visit_physician_aad: str | None,
-    reassign_to_aad: str | None,
-    actor: Actor,
-    now: datetime,
-) -> Result:
-    if not directory.has_role(actor.person, case.unit_id, Role.PHYSICIAN):
-        raise Refusal("role", "Endast läkare på enheten kan besluta i ärendet.")
-    physician = actor.staff
-    if case.state != CaseState.AWAITING_DECISION or case.version != version:
-        audit_case(
-            session,
-            actor=actor,
-            action="case.decide",
-            case=case,
-            outcome="stale",
-            detail={"card_version": version, "case_version": case.version},
-        )
-        if case.state == CaseState.SUPERSEDED:
-            message = f"Ersatt av korrigerat svar: {views.case_ref(case.superseded_by_id or 0)}."
-        elif case.decision is not None:
-            message = _already_decided_text(case)
-        else:
-            message = "Kortet var inaktuellt; här är det aktuella. Inget beslut registrerades."
-        return Stale(case=case, message=message)
-    if decision not in tuple(DecisionKind):
-        raise Refusal("unknown decision", "Okänt beslut.")
-    kind = DecisionKind(decision)
-    note = _clean_note(note)
-    if note is not None and len(note) > MAX_NOTE:
-        raise Refusal(
-            "note too long", too_long("Anteckningen", length=len(note), limit=MAX_NOTE)
-        )
-
-    if kind == DecisionKind.REASSIGN:
-        target = await _physician_of_unit(
-            session,
-            reassign_to_aad or "",
-            case,
-            reason="reassign target",
-            message="Välj en läkare på enheten.",
-        )
-        if target.id == case.physician_id:
-            raise Refusal("reassign to same", "Ärendet är redan ditt.")
-        await _give_to(
-            session,
-            case,
-            target,
-            actor=actor,
-            event=EventKind.REASSIGNED,
-            audit_action="case.reassign",
-            notice=f"Fördelat om av {physician.name}.",
-            now=now,
-        )
-        return Done(case=case, message=f"Fördelat om till {target.name}.")
-
-    if kind == DecisionKind.OTHER and not note:
-        raise Refusal("other without text", "Skriv vilken åtgärd som ska göras.")
-    visit_physician: Staff | None = None
-    if kind == DecisionKind.CALL_IN:
-        if visit_physician_aad and visit_physician_aad != physician.aad_object_id:
-            visit_physician = await _physician_of_unit(
-                session,
-                visit_physician_aad,
-                case,
-                reason="visit physician",
-                message="Välj en läkare på enheten för besöket.",
-            )
-        else:
-            visit_physician = physician
-
-    record = Decision(
-        case_id=case.id,
-        kind=kind,
-        by_id=physician.id,
-        by=physician,
-        at=now,
-        note=note,
-        visit_physician_id=visit_physician.id if visit_physician else None,
-        visit_physician=visit_physician,
-    )
-    session.add(record)
-    case.decision = record
-    case.decided_at = now
-    transition(
-        session,
-        case,
-        CaseState.DECIDED,
-        actor=actor,
-        event=EventKind.DECIDED,
-        reason=DECISION_LABELS[kind],
-        now=now,
-    )
-    tasks = tasks_service.create_tasks(
-        session,
-        case=case,
-        decision=record,
-        decided_by=physician,
-        visit_physician=visit_physician,
-        now=now,
-    )
-    await session.flush()  # one flush for the decision, the case and its tasks (their ids)
-    audit_case(
-        session,
-        actor=actor,
-        action="case.decide",
-        case=case,
-        detail={"decision": decision, "tasks": [t.id for t in tasks]},
-    )
-    await notify_tasks(session, case, tasks, now=now)
-    return Done(case=case, tasks=tasks)
 
 
 async def _lock_task(session: AsyncSession, *, task_id: int) -> tuple[Task, Case]:

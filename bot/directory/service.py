@@ -153,6 +153,14 @@ def has_role(person: Staff | None, unit_id: int, role: Role) -> bool:
     )
 
 
+async def physician_of_unit(
+    session: AsyncSession, aad_object_id: str, *, unit_id: int
+) -> Staff | None:
+    """The person with this AAD object id when an active physician of the unit, else None."""
+    person = await staff_by_aad(session, aad_object_id)
+    return person if has_role(person, unit_id, Role.PHYSICIAN) else None
+
+
 async def unit_staff(
     session: AsyncSession, *, unit_id: int, role: Role, with_roles: bool = False
 ) -> Sequence[Staff]:

@@ -36,8 +36,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.audit import service as audit
-from bot.cases.enums import CaseState
 from bot.cases.audit import audit_case
+from bot.cases.enums import CaseState
 from bot.cases.models import Case
 from bot.cases.views import case_ref, fmt_date, patient_display
 from bot.core.calendar import (

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.audit import service as audit
 from bot.audit.models import AuditEntry
 from bot.botstate.models import BotStateItem
-from bot.cases.enums import CaseState
 from bot.cases.audit import audit_case
+from bot.cases.enums import CaseState
 from bot.cases.models import AnswerMessage, Case
 from bot.directory.actor import Actor
 from bot.directory.models import Unit

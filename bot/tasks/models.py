@@ -11,6 +11,9 @@ from bot.db import Base, UTCDateTime, utcnow
 from bot.directory.models import Staff
 from bot.tasks.enums import TaskStatus
 
+MAX_TASK_NOTE = 1000
+"""Characters of a task's note: kept whole or refused, never cut (the cards' `maxLength`)."""
+
 
 class Task(Base):
     __tablename__ = "tasks"

@@ -1,5 +1,5 @@
-"""Read-only task queries for lists (the text commands). No changes, no audit rows: the
-caller audits what it shows."""
+"""Read-only task queries (a case's tasks, lists). No changes, no audit rows: the caller
+audits what it shows."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from bot.directory.models import Unit
 from bot.tasks.enums import TaskStatus
 from bot.tasks.models import Task
 
-__all__ = ["open_tasks_for", "unit_names"]
+__all__ = ["of_case", "open_tasks_for", "unit_names"]
 
 _ENDED_CASE_STATES = (CaseState.SUPERSEDED, CaseState.CANCELLED)
 
@@ -52,3 +52,11 @@ async def unit_names(session: AsyncSession, *, unit_ids: Collection[int]) -> dic
         select(Unit.id, Unit.name).where(Unit.id.in_(sorted(unit_ids))).order_by(Unit.name)
     )
     return {row[0]: row[1] for row in rows}
+
+
+async def of_case(session: AsyncSession, *, case_id: int) -> Sequence[Task]:
+    """The case's tasks, in the order of its decision's plan (position, then id)."""
+    rows = await session.scalars(
+        select(Task).where(Task.case_id == case_id).order_by(Task.position, Task.id)
+    )
+    return rows.all()

@@ -40,6 +40,7 @@ from bot.config import Settings
 from bot.db import create_engine, session_factory, transaction
 from bot.directory.actor import Actor
 from bot.directory.service import load_directory, staff_by_aad
+from bot.flows import decide
 from bot.flows.result import Done
 from tests.conftest import FIXTURES, ingest_sample
 
@@ -97,7 +98,7 @@ async def _seed(database_url: str) -> None:
         for case_id, decision in ((decided, "call_in"), (closed, "normal_call")):
             async with transaction(factory) as session:
                 anna = await staff_by_aad(session, ANNA)
-                outcome = await cases.decide_case(
+                outcome = await decide.decide_case(
                     session,
                     case_id=case_id,
                     version=1,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from bot.cases.service import MAX_NOTE
+from bot.cases.models import MAX_NOTE
 from bot.teams import actions
 from cards.render import LIMITS, render
 from tests.cards.cardtools import executes, input_ids, markdown_texts, of_type, walk

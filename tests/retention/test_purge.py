@@ -13,6 +13,7 @@ from bot.cases.models import AnswerMessage, Case
 from bot.db import transaction
 from bot.directory.actor import Actor
 from bot.directory.service import staff_by_aad
+from bot.flows import decide
 from bot.flows.result import Done
 from bot.retention.service import export_patient, purge
 from tests.conftest import ingest_sample
@@ -25,7 +26,7 @@ async def _closed_case(factory: Any) -> int:
     case_id = await ingest_sample(factory, "02_normal_named.json", now=NOW)
     async with transaction(factory) as session:
         anna = await staff_by_aad(session, ANNA)
-        outcome = await cases.decide_case(
+        outcome = await decide.decide_case(
             session,
             case_id=case_id,
             version=1,

@@ -1,4 +1,5 @@
-"""The tasks a decision creates (SPEC 2.2), with literal due dates, through `decide_case`."""
+"""The tasks a decision creates (SPEC 2.2), with literal due dates, through
+`bot.flows.decide.decide_case`."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ import yaml
 from sqlalchemy import select
 
 from bot.cases.models import Case, Decision
-from bot.cases.service import decide_case
 from bot.core.calendar import add_working_days, holidays_in
 from bot.db import transaction
 from bot.directory.actor import Actor
 from bot.directory.service import DirectoryError, load_directory, parse_directory, staff_by_aad
+from bot.flows.decide import decide_case
 from bot.flows.result import Done
 from bot.tasks.models import Task
 from tests.conftest import ingest_sample

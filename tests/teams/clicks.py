@@ -27,6 +27,7 @@ from bot.core.calendar import STOCKHOLM, local_date
 from bot.db import transaction, utcnow
 from bot.directory.actor import Actor
 from bot.directory.service import staff_by_aad
+from bot.flows import decide
 from bot.flows.result import Done
 from bot.outbox.models import OutboxMessage
 from bot.state import STATE, AppState
@@ -130,7 +131,7 @@ async def world(factory: async_sessionmaker[AsyncSession]) -> World:
     unassigned = await ingest_sample(factory, "03_osteopenia_jour_vc.json", now=now)
     async with transaction(factory) as session:
         anna = await staff_by_aad(session, ANNA["aad"])
-        decided = await cases.decide_case(
+        decided = await decide.decide_case(
             session,
             case_id=booked,
             version=1,
