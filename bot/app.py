@@ -16,10 +16,10 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingErr
 from bot.api import cases as cases_api
 from bot.api import intake as intake_api
 from bot.api.openapi import openapi_document
-from bot.cases.views import notice_card
 from bot.config import Settings
 from bot.db import create_engine, session_factory, utcnow
 from bot.jobs.scheduler import Scheduler
+from bot.messaging.cards import notice_card
 from bot.metrics import CONTENT_TYPE
 from bot.outbox import service as outbox_service
 from bot.outbox.sending import Sender
