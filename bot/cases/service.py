@@ -162,13 +162,6 @@ def record_decision(
     return decision
 
 
-def _already_decided_text(case: Case) -> str:
-    decision = case.decision
-    if decision is None:
-        return "Kortet var inaktuellt; här är det aktuella."
-    return f"Redan beslutat av {decision.by.name} ({views.fmt_time(decision.at)})."
-
-
 async def notify_physician(session: AsyncSession, case: Case, *, notice: str | None = None) -> None:
     """Send the decision card to the case's physician (via the outbox)."""
     assert case.physician is not None
@@ -230,109 +223,6 @@ async def notify_tasks(
             case_id=case.id,
             task_id=first.id,
         )
-
-
-async def _give_to(
-    session: AsyncSession,
-    case: Case,
-    physician: Staff,
-    *,
-    actor: Actor,
-    event: EventKind,
-    audit_action: str,
-    notice: str | None,
-    now: datetime,
-) -> None:
-    """Make `physician` the case's owner (awaiting their decision) and send them the card."""
-    case.physician_id = physician.id
-    case.physician = physician
-    transition(
-        session,
-        case,
-        CaseState.AWAITING_DECISION,
-        actor=actor,
-        event=event,
-        reason=f"till {physician.name}",
-        now=now,
-    )
-    audit_case(
-        session,
-        actor=actor,
-        action=audit_action,
-        case=case,
-        detail={"physician": physician.aad_object_id},
-    )
-    await notify_physician(session, case, notice=notice)
-
-
-async def _physician_of_unit(
-    session: AsyncSession, aad_object_id: str, case: Case, *, reason: str, message: str
-) -> Staff:
-    """The active physician of the case's unit with this id, else `Refusal`."""
-    person = await directory.staff_by_aad(session, aad_object_id)
-    if person is None or not directory.has_role(person, case.unit_id, Role.PHYSICIAN):
-        raise Refusal(reason, message)
-    return person
-
-
-async def assign_case(
-    session: AsyncSession,
-    *,
-    case_id: int,
-    version: int,
-    physician_aad: str,
-    actor: Actor,
-    now: datetime,
-) -> Result:
-    """An MVA or physician of the unit gives an unassigned case to a physician."""
-    case: Case | None = None
-    try:
-        case = await lock_case(session, case_id=case_id)
-        return await _assign(
-            session, case, version=version, physician_aad=physician_aad, actor=actor, now=now
-        )
-    except Refusal as refusal:
-        return refused(session, refusal, actor=actor, action="case.assign", case=case)
-
-
-async def _assign(
-    session: AsyncSession,
-    case: Case,
-    *,
-    version: int,
-    physician_aad: str,
-    actor: Actor,
-    now: datetime,
-) -> Result:
-    person = actor.person
-    if not (
-        directory.has_role(person, case.unit_id, Role.MVA)
-        or directory.has_role(person, case.unit_id, Role.PHYSICIAN)
-    ):
-        raise Refusal("role", "Du saknar behörighet att fördela ärenden på den här enheten.")
-    if case.state != CaseState.AWAITING_ASSIGNMENT or case.version != version:
-        audit_case(session, actor=actor, action="case.assign", case=case, outcome="stale")
-        taken = case.physician.name if case.physician else None
-        message = f"Redan fördelat till {taken}." if taken else _already_decided_text(case)
-        return Stale(case=case, message=message)
-    physician = await _physician_of_unit(
-        session,
-        physician_aad,
-        case,
-        reason="not a physician of the unit",
-        message="Välj en läkare på enheten.",
-    )
-    await _give_to(
-        session,
-        case,
-        physician,
-        actor=actor,
-        event=EventKind.ASSIGNED,
-        audit_action="case.assign",
-        notice=None,
-        now=now,
-    )
-    return Done(case=case)
 
 
 def _clean_note(note: str | None) -> str | None:

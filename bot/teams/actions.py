@@ -21,7 +21,7 @@ from bot.cases import views
 from bot.core.calendar import local_date
 from bot.db import transaction
 from bot.directory.actor import Actor
-from bot.flows import decide
+from bot.flows import assign, decide
 from bot.flows.click import Answer, Invoke, acting, error_of
 from bot.flows.data import (
     MAX_AAD,
@@ -34,7 +34,7 @@ from bot.flows.data import (
     describe,
     storable,
 )
-from bot.flows.result import Done, Refused, Stale
+from bot.flows.result import Done, Refused
 
 __all__ = [
     "DATABASE_UNAVAILABLE",
@@ -57,45 +57,6 @@ UNKNOWN_VERB = "Okänd åtgärd. Ladda om kortet."
 
 
 Handler = Callable[[async_sessionmaker[AsyncSession], Any, Invoke], Awaitable[Answer]]
-
-
-async def _assign(
-    factory: async_sessionmaker[AsyncSession], data: AssignData, inv: Invoke
-) -> Answer:
-    async with acting(factory, inv) as (session, actor):
-        return await _assign_in(session, actor, data, inv)
-
-
-async def _assign_in(session: AsyncSession, actor: Actor, data: AssignData, inv: Invoke) -> Answer:
-    result = await cases.assign_case(
-        session,
-        case_id=data.case_id,
-        version=data.version,
-        physician_aad=data.physician,
-        actor=actor,
-        now=inv.now,
-    )
-    match result:
-        case Refused():
-            return Answer(error=result.message)
-        case Stale():
-            card = await views.card_for_viewer(
-                session, result.case, viewer=actor.staff, now=inv.now, notice=result.message
-            )
-            return Answer(card=card)
-        case Done():
-            case = result.case
-            assert case.physician is not None
-            card = await views.triage_card(
-                session,
-                case,
-                assigned={
-                    "to": case.physician.name,
-                    "by": actor.display_name,
-                    "at": views.fmt_time(inv.now) or "",
-                },
-            )
-            return Answer(card=card, changed=True)
 
 
 async def _task(
@@ -207,7 +168,7 @@ async def _refresh_in(
 
 VERBS: dict[str, tuple[type[VerbData], Handler]] = {
     "case.decide": (DecideData, decide.on_decide),
-    "case.assign": (AssignData, _assign),
+    "case.assign": (AssignData, assign.on_assign),
     "task.complete": (TaskData, _complete),
     "task.reopen": (TaskData, _reopen),
     "card.refresh": (RefreshData, _refresh),
