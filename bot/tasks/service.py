@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases.enums import DecisionKind
 from bot.cases.models import Case, Decision
+from bot.cases.service import get_case
 from bot.core.calendar import add_months, add_working_days, local_date
+from bot.core.refusal import Refusal
 from bot.db import load_locked
 from bot.directory.enums import Role
 from bot.directory.models import Staff, Unit
@@ -18,6 +20,7 @@ from bot.tasks.enums import TaskKind, TaskStatus
 from bot.tasks.models import Task
 
 REOPEN_WINDOW = timedelta(hours=24)
+"""How long a tick may be undone (`task.reopen`); the task card offers it as long."""
 
 # kind -> default title; a unit may override any of them in settings.task_texts.
 TASK_TEXTS: dict[str, str] = {
@@ -178,12 +181,46 @@ def may_handle(task: Task, person: Staff | None) -> bool:
     return task.assignee_id == person.id
 
 
+def check_may_handle(task: Task, person: Staff | None) -> None:
+    """`Refusal` ("role") unless `person` may tick the task off or undo it (`may_handle`)."""
+    if not may_handle(task, person):
+        raise Refusal("role", "Du saknar behörighet för den här uppgiften.")
+
+
 async def get_for_update(session: AsyncSession, *, task_id: int) -> Task | None:
     """A task, its row locked until the transaction ends (`done_by` read after the lock)."""
     return await load_locked(session, Task, task_id)
 
 
+async def lock_with_case(session: AsyncSession, *, task_id: int) -> tuple[Task, Case]:
+    """The task and its case, both rows locked until the transaction ends; `Refusal`
+    ("unknown task") when there is no such task."""
+    task = await get_for_update(session, task_id=task_id)
+    case = await get_case(session, case_id=task.case_id, for_update=True) if task else None
+    if task is None or case is None:
+        raise Refusal("unknown task", f"Uppgift {task_id} finns inte.")
+    return task, case
+
+
+def mark_done(task: Task, *, by: Staff, note: str | None, now: datetime) -> None:
+    """Tick the task off; a `note` replaces the one it had."""
+    task.status = TaskStatus.DONE
+    task.done_by_id = by.id
+    task.done_by = by
+    task.done_at = now
+    task.note = note or task.note
+
+
+def mark_open(task: Task) -> None:
+    """Undo a tick: the task is open again, as if never done."""
+    task.status = TaskStatus.OPEN
+    task.done_by_id = None
+    task.done_by = None
+    task.done_at = None
+
+
 async def open_count(session: AsyncSession, *, case_id: int) -> int:
+    """How many of the case's tasks are open."""
     rows = await session.scalars(
         select(Task.id).where(Task.case_id == case_id, Task.status == TaskStatus.OPEN)
     )

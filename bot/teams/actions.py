@@ -18,10 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.audit import service as audit
 from bot.cases import service as cases
 from bot.cases import views
-from bot.core.calendar import local_date
 from bot.db import transaction
 from bot.directory.actor import Actor
-from bot.flows import assign, decide
+from bot.flows import assign, complete_task, decide, reopen_task
 from bot.flows.click import Answer, Invoke, acting, error_of
 from bot.flows.data import (
     MAX_AAD,
@@ -48,61 +47,13 @@ __all__ = [
     "dispatch",
     "known_verb",
 ]
-from bot.jobs.service import digest_context
 from bot.visits import service as visits
-from cards.render import render
 
 DATABASE_UNAVAILABLE = "Databasen svarar inte just nu. Försök igen om en stund."
 UNKNOWN_VERB = "Okänd åtgärd. Ladda om kortet."
 
 
 Handler = Callable[[async_sessionmaker[AsyncSession], Any, Invoke], Awaitable[Answer]]
-
-
-async def _task(
-    session: AsyncSession, actor: Actor, data: TaskData, inv: Invoke, *, reopen: bool
-) -> Answer:
-    if reopen:
-        result = await cases.reopen_task(session, task_id=data.task_id, actor=actor, now=inv.now)
-    else:
-        result = await cases.complete_task(
-            session,
-            task_id=data.task_id,
-            note=data.note,
-            booked_at=data.booked_at(),
-            actor=actor,
-            now=inv.now,
-        )
-    if not isinstance(result, Done) and (error := error_of(result)):
-        return error
-    if result.case is None or result.task is None:
-        return Answer(error=result.message)
-    changed = isinstance(result, Done)
-    if data.view == "digest":
-        ctx = await digest_context(session, unit=result.case.unit, today=local_date(inv.now))
-        return Answer(card=render("digest_card", **ctx), changed=changed)
-    card = await views.task_card(
-        session,
-        result.case,
-        group=views.task_group(result.task),
-        now=inv.now,
-        notice=result.message,
-    )
-    return Answer(card=card, changed=changed)
-
-
-async def _complete(
-    factory: async_sessionmaker[AsyncSession], data: TaskData, inv: Invoke
-) -> Answer:
-    async with acting(factory, inv) as (session, actor):
-        return await _task(session, actor, data, inv, reopen=False)
-
-
-async def _reopen(
-    factory: async_sessionmaker[AsyncSession], data: TaskData, inv: Invoke
-) -> Answer:
-    async with acting(factory, inv) as (session, actor):
-        return await _task(session, actor, data, inv, reopen=True)
 
 
 async def _record_visit(
@@ -169,8 +120,8 @@ async def _refresh_in(
 VERBS: dict[str, tuple[type[VerbData], Handler]] = {
     "case.decide": (DecideData, decide.on_decide),
     "case.assign": (AssignData, assign.on_assign),
-    "task.complete": (TaskData, _complete),
-    "task.reopen": (TaskData, _reopen),
+    "task.complete": (TaskData, complete_task.on_complete_task),
+    "task.reopen": (TaskData, reopen_task.on_reopen_task),
     "card.refresh": (RefreshData, _refresh),
     "visit.record": (VisitData, _record_visit),
 }

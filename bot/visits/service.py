@@ -21,6 +21,7 @@ from bot.db import transaction
 from bot.directory import service as directory
 from bot.directory.actor import Actor
 from bot.directory.enums import Role
+from bot.directory.models import Staff
 from bot.flows.result import Done, Result, Stale, refused
 from bot.outbox import service as outbox
 from bot.tasks.enums import TaskKind, TaskStatus
@@ -77,6 +78,29 @@ def checklist_problem(checklist: Checklist, *, today: date) -> str | None:
     if checklist.followup_date is not None and checklist.followup_date < today:
         return "Uppföljningsdatumet har redan passerat."
     return None
+
+
+async def visit_of(session: AsyncSession, *, case_id: int) -> Visit | None:
+    """The case's call-in visit, once booked."""
+    return await session.scalar(select(Visit).where(Visit.case_id == case_id))
+
+
+async def book(session: AsyncSession, *, case: Case, booked_at: datetime, by: Staff) -> Visit:
+    """Record (or move, while not yet recorded) the booked call-in visit of a decided case;
+    its checklist goes out on the day (again, when moved). The visit's physician is the
+    one the decision chose, else the decider."""
+    visit = await visit_of(session, case_id=case.id)
+    physician_id = None
+    if case.decision is not None:
+        physician_id = case.decision.visit_physician_id or case.decision.by_id
+    if visit is None:
+        visit = Visit(case_id=case.id, physician_id=physician_id, booked_at=booked_at)
+        session.add(visit)
+    elif visit.recorded_at is None:
+        visit.booked_at = booked_at
+        visit.checklist_sent_at = None
+    visit.booked_by_id = by.id
+    return visit
 
 
 async def checklist_card(session: AsyncSession, case: Case, visit: Visit) -> dict[str, object]:

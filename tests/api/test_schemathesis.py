@@ -35,13 +35,13 @@ from schemathesis.config import SchemathesisConfig
 
 from bot.api.openapi import DOCUMENT_PATH
 from bot.app import create_app
-from bot.cases import service as cases
 from bot.config import Settings
 from bot.db import create_engine, session_factory, transaction
 from bot.directory.actor import Actor
 from bot.directory.service import load_directory, staff_by_aad
-from bot.flows import decide
+from bot.flows import complete_task, decide
 from bot.flows.result import Done
+from bot.tasks import queries as task_queries
 from tests.conftest import FIXTURES, ingest_sample
 
 INTAKE_TOKEN = "schemathesis-intake-token"
@@ -112,8 +112,8 @@ async def _seed(database_url: str) -> None:
                 assert isinstance(outcome, Done), outcome
         async with transaction(factory) as session:
             anna = await staff_by_aad(session, ANNA)
-            [call] = await cases.views.case_tasks(session, closed)
-            done = await cases.complete_task(
+            [call] = await task_queries.of_case(session, case_id=closed)
+            done = await complete_task.complete_task(
                 session, task_id=call.id, note=None, actor=Actor.clicker(anna, ANNA), now=SEEDED_AT
             )
             assert isinstance(done, Done), done

@@ -8,14 +8,15 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.audit.service import patient_key
-from bot.cases import service as cases
 from bot.cases.models import AnswerMessage, Case
 from bot.db import transaction
 from bot.directory.actor import Actor
 from bot.directory.service import staff_by_aad
-from bot.flows import decide
+from bot.flows import complete_task, decide
 from bot.flows.result import Done
+from bot.messaging import cards
 from bot.retention.service import export_patient, purge
+from bot.tasks import queries as task_queries
 from tests.conftest import ingest_sample
 
 ANNA = "00000000-0000-0000-0000-000000000101"
@@ -38,10 +39,10 @@ async def _closed_case(factory: Any) -> int:
             now=NOW,
         )
         assert isinstance(outcome, Done), outcome
-        task_id = (await cases.views.case_tasks(session, case_id))[0].id
+        task_id = (await task_queries.of_case(session, case_id=case_id))[0].id
     async with transaction(factory) as session:
         anna = await staff_by_aad(session, ANNA)
-        done = await cases.complete_task(
+        done = await complete_task.complete_task(
             session, task_id=task_id, note=None, actor=Actor.clicker(anna, ANNA), now=NOW
         )
         assert done.case is not None and done.case.state == "closed"
@@ -65,7 +66,7 @@ async def test_purge_after_retention(db_url: str, factory: Any) -> None:
         assert case.scan_date is not None and case.patient_birth_date is not None
         left = await session.scalar(select(func.count()).select_from(AnswerMessage))
         assert left == 0
-        card = await cases.views.summary_card(session, case, now=NOW)
+        card = await cards.summary_card(session, case, now=NOW)
         assert "Ärende" in str(card) and "195911024171" not in str(card)
     async with transaction(factory) as session:
         again = await purge(session, now=NOW + timedelta(days=400), actor=Actor.named("test"))

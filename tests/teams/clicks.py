@@ -21,13 +21,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import create_app
-from bot.cases import service as cases
 from bot.cases.models import Case, CaseEvent, Decision
 from bot.core.calendar import STOCKHOLM, local_date
 from bot.db import transaction, utcnow
 from bot.directory.actor import Actor
 from bot.directory.service import staff_by_aad
-from bot.flows import decide
+from bot.flows import complete_task, decide
 from bot.flows.result import Done
 from bot.outbox.models import OutboxMessage
 from bot.state import STATE, AppState
@@ -148,7 +147,7 @@ async def world(factory: async_sessionmaker[AsyncSession]) -> World:
     at = datetime.combine(local_date(now) + timedelta(days=7), time(10, 0), tzinfo=STOCKHOLM)
     async with transaction(factory) as session:
         maria = await staff_by_aad(session, MARIA["aad"])
-        done = await cases.complete_task(
+        done = await complete_task.complete_task(
             session,
             task_id=booking.id,
             note=None,
