@@ -18,6 +18,7 @@ from bot.api import intake as intake_api
 from bot.api.openapi import openapi_document
 from bot.config import Settings
 from bot.db import create_engine, session_factory, utcnow
+from bot.jobs.checklists import send_due_checklists
 from bot.jobs.scheduler import Scheduler
 from bot.messaging.cards import notice_card
 from bot.metrics import CONTENT_TYPE
@@ -30,7 +31,6 @@ from bot.state import STATE, AppState
 from bot.teams.adapter import BotAuthConfig, create_adapter
 from bot.teams.connector import AppCredentialsTokenProvider, ConnectorClient
 from bot.teams.handler import FrakturkedjanBot
-from bot.visits.service import send_due_checklists
 
 log = logging.getLogger("frakturkedjan.app")
 access_log = logging.getLogger("frakturkedjan.http")

@@ -1,7 +1,7 @@
 """`ärende <id>`: one case with its decision, tasks and history (the read-only summary card).
 
 The role check against the case's unit and the audit row (`card.shown`, trigger `command`,
-or a refusal) come from `bot.cases.service.show_case`, as for a card refresh.
+or a refusal) come from `bot.flows.refresh_card.show_case`, as for a card refresh.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cases import service as cases
-from bot.cases import views
 from bot.directory.actor import Actor
+from bot.flows import refresh_card
 from bot.flows.result import Refused
+from bot.messaging import cards
+from bot.messaging.format import case_ref
 from dialogs.replies import STRANGER, Reply, find_sender
 from dialogs.text import MAX_CASE_ID
 
@@ -27,7 +28,7 @@ async def one_case(
 ) -> Reply:
     """The summary card of case `case_id` for a person of its unit, or a Swedish refusal."""
     person = await find_sender(session, actor_aad)
-    shown = await cases.show_case(
+    shown = await refresh_card.show_case(
         session,
         case_id=case_id if 0 < case_id <= MAX_CASE_ID else None,
         task_id=None,
@@ -45,5 +46,5 @@ async def one_case(
             text=f"Du saknar behörighet till ärende {case_id}. Ett ärende visas bara för "
             "läkare, MVA och administratörer på ärendets enhet."
         )
-    card = await views.summary_card(session, shown.case, now=now)
-    return Reply(card=card, summary=views.case_ref(shown.case.id))
+    card = await cards.summary_card(session, shown.case, now=now)
+    return Reply(card=card, summary=case_ref(shown.case.id))

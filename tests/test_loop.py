@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from bot.audit.models import AuditEntry
 from bot.core.calendar import add_months, add_working_days, local_date
 from bot.db import utcnow
-from bot.visits.service import send_due_checklists
+from bot.jobs.checklists import send_due_checklists
 from tests.conftest import fixture_bytes
 from tests.harness import (
     ANNA,

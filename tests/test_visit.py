@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from bot.core.calendar import local_date
 from bot.db import utcnow
+from bot.jobs.checklists import send_due_checklists
 from bot.visits.models import Visit
-from bot.visits.service import send_due_checklists
 from tests.conftest import fixture_bytes
 from tests.harness import (
     ANNA,

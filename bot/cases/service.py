@@ -8,22 +8,18 @@ nothing but its audit row and comes back as `Refused` (`bot.flows.result`).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases import states, views
-from bot.cases.audit import audit_case
 from bot.cases.enums import DECISION_LABELS, CaseState, DecisionKind, EventKind
 from bot.cases.models import Case, CaseEvent, Decision
 from bot.core.refusal import Refusal
 from bot.db import load_locked
-from bot.directory import service as directory
 from bot.directory.actor import Actor
 from bot.directory.enums import Role
 from bot.directory.models import Staff
-from bot.flows.result import Done, Refused, refused
 from bot.outbox import service as outbox
 from bot.tasks.models import Task
 
@@ -218,64 +214,3 @@ async def notify_tasks(
             case_id=case.id,
             task_id=first.id,
         )
-
-
-async def show_case(
-    session: AsyncSession,
-    *,
-    case_id: int | None,
-    task_id: int | None,
-    actor: Actor,
-    trigger: str | None,
-) -> Done | Refused:
-    """A case (or a task's case) shown to `actor`, who must hold a role in its unit;
-    audited as ``card.shown`` with the `trigger`, or as a refused ``card.refresh``."""
-    task: Task | None = None
-    case: Case | None = None
-    try:
-        if task_id is not None:
-            task = await session.get(Task, task_id)
-            case_id = task.case_id if task else None
-        case = await get_case(session, case_id=case_id) if case_id is not None else None
-        if case is None:
-            raise Refusal("unknown case", "Ärendet finns inte.")
-        if not any(directory.has_role(actor.person, case.unit_id, role) for role in Role):
-            raise Refusal("role", "Du saknar behörighet till ärendet.")
-    except Refusal as refusal:
-        return refused(session, refusal, actor=actor, action="card.refresh", case=case, task=task)
-    audit_case(
-        session,
-        actor=actor,
-        action="card.shown",
-        case=case,
-        task_id=task.id if task else None,
-        detail={"trigger": trigger or "unknown"},
-    )
-    return Done(case=case, task=task)
-
-
-async def view_case(
-    session: AsyncSession,
-    *,
-    case_id: int | None,
-    task_id: int | None,
-    actor: Actor,
-    now: datetime,
-    trigger: str | None,
-    view: str | None = None,
-) -> tuple[Done | Refused, dict[str, Any] | None]:
-    """`card.refresh`: the current card for this viewer, audited as a card shown."""
-    shown = await show_case(
-        session, case_id=case_id, task_id=task_id, actor=actor, trigger=trigger
-    )
-    if isinstance(shown, Refused):
-        return shown, None
-    if shown.task is not None:
-        card = await views.task_card(
-            session, shown.case, group=views.task_group(shown.task), now=now
-        )
-    else:
-        card = await views.card_for_viewer(
-            session, shown.case, viewer=actor.staff, now=now, view=view
-        )
-    return shown, card

@@ -16,12 +16,17 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.audit import service as audit
-from bot.cases import service as cases
-from bot.cases import views
 from bot.db import transaction
 from bot.directory.actor import Actor
-from bot.flows import assign, complete_task, decide, reopen_task
-from bot.flows.click import Answer, Invoke, acting, error_of
+from bot.flows import (
+    assign,
+    complete_task,
+    decide,
+    record_visit,
+    refresh_card,
+    reopen_task,
+)
+from bot.flows.click import Answer, Invoke
 from bot.flows.data import (
     MAX_AAD,
     AssignData,
@@ -33,7 +38,6 @@ from bot.flows.data import (
     describe,
     storable,
 )
-from bot.flows.result import Done, Refused
 
 __all__ = [
     "DATABASE_UNAVAILABLE",
@@ -47,7 +51,6 @@ __all__ = [
     "dispatch",
     "known_verb",
 ]
-from bot.visits import service as visits
 
 DATABASE_UNAVAILABLE = "Databasen svarar inte just nu. Försök igen om en stund."
 UNKNOWN_VERB = "Okänd åtgärd. Ladda om kortet."
@@ -56,74 +59,13 @@ UNKNOWN_VERB = "Okänd åtgärd. Ladda om kortet."
 Handler = Callable[[async_sessionmaker[AsyncSession], Any, Invoke], Awaitable[Answer]]
 
 
-async def _record_visit(
-    factory: async_sessionmaker[AsyncSession], data: VisitData, inv: Invoke
-) -> Answer:
-    async with acting(factory, inv) as (session, actor):
-        return await _record_visit_in(session, actor, data, inv)
-
-
-async def _record_visit_in(
-    session: AsyncSession, actor: Actor, data: VisitData, inv: Invoke
-) -> Answer:
-    checklist = visits.Checklist(
-        patient_informed=data.patient_informed,
-        investigation=data.investigation,
-        treatment=data.treatment or "",
-        no_treatment_reason=data.no_treatment_reason,
-        followup_date=data.followup_date,
-        physio_contact=data.physio_contact,
-    )
-    result = await visits.record_visit(
-        session, case_id=data.case_id, checklist=checklist, actor=actor, now=inv.now
-    )
-    if not isinstance(result, Done) and (error := error_of(result)):
-        return error
-    if result.case is None:
-        return Answer(error=result.message)
-    card = await views.summary_card(session, result.case, now=inv.now, notice=result.message)
-    return Answer(card=card, changed=isinstance(result, Done))
-
-
-async def _refresh(
-    factory: async_sessionmaker[AsyncSession], data: RefreshData, inv: Invoke
-) -> Answer:
-    async with acting(factory, inv) as (session, actor):
-        return await _refresh_in(session, actor, data, inv)
-
-
-async def _refresh_in(
-    session: AsyncSession, actor: Actor, data: RefreshData, inv: Invoke
-) -> Answer:
-    if data.case_id is None and data.task_id is None:
-        return Answer(error="Kortet saknar ärende eller uppgift.")
-    if data.view == "visit" and data.case_id is not None:
-        checklist = await visits.current_checklist(
-            session, case_id=data.case_id, actor=actor, trigger=inv.trigger
-        )
-        if checklist is not None:
-            return Answer(card=checklist)
-    result, card = await cases.view_case(
-        session,
-        case_id=data.case_id,
-        task_id=data.task_id,
-        actor=actor,
-        now=inv.now,
-        trigger=inv.trigger,
-        view=data.view,
-    )
-    if card is None:
-        return Answer(error=result.message if isinstance(result, Refused) else None)
-    return Answer(card=card)
-
-
 VERBS: dict[str, tuple[type[VerbData], Handler]] = {
     "case.decide": (DecideData, decide.on_decide),
     "case.assign": (AssignData, assign.on_assign),
     "task.complete": (TaskData, complete_task.on_complete_task),
     "task.reopen": (TaskData, reopen_task.on_reopen_task),
-    "card.refresh": (RefreshData, _refresh),
-    "visit.record": (VisitData, _record_visit),
+    "card.refresh": (RefreshData, refresh_card.on_refresh_card),
+    "visit.record": (VisitData, record_visit.on_record_visit),
 }
 # Verbs of the contract that are not served (yet): answered with a clear message.
 PENDING_VERBS: dict[str, str] = {}
