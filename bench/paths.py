@@ -3,7 +3,7 @@
 Usage, from the repository root: ``python -m bench.paths [COUNT]`` (default 400). On
 SQLite (a temporary file, WAL) and on a scratch PostgreSQL database (skipped when none
 answers), it migrates, loads the benchmark directory, then times COUNT bundles through
-``bot.intake.service.ingest`` and COUNT decisions through ``bot.teams.actions.dispatch``
+``bot.flows.take_in_answer.ingest`` and COUNT decisions through ``bot.teams.actions.dispatch``
 (``case.decide``, one transaction each, the summary card rendered), one at a time. It
 prints CPU and wall milliseconds per action: what a click and a bundle cost before
 aiohttp, the botbuilder turn and the outbox worker add theirs (compare with
@@ -27,7 +27,7 @@ from bench.run.payloads import DECISIONS, Bundles
 from bench.run.postgres import create_pg_database, drop_pg_database
 from bench.run.processes import run_command
 from bot.db import create_engine, session_factory
-from bot.intake.service import ingest
+from bot.flows.take_in_answer import ingest
 from bot.teams import actions
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -293,7 +293,7 @@ async def _audit_export(settings: Settings, number: str) -> int:
 
 
 async def _ingest(settings: Settings, files: Sequence[Path]) -> int:
-    from bot.intake import service as intake
+    from bot.flows import take_in_answer
 
     engine = create_engine(settings.database_url)
     factory = session_factory(engine)
@@ -307,7 +307,7 @@ async def _ingest(settings: Settings, files: Sequence[Path]) -> int:
                 print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
                 worst = max(worst, 1)
                 continue
-            result = await intake.ingest(
+            result = await take_in_answer.ingest(
                 factory,
                 body=body,
                 content_type="application/fhir+json",

@@ -41,7 +41,7 @@ async def ingest_sample(
     factory: async_sessionmaker[AsyncSession], name: str, *, now: datetime
 ) -> int:
     """Take in the sample bundle `name` as the CLI would; the new case's id (201 asserted)."""
-    from bot.intake.service import ingest
+    from bot.flows.take_in_answer import ingest
 
     result = await ingest(
         factory,

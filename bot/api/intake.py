@@ -7,7 +7,7 @@ from typing import Protocol
 from aiohttp import web
 
 from bot.api.auth import bearer_sender, unauthorized
-from bot.intake import service as intake
+from bot.flows import take_in_answer
 from bot.intake.fhir import Problem
 from bot.state import STATE, AppState
 
@@ -62,7 +62,7 @@ async def post_dxa_answer(request: web.Request) -> web.Response:
             problem=Problem("$", f"body is over {limit} bytes"),
             size=length,
         )
-    result = await intake.ingest(
+    result = await take_in_answer.ingest(
         state.factory,
         body=await read_body(request.content, limit=limit),
         content_type=request.content_type,
@@ -89,7 +89,7 @@ async def _refuse(
     size: int,
 ) -> web.Response:
     """Refuse before reading the body: kept in the rejected-message log, without a body."""
-    result = await intake.reject(
+    result = await take_in_answer.reject(
         state.factory,
         status=status,
         error=error,

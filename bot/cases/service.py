@@ -1,8 +1,6 @@
-"""Case actions: assignment, decision, task completion. One call is one user action.
-
-Each function works inside the caller's transaction: the state change, its tasks, the
-audit row and the outbox rows commit together. Guards raise `Refusal`; a refusal changes
-nothing but its audit row and comes back as `Refused` (`bot.flows.result`).
+"""Primitives on one case, in the caller's transaction: find or lock it, move it to a
+state (checked, versioned, in its history), record an event, hand it to a physician and
+record the physician's decision. What a user does with them is in `bot.flows`.
 """
 
 from __future__ import annotations
@@ -12,16 +10,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cases import states, views
+from bot.cases import states
 from bot.cases.enums import DECISION_LABELS, CaseState, DecisionKind, EventKind
 from bot.cases.models import Case, CaseEvent, Decision
 from bot.core.refusal import Refusal
 from bot.db import load_locked
 from bot.directory.actor import Actor
-from bot.directory.enums import Role
 from bot.directory.models import Staff
-from bot.outbox import service as outbox
-from bot.tasks.models import Task
 
 
 async def get_case(session: AsyncSession, *, case_id: int, for_update: bool = False) -> Case | None:
@@ -151,66 +146,3 @@ def record_decision(
         now=now,
     )
     return decision
-
-
-async def notify_physician(session: AsyncSession, case: Case, *, notice: str | None = None) -> None:
-    """Send the decision card to the case's physician (via the outbox)."""
-    assert case.physician is not None
-    card = await views.decision_card(session, case, notice=notice)
-    outbox.enqueue(
-        session,
-        purpose="decision_card",
-        target_kind="user",
-        target=case.physician.aad_object_id,
-        activity=outbox.card_activity(
-            card, summary=f"DXA-svar att bedöma: {views.case_ref(case.id)}"
-        ),
-        unit_id=case.unit_id,
-        case_id=case.id,
-    )
-
-
-async def notify_triage(session: AsyncSession, case: Case, *, notice: str | None = None) -> None:
-    """Post the triage card in the unit's MVA channel."""
-    card = await views.triage_card(session, case, notice=notice)
-    outbox.enqueue(
-        session,
-        purpose="triage_card",
-        target_kind="channel",
-        target=case.unit.mva_channel or "",
-        activity=outbox.card_activity(
-            card, summary=f"DXA-svar att fördela: {views.case_ref(case.id)}"
-        ),
-        unit_id=case.unit_id,
-        case_id=case.id,
-    )
-
-
-async def notify_tasks(
-    session: AsyncSession, case: Case, tasks: list[Task], *, now: datetime
-) -> None:
-    """Post one task card per assignee group: the MVA channel, or the physician's chat.
-    `tasks` are all the case's tasks (the ones its decision just created)."""
-    groups: dict[str, list[Task]] = {}
-    for task in tasks:
-        groups.setdefault(views.task_group(task), []).append(task)
-    for group, members in groups.items():
-        first = members[0]
-        card = await views.task_card(session, case, group=group, now=now, tasks=members)
-        if group == Role.MVA:
-            kind, target = "channel", case.unit.mva_channel or ""
-        else:
-            assert first.assignee is not None
-            kind, target = "user", first.assignee.aad_object_id
-        outbox.enqueue(
-            session,
-            purpose="task_card",
-            target_kind=kind,
-            target=target,
-            activity=outbox.card_activity(
-                card, summary=f"Nya uppgifter: {views.case_ref(case.id)}"
-            ),
-            unit_id=case.unit_id,
-            case_id=case.id,
-            task_id=first.id,
-        )

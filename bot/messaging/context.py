@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.cases.answers import measurements_of
 from bot.cases.clinical import FRACTURE_LABELS, format_score, fracture_group, suggest
 from bot.cases.enums import DECISION_LABELS, EVENT_LABELS, STATE_LABELS
 from bot.cases.models import Case, CaseEvent
 from bot.core.calendar import local_date
-from bot.core.measurements import Measurement
 from bot.directory import service as directory
 from bot.directory.enums import Role
 from bot.directory.models import Staff
@@ -41,20 +41,6 @@ __all__ = [
 
 TREAT_TEXT = "Höft- eller kotfraktur: behandling bör övervägas oavsett T-score."
 MAX_REFRESH_USERS = 60
-
-
-def _measurements(case: Case) -> list[Measurement]:
-    return [
-        Measurement(
-            site=m["site"],
-            site_label=m["site_label"],
-            body_site_text=m.get("body_site_text"),
-            bmd=m.get("bmd"),
-            t_score=m.get("t_score"),
-            z_score=m.get("z_score"),
-        )
-        for m in case.measurements
-    ]
 
 
 def _bmd(value: float | None) -> str | None:
@@ -85,7 +71,7 @@ def patient_context(case: Case) -> dict[str, Any]:
 def common_context(case: Case, *, notice: str | None = None) -> dict[str, Any]:
     """What every card of one case shows: `case, patient, answer, measurements,
     suggestion, notice`."""
-    measurements = _measurements(case)
+    measurements = measurements_of(case)
     suggestion = suggest(
         measurements=measurements,
         birth_date=case.patient_birth_date,

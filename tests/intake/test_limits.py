@@ -14,10 +14,10 @@ from sqlalchemy import String, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.cases.models import Case
+from bot.flows.take_in_answer import ingest
 from bot.intake import limits
 from bot.intake.fhir import BundleInvalid, Problem, parse_bundle
 from bot.intake.models import AnswerKey
-from bot.intake.service import ingest
 from tests.conftest import FIXTURES, fixture_bytes
 
 TODAY = date(2026, 11, 12)

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import create_engine, session_factory
+from bot.flows.take_in_answer import ingest, reject
 from bot.intake.fhir import Problem
 from bot.intake.models import RejectedMessage
-from bot.intake.service import ingest, reject
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
