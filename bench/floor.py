@@ -25,7 +25,7 @@ the 16 bench physicians as ``physician`` and the 4 bench MVAs as ``mva``). Its r
   is ``--card-context``: the driver captures it at start-up from the product itself (on a
   scratch SQLite file, migrated and loaded with the bench directory as bench/paths.py
   does, one bundle through ``ingest`` and ``case.decide`` through ``actions.dispatch``,
-  with ``bot.cases.views.render`` wrapped to record it; JSON as it is, nothing converted).
+  with ``bot.messaging.cards.render`` wrapped to record it; JSON as it is, nothing converted).
   Only the case id and "Ärende N" of the clicked case are put into it per request.
 - ``POST /intake`` parses a FHIR bundle with the product's parser
   (``bot.intake.fhir.parse_bundle``) and runs, in one transaction, the 6 statements of a
@@ -308,15 +308,15 @@ async def capture_summary_context(workdir: Path) -> tuple[Path, dict[str, Any]]:
 
     On a scratch SQLite file in `workdir`, migrated and loaded with the bench directory as
     bench/paths.py does, one bundle goes through ``ingest`` and its case through
-    ``actions.dispatch(factory, "case.decide", ...)`` with ``bot.cases.views.render`` (the
-    product's ``cards.render.render``) wrapped to record the context of the summary card.
+    ``actions.dispatch(factory, "case.decide", ...)`` with ``bot.messaging.cards.render``
+    (the product's ``cards.render.render``) wrapped to record the context of the summary card.
     Returns the JSON file and what to report about it.
     """
     from unittest import mock
 
     from bench.paths import NOW, ingest_bundle, prepare
-    from bot.cases import views
     from bot.db import session_factory
+    from bot.messaging import cards as product_cards
     from bot.teams import actions
 
     url = f"sqlite+aiosqlite:///{workdir / 'product.db'}"
@@ -336,7 +336,7 @@ async def capture_summary_context(workdir: Path) -> tuple[Path, dict[str, Any]]:
         click = click_body(f"{LOCAL}:9", physician, case_id, decision, 0)
         data = json.loads(click)["value"]["action"]["data"]
         invoke = actions.Invoke(actor_aad=physician.aad, now=NOW, trigger="manual")
-        with mock.patch.object(views, "render", recording):
+        with mock.patch.object(product_cards, "render", recording):
             answer = await actions.dispatch(factory, "case.decide", data, invoke)
     finally:
         await engine.dispose()

@@ -16,11 +16,12 @@ from bot.cases import queries as case_queries
 from bot.cases.audit import audit_case
 from bot.cases.clinical import FRACTURE_LABELS, fracture_group
 from bot.cases.models import Case
-from bot.cases.views import case_ref, patient_display
 from bot.core.calendar import local_date, working_days_between
 from bot.directory import service as directory
 from bot.directory.actor import Actor
 from bot.directory.enums import Role
+from bot.messaging.context import patient_context
+from bot.messaging.format import case_ref
 from cards.render import render
 from dialogs.replies import STRANGER, Reply, find_sender, refuse_list, shown_rows
 
@@ -70,7 +71,7 @@ def _row(case: Case, today: date) -> dict[str, Any]:
     return {
         "id": case.id,
         "ref": case_ref(case.id),
-        "patient": {"display": patient_display(case), "protected": case.protected_identity},
+        "patient": patient_context(case),
         "received": received.isoformat(),
         "waiting_days": working_days_between(received, today),
         "unit": case.unit.name,

@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.cases import queries as case_queries
 from bot.cases.audit import audit_case
 from bot.cases.models import Case
-from bot.cases.views import case_ref, patient_display
 from bot.core.calendar import local_date
 from bot.directory.actor import Actor
 from bot.directory.enums import Role
 from bot.directory.models import Staff
+from bot.messaging.context import patient_context
+from bot.messaging.format import case_ref
 from bot.tasks import queries as task_queries
 from bot.tasks.models import Task
 from cards.render import render
@@ -85,7 +86,7 @@ def _row(task: Task, case: Case, names: dict[int, str], today: date) -> dict[str
         "id": task.id,
         "kind": task.kind,
         "case_ref": case_ref(case.id),
-        "patient": {"display": patient_display(case), "protected": case.protected_identity},
+        "patient": patient_context(case),
         "title": task.title,
         "due": task.due.isoformat(),
         "overdue": task.due < today,

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.api import case_json as case_api
 from bot.api.auth import bearer_sender, unauthorized
 from bot.audit import service as audit
-from bot.cases import api as case_api
-from bot.cases import views
+from bot.cases import queries as case_queries
 from bot.cases.audit import audit_case
 from bot.cases.enums import CaseState
 from bot.db import transaction
 from bot.directory.actor import Actor
 from bot.state import STATE
+from bot.tasks import queries as task_queries
 
 MAX_LIMIT = 1000
 MAX_CASE_ID = 2**31 - 1
@@ -77,8 +78,8 @@ async def list_cases(request: web.Request) -> web.Response:
         )
         body = []
         for case in found:
-            tasks = await views.case_tasks(session, case.id)
-            history = await views.case_history(session, case.id)
+            tasks = await task_queries.of_case(session, case_id=case.id)
+            history = await case_queries.history(session, case_id=case.id)
             body.append(case_api.case_json(case, tasks, history))
             audit_case(session, actor=reader, action="api.case.read", case=case)
     return web.json_response({"cases": body, "count": len(body)})

@@ -39,7 +39,6 @@ from bot.audit import service as audit
 from bot.cases.audit import audit_case
 from bot.cases.enums import CaseState
 from bot.cases.models import Case
-from bot.cases.views import case_ref, fmt_date, patient_display
 from bot.core.calendar import (
     STOCKHOLM,
     add_working_days,
@@ -53,7 +52,9 @@ from bot.directory.actor import Actor
 from bot.directory.enums import Role
 from bot.directory.models import DEFAULT_UNIT_SETTINGS, Staff, Unit
 from bot.jobs.models import JobRun
-from bot.outbox import service as outbox
+from bot.messaging.context import patient_context
+from bot.messaging.format import case_ref, fmt_date
+from bot.messaging.post import post
 from bot.tasks.enums import TaskStatus
 from bot.tasks.models import Task
 from cards.render import render
@@ -258,7 +259,7 @@ async def digest_context(session: AsyncSession, *, unit: Unit, today: date) -> d
             "id": task.id,
             "case_id": case.id,
             "case_ref": case_ref(case.id),
-            "patient": {"display": patient_display(case), "protected": case.protected_identity},
+            "patient": patient_context(case),
             "title": task.title,
             "kind": task.kind,
             "due": fmt_date(task.due) or "",
@@ -289,14 +290,7 @@ async def _send_digest(session: AsyncSession, *, unit: Unit, today: date) -> lis
     counts = ctx["counts"]
     card = render("digest_card", **ctx)
     summary = f"Dagens uppgifter: {counts['overdue']} försenade, {counts['due']} förfaller snart"
-    outbox.enqueue(
-        session,
-        purpose="digest",
-        target_kind="channel",
-        target=unit.mva_channel,
-        activity=outbox.card_activity(card, summary=summary),
-        unit_id=unit.id,
-    )
+    post(session, card, to=unit, summary=summary, purpose="digest", unit_id=unit.id)
     shown = await _cases(session, {t["case_id"] for t in ctx["tasks"][: _shown_rows(card)]})
     audit.record(
         session,
@@ -338,7 +332,7 @@ async def reminder_contexts(
             {
                 "id": case.id,
                 "ref": case_ref(case.id),
-                "patient": {"display": patient_display(case), "protected": case.protected_identity},
+                "patient": patient_context(case),
                 "received": received.isoformat(),
                 "waiting_days": waiting,
             }
@@ -363,12 +357,12 @@ async def _send_reminders(session: AsyncSession, *, physician: Staff, today: dat
     for unit, ctx in await reminder_contexts(session, physician=physician, today=today):
         count = len(ctx["cases"])
         card = render("reminder_card", **ctx)
-        outbox.enqueue(
+        post(
             session,
+            card,
+            to=physician,
+            summary=f"{count} svar väntar på ditt beslut",
             purpose="reminder",
-            target_kind="user",
-            target=physician.aad_object_id,
-            activity=outbox.card_activity(card, summary=f"{count} svar väntar på ditt beslut"),
             unit_id=unit.id,
         )
         shown = await _cases(session, {c["id"] for c in ctx["cases"][: _shown_rows(card)]})

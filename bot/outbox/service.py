@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import utcnow
 from bot.outbox.models import OutboxMessage
+from cards.render import card_attachment
 
-CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 NO_ROUTE = "no usable conversation (app not installed there)"
 
 
@@ -20,7 +20,7 @@ def card_activity(card: dict[str, Any], *, summary: str) -> dict[str, Any]:
     return {
         "type": "message",
         "summary": summary,
-        "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": card}],
+        "attachments": [card_attachment(card)],
     }
 
 

@@ -8,9 +8,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cases import views
+from bot.cases import queries as case_queries
 from bot.cases.enums import EVENT_LABELS
 from bot.cases.models import Case, CaseEvent
+from bot.directory.models import Unit
+from bot.tasks import queries as task_queries
 from bot.tasks.models import Task
 
 
@@ -19,6 +21,8 @@ def _iso(value: Any) -> str | None:
 
 
 def case_json(case: Case, tasks: Sequence[Task], history: Sequence[CaseEvent]) -> dict[str, Any]:
+    """The case as `GET /api/cases/{id}` answers it (the `Case` schema of the OpenAPI
+    document): history entries carry the event's code (`kind`) and its label (`action`)."""
     decision = case.decision
     return {
         "id": case.id,
@@ -84,15 +88,15 @@ async def read_case(session: AsyncSession, case_id: int) -> tuple[Case, dict[str
     case = await session.get(Case, case_id)
     if case is None:
         return None
-    tasks = await views.case_tasks(session, case.id)
-    return case, case_json(case, tasks, await views.case_history(session, case.id))
+    tasks = await task_queries.of_case(session, case_id=case.id)
+    return case, case_json(case, tasks, await case_queries.history(session, case_id=case.id))
 
 
 async def list_cases(
     session: AsyncSession, *, unit_hsa: str | None, state: str | None, limit: int
 ) -> list[Case]:
-    from bot.directory.models import Unit
-
+    """Up to `limit` cases by id, of the unit with HSA-id `unit_hsa` and in `state` when
+    given."""
     query = select(Case).order_by(Case.id).limit(limit)
     if unit_hsa:
         query = query.join(Unit, Case.unit_id == Unit.id).where(Unit.hsa_id == unit_hsa)
