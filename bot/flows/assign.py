@@ -22,12 +22,13 @@ from bot.directory.enums import Role
 from bot.flows.click import Answer, Invoke, acting
 from bot.flows.data import AssignData
 from bot.flows.result import Done, Refused, Result, Stale, refused
+from bot.flows.verbs import Verb
 from bot.messaging import cards, notify
 from bot.messaging.format import already_decided, fmt_time
 
 __all__ = ["VERB", "assign_case", "on_assign"]
 
-VERB = "case.assign"
+VERB = Verb.ASSIGN
 
 
 async def on_assign(

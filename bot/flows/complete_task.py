@@ -24,6 +24,7 @@ from bot.flows.click import Answer, Invoke, acting
 from bot.flows.data import TaskData
 from bot.flows.result import Done, Result, Stale, refused
 from bot.flows.task_answer import task_answer
+from bot.flows.verbs import Verb
 from bot.messaging.format import fmt_time
 from bot.tasks import service as tasks
 from bot.tasks.enums import TaskKind, TaskStatus
@@ -32,7 +33,7 @@ from bot.visits import service as visits
 
 __all__ = ["VERB", "complete_task", "on_complete_task"]
 
-VERB = "task.complete"
+VERB = Verb.COMPLETE_TASK
 
 
 async def on_complete_task(

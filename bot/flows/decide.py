@@ -26,13 +26,14 @@ from bot.directory.models import Staff
 from bot.flows.click import Answer, Invoke, acting
 from bot.flows.data import DecideData
 from bot.flows.result import Done, Refused, Result, Stale, refused
+from bot.flows.verbs import Verb
 from bot.messaging import cards, notify
 from bot.messaging.format import already_decided, case_ref
 from bot.tasks import service as tasks
 
 __all__ = ["VERB", "decide_case", "on_decide"]
 
-VERB = "case.decide"
+VERB = Verb.DECIDE
 
 
 async def on_decide(

@@ -22,6 +22,7 @@ from bot.directory.enums import Role
 from bot.flows.click import Answer, Invoke, acting, error_of
 from bot.flows.data import VisitData
 from bot.flows.result import Done, Result, Stale, refused
+from bot.flows.verbs import Verb
 from bot.messaging import cards, notify
 from bot.messaging.format import fmt_time
 from bot.visits import service as visits
@@ -29,7 +30,7 @@ from bot.visits.models import Visit
 
 __all__ = ["VERB", "on_record_visit", "record_visit"]
 
-VERB = "visit.record"
+VERB = Verb.RECORD_VISIT
 
 
 async def on_record_visit(

@@ -22,6 +22,7 @@ from bot.directory.enums import Role
 from bot.flows.click import Answer, Invoke, acting
 from bot.flows.data import RefreshData
 from bot.flows.result import Done, Refused, refused
+from bot.flows.verbs import Verb
 from bot.messaging import cards
 from bot.messaging.context import task_group
 from bot.tasks.models import Task
@@ -29,7 +30,7 @@ from bot.visits import service as visits
 
 __all__ = ["VERB", "on_refresh_card", "show_case"]
 
-VERB = "card.refresh"
+VERB = Verb.REFRESH_CARD
 
 
 async def on_refresh_card(

@@ -20,13 +20,14 @@ from bot.flows.click import Answer, Invoke, acting
 from bot.flows.data import TaskData
 from bot.flows.result import Done, Result, Stale, refused
 from bot.flows.task_answer import task_answer
+from bot.flows.verbs import Verb
 from bot.tasks import service as tasks
 from bot.tasks.enums import TaskStatus
 from bot.tasks.models import Task
 
 __all__ = ["VERB", "on_reopen_task", "reopen_task"]
 
-VERB = "task.reopen"
+VERB = Verb.REOPEN_TASK
 
 
 async def on_reopen_task(

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.cases.models import MAX_NOTE
-from bot.teams import actions
+from bot.flows import registry
 from cards.render import LIMITS, render
 from tests.cards.cardtools import executes, input_ids, markdown_texts, of_type, walk
 from tests.cards.contexts import (
@@ -292,7 +292,7 @@ def kept_text_inputs(variant: str) -> list[tuple[str, str, int]]:
     verbs = sorted({a["verb"] for a in executes(card)})
     found = []
     for node in of_type(card, "Input.Text"):
-        readers = [v for v in verbs if node["id"] in actions.VERBS[v][0].model_fields]
+        readers = [v for v in verbs if node["id"] in registry.ROUTES[v].model.model_fields]
         if not readers:
             assert node["id"].startswith("letter_"), node["id"]
         found.extend((verb, node["id"], node.get("maxLength", 0)) for verb in readers)
@@ -304,7 +304,7 @@ def test_text_inputs_stop_where_the_verb_stops(variant: str) -> None:
     """Teams stops the user at `maxLength`; the verb's data model takes exactly that much
     and refuses one character more (so nobody types what the server refuses)."""
     for verb, field, limit in kept_text_inputs(variant):
-        model = actions.VERBS[verb][0]
+        model = registry.ROUTES[verb].model
         model.model_validate({**MINIMAL_DATA[verb], field: "å" * limit})
         with pytest.raises(ValidationError) as refused:
             model.model_validate({**MINIMAL_DATA[verb], field: "å" * (limit + 1)})

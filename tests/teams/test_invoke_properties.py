@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.calendar import local_date
 from bot.db import utcnow
-from bot.teams import actions
+from bot.flows import registry
 from bot.teams import adapter as teams_adapter
 from tests.harness import ANNA, ERIK, MARIA, STRANGER, card_of
 from tests.teams.clicks import Product, World, product, recorded, world
@@ -230,7 +230,7 @@ unknown_verbs: Strategy = st.one_of(
     st.dictionaries(strings, json_values, max_size=3),
     st.sampled_from([["case.decide"], {"verb": "case.decide"}, None, 17, 1.5, True]),
     numbers,
-    strings.filter(lambda v: v not in actions.VERBS),
+    strings.filter(lambda v: v not in registry.ROUTES),
 )
 not_an_object: Strategy = st.one_of(
     st.lists(json_values, max_size=3), st.sampled_from([None, "case.decide", 17, True]), scalars
