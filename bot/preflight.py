@@ -26,15 +26,12 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-if TYPE_CHECKING:
-    from bot.config import Settings
 
 __all__ = [
     "APP_TYPES",
@@ -42,6 +39,7 @@ __all__ = [
     "SCHEMA_CHECK_SECONDS",
     "DatabaseUnreachable",
     "PreflightError",
+    "Registration",
     "SchemaNotCurrent",
     "SchemaWatch",
     "check_database_url",
@@ -116,7 +114,22 @@ def check_database_url(url: str) -> str:
     return f"{backend}+{wanted}://{rest}"
 
 
-def check_registration(settings: Settings, *, local: bool) -> None:
+class Registration(Protocol):
+    """The settings `check_registration` reads (`bot.config.Settings` has them)."""
+
+    @property
+    def app_id(self) -> str | None: ...
+    @property
+    def app_password(self) -> str | None: ...
+    @property
+    def app_type(self) -> str: ...
+    @property
+    def app_tenant_id(self) -> str | None: ...
+    @property
+    def allowed_tenants(self) -> frozenset[str]: ...
+
+
+def check_registration(settings: Registration, *, local: bool) -> None:
     """The settings `serve` needs to authenticate Teams; `PreflightError` if one is wrong.
 
     Outside local mode `MicrosoftAppId` and `ALLOWED_TENANTS` are required (the SDK would

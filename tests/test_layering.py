@@ -1,5 +1,11 @@
-"""Layering (STYLE.md): the Bot Framework SDK stays inside `bot/teams/` and `dialogs/`, so
-that moving to another Teams SDK changes one folder. Checked on each file's parsed imports."""
+"""Layering: every package of `bot/` (and `cards`, `dialogs`) has its place in one order,
+bottom to top, and imports only from its own package or below; no import cycles, between
+packages or modules. The Bot Framework SDK stays inside `bot/teams/` and `dialogs/`
+(STYLE.md), so that moving to another Teams SDK changes one folder.
+
+Checked on each file's parsed imports: nested (function-level) imports and imports under
+`TYPE_CHECKING` count like any other.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +19,43 @@ ROOT = Path(__file__).resolve().parent.parent
 SCANNED = ("bot", "dialogs", "cards")
 SDK = ("botbuilder", "botframework")
 SDK_ALLOWED = ("bot/teams/", "dialogs/")
-# domain packages may not reach the SDK through the Teams layer either
-DOMAIN = ("bot/cases/", "bot/tasks/", "bot/intake/", "bot/audit/", "bot/outbox/",
-          "bot/directory/", "cards/")
 TEAMS_LAYER = ("bot.teams", "dialogs", "bot.app")
+
+# Bottom to top. A package may import from itself and from anything before it.
+LAYERS = (
+    "bot",  # bot/__init__.py: nothing
+    "bot.core",  # identifiers, measurements, the working-day calendar, texts, Refusal
+    "cards",  # card templates and their renderer
+    "bot.logs",
+    "bot.metrics",
+    "bot.db",
+    "bot.preflight",  # operator checks (settings are read through a protocol)
+    "bot.audit",
+    "bot.directory",  # units, staff, roles, the Actor
+    "bot.botstate",
+    "bot.intake",  # FHIR parser, limits, the rejected-message log
+    "bot.config",  # Settings: its body limit is the intake's
+    "bot.state",
+    "bot.outbox",  # delivery; no domain card (the notice card is passed in by bot.app)
+    "bot.cases",
+    "bot.tasks",
+    "bot.visits",
+    "bot.letters",
+    "bot.messaging",  # what gets said, to whom
+    "bot.jobs",
+    "bot.retention",
+    "bot.flows",  # one module per user action; the verb table
+    "bot.api",
+    "bot.reports",  # the report page sits beside the API (its bearer tokens)
+    "dialogs",
+    "bot.teams",
+    "bot.models",
+    "bot.migrations",
+    "bot.migrate",
+    "bot.manifest",
+    "bot.app",
+    "bot.cli",
+)
 
 
 def python_files() -> list[Path]:
@@ -65,9 +104,106 @@ def _is_under(module: str, roots: tuple[str, ...]) -> bool:
     return any(module == root or module.startswith(root + ".") for root in roots)
 
 
+def module_name(path: Path, root: Path = ROOT) -> str:
+    """`bot/flows/decide.py` -> `bot.flows.decide`; a package's `__init__.py` -> the package."""
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(module: str) -> str | None:
+    """The entry of `LAYERS` a module of ours belongs to (the longest that names it or a
+    package holding it), None for anything else (the standard library, third parties)."""
+    found = [layer for layer in LAYERS if _is_under(module, (layer,))]
+    return max(found, key=len) if found else None
+
+
+def upward_imports(paths: list[Path], root: Path = ROOT) -> list[str]:
+    """Every import of `paths` that goes from a layer to one above it, as
+    "file:line: from -> to (module)"."""
+    order = {layer: rank for rank, layer in enumerate(LAYERS)}
+    found = []
+    for path in paths:
+        own = layer_of(module_name(path, root))
+        assert own is not None, f"{relative(path)} is in no layer: add its package to LAYERS"
+        for line, module in imported_modules(path, root):
+            target = layer_of(module)
+            if target is not None and order[target] > order[own]:
+                found.append(f"{path.relative_to(root).as_posix()}:{line}: {own} -> {target} "
+                             f"({module})")
+    return found
+
+
+def module_graph(paths: list[Path], root: Path = ROOT) -> dict[str, set[str]]:
+    """Module -> the modules of ours it imports (a name imported from a package counts
+    as the module it names, else as the package)."""
+    names = {module_name(path, root): path for path in paths}
+    graph: dict[str, set[str]] = {name: set() for name in names}
+    for name, path in names.items():
+        for _, module in imported_modules(path, root):
+            parts = module.split(".")
+            while parts and ".".join(parts) not in names:
+                parts.pop()
+            if parts and ".".join(parts) != name:
+                graph[name].add(".".join(parts))
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one node (Tarjan), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for successor in sorted(graph.get(node, ())):
+            if successor not in index:
+                visit(successor)
+                low[node] = min(low[node], low[successor])
+            elif successor in on_stack:
+                low[node] = min(low[node], index[successor])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The module graph folded onto `LAYERS` entries (imports within one left out)."""
+    folded: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        own = layer_of(module)
+        assert own is not None, module
+        folded.setdefault(own, set())
+        for target in targets:
+            layer = layer_of(target)
+            if layer is not None and layer != own:
+                folded[own].add(layer)
+    return folded
+
+
+# -- the check sees what it checks -------------------------------------------------------
+
+
 def test_there_is_something_to_check() -> None:
     files = {relative(p) for p in python_files()}
     assert "bot/cases/service.py" in files
+    assert "bot/flows/decide.py" in files
     assert "cards/render.py" in files
     assert any(f.startswith("bot/teams/") for f in files)
 
@@ -105,6 +241,75 @@ def test_import_parser_resolves_every_form(tmp_path: Path) -> None:
     ]
 
 
+# -- the order of the packages -----------------------------------------------------------
+
+
+def test_every_package_has_its_place_in_the_order() -> None:
+    """Each package of bot/ (and each top-level module), cards and dialogs is named in
+    `LAYERS` once; nothing named there is missing from the tree."""
+    assert len(set(LAYERS)) == len(LAYERS)
+    tops = {"cards", "dialogs", "bot"}
+    tops |= {f"bot.{p.name}" for p in (ROOT / "bot").iterdir()
+             if p.is_dir() and any(p.rglob("*.py")) and p.name != "__pycache__"}
+    tops |= {f"bot.{p.stem}" for p in (ROOT / "bot").glob("*.py") if p.stem != "__init__"}
+    assert set(LAYERS) == tops
+    for path in python_files():
+        assert layer_of(module_name(path)) is not None, relative(path)
+
+
+def test_the_layers_are_the_house_order() -> None:
+    """Spelled out as a few checkpoints, so that a reshuffle is a visible change here."""
+    order = {layer: rank for rank, layer in enumerate(LAYERS)}
+    chain = ["bot.core", "bot.db", "bot.audit", "bot.directory", "bot.intake", "bot.outbox",
+             "bot.cases", "bot.tasks", "bot.visits", "bot.messaging", "bot.jobs", "bot.flows",
+             "bot.api", "dialogs", "bot.teams", "bot.app", "bot.cli"]
+    assert [order[layer] for layer in chain] == sorted(order[layer] for layer in chain)
+
+
+def test_no_import_goes_up() -> None:
+    assert upward_imports(python_files()) == []
+
+
+def test_no_import_cycle_between_packages_or_modules() -> None:
+    graph = module_graph(python_files())
+    assert {"bot.cases.service", "bot.messaging.notify"} <= graph["bot.flows.decide"]
+    assert cycles(graph) == []
+    assert cycles(package_graph(graph)) == []
+
+
+def test_the_outbox_renders_no_domain_card() -> None:
+    imports = {m for p in (ROOT / "bot" / "outbox").rglob("*.py")
+               for _, m in imported_modules(p)}
+    assert not [m for m in imports if _is_under(m, ("bot.cases", "bot.messaging", "bot.flows"))]
+
+
+def test_an_upward_import_is_caught(tmp_path: Path) -> None:
+    """Guards the test itself: the domain importing a flow, even inside a function."""
+    probe = tmp_path / "bot" / "cases" / "probe.py"
+    probe.parent.mkdir(parents=True)
+    probe.write_text("def later():\n    from bot.flows import decide\n", encoding="utf-8")
+    assert upward_imports([probe], root=tmp_path) == [
+        "bot/cases/probe.py:2: bot.cases -> bot.flows (bot.flows)",
+        "bot/cases/probe.py:2: bot.cases -> bot.flows (bot.flows.decide)",
+    ]
+
+
+def test_a_cycle_is_caught(tmp_path: Path) -> None:
+    """Guards the test itself: two modules importing each other, one of them lazily."""
+    package = tmp_path / "bot" / "tasks"
+    package.mkdir(parents=True)
+    (package / "a.py").write_text("from bot.tasks import b\n", encoding="utf-8")
+    (package / "b.py").write_text("def later():\n    import bot.tasks.a\n", encoding="utf-8")
+    graph = module_graph(sorted(package.glob("*.py")), root=tmp_path)
+    assert cycles(graph) == [["bot.tasks.a", "bot.tasks.b"]]
+    assert cycles({"bot.cases": {"bot.tasks"}, "bot.tasks": {"bot.cases"}}) == [
+        ["bot.cases", "bot.tasks"]
+    ]
+
+
+# -- the SDK boundary ----------------------------------------------------------------------
+
+
 @pytest.mark.parametrize(
     "path", [p for p in python_files() if not relative(p).startswith(SDK_ALLOWED)], ids=relative
 )
@@ -115,9 +320,12 @@ def test_no_sdk_import_outside_the_teams_layer(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", [p for p in python_files() if relative(p).startswith(DOMAIN)], ids=relative
+    "path",
+    [p for p in python_files()
+     if layer_of(module_name(p)) not in (None, *TEAMS_LAYER, "bot.cli")],
+    ids=relative,
 )
-def test_domain_does_not_reach_the_sdk_through_the_teams_layer(path: Path) -> None:
+def test_nothing_below_the_teams_layer_reaches_the_sdk_through_it(path: Path) -> None:
     offending = [f"{relative(path)}:{line}: {module}"
                  for line, module in imported_modules(path) if _is_under(module, TEAMS_LAYER)]
-    assert offending == [], "domain packages and cards call no Teams code"
+    assert offending == [], "domain packages, flows and cards call no Teams code"
