@@ -9,11 +9,12 @@ from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db import Base, UTCDateTime, utcnow
+from bot.directory.enums import Role
 
 DEFAULT_UNIT_SETTINGS: dict[str, Any] = {
     "card_identity": "full",
     "call_in_months": 2,
-    "letter_tasks_to": "physician",
+    "letter_tasks_to": Role.PHYSICIAN,
     "retention_days": 180,
     "digest_time": "07:30",
     "task_texts": {},  # task kind -> title replacing the default (bot.tasks.service.TASK_TEXTS)

@@ -93,7 +93,7 @@ class UnitSettings(_Strict):
 
     card_identity: str = "full"
     call_in_months: StrictInt = 2
-    letter_tasks_to: str = "physician"
+    letter_tasks_to: str = enums.Role.PHYSICIAN
     retention_days: StrictInt = 180
     digest_time: str = "07:30"
     task_texts: dict[str, str] = {}
@@ -108,7 +108,7 @@ class UnitSettings(_Strict):
     @field_validator("letter_tasks_to", mode="before")
     @classmethod
     def _letters(cls, value: Any) -> Any:
-        if value not in ("physician", "mva"):
+        if value not in (enums.Role.PHYSICIAN, enums.Role.MVA):
             raise _fail("physician or mva")
         return value
 
