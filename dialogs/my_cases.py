@@ -20,10 +20,11 @@ from bot.core.calendar import local_date, working_days_between
 from bot.directory import service as directory
 from bot.directory.actor import Actor
 from bot.directory.enums import Role
+from bot.messaging.cards import shown_rows
 from bot.messaging.context import patient_context
 from bot.messaging.format import case_ref
 from cards.render import render
-from dialogs.replies import STRANGER, Reply, find_sender, refuse_list, shown_rows
+from dialogs.replies import STRANGER, Reply, find_sender, refuse_list
 
 __all__ = ["ACTION", "NOT_A_PHYSICIAN", "my_cases"]
 

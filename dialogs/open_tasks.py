@@ -23,12 +23,13 @@ from bot.core.calendar import local_date
 from bot.directory.actor import Actor
 from bot.directory.enums import Role
 from bot.directory.models import Staff
+from bot.messaging.cards import shown_rows
 from bot.messaging.context import patient_context
 from bot.messaging.format import case_ref
 from bot.tasks import queries as task_queries
 from bot.tasks.models import Task
 from cards.render import render
-from dialogs.replies import STRANGER, Reply, find_sender, first_seen, refuse_list, shown_rows
+from dialogs.replies import STRANGER, Reply, find_sender, first_seen, refuse_list
 
 __all__ = ["ACTION", "open_tasks"]
 

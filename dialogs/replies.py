@@ -13,7 +13,7 @@ from bot.directory import service as directory
 from bot.directory.actor import Actor
 from bot.directory.models import Staff
 
-__all__ = ["STRANGER", "Reply", "find_sender", "first_seen", "refuse_list", "shown_rows"]
+__all__ = ["STRANGER", "Reply", "find_sender", "first_seen", "refuse_list"]
 
 STRANGER = (
     "Hej! Du finns inte i Frakturkedjans personalregister, så jag kan inte visa några "
@@ -41,12 +41,6 @@ def refuse_list(session: AsyncSession, *, action: str, actor: Actor, reason: str
     audit.record(
         session, actor=actor.audit_id, action=action, outcome="refused", detail={"reason": reason}
     )
-
-
-def shown_rows(card: dict[str, Any]) -> int:
-    """How many list rows (one Container each) a rendered list card shows: fewer than its
-    context holds when the list was capped or shrunk by the compact fallback of `render`."""
-    return sum(1 for item in card["body"] if item.get("type") == "Container")
 
 
 def first_seen(ids: Iterable[int]) -> list[int]:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.calendar import local_date
 from bot.flows.click import Answer, error_of
 from bot.flows.result import Done, Result
-from bot.jobs.service import digest_context
+from bot.jobs.digest import digest_context
 from bot.messaging import cards
 from bot.messaging.context import task_group
 from cards.render import render

@@ -3,10 +3,10 @@
 On a working day (Europe/Stockholm), from each unit's `digest_time` (default 07:30):
 
 - the unit's MVA channel gets a digest card: open tasks due within the next
-  `LOOKAHEAD_WORKING_DAYS` working days and the overdue ones, earliest due first, and
+  `digest.LOOKAHEAD_WORKING_DAYS` working days and the overdue ones, earliest due first, and
   the number of cases awaiting assignment. An empty digest is sent too, saying so.
 - each active physician of the unit gets, in their personal chat, the cases waiting for
-  their decision more than `REMIND_AFTER_WORKING_DAYS` working days (received date to
+  their decision more than `reminders.REMIND_AFTER_WORKING_DAYS` working days (received date to
   today), oldest first: one card per unit that has such cases, nothing when none has.
 
 "Once per day" holds across processes: each scope is claimed by inserting a `JobRun`
@@ -26,61 +26,34 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.audit import service as audit
-from bot.cases.audit import audit_case
-from bot.cases.enums import CaseState
-from bot.cases.models import Case
 from bot.core.calendar import (
     STOCKHOLM,
-    add_working_days,
     is_working_day,
     local_date,
-    working_days_between,
 )
 from bot.db import transaction
 from bot.directory import service as directory
-from bot.directory.actor import Actor
 from bot.directory.enums import Role
 from bot.directory.models import DEFAULT_UNIT_SETTINGS, Staff, Unit
+from bot.jobs import digest, reminders
 from bot.jobs.models import JobRun
-from bot.messaging.context import patient_context
-from bot.messaging.format import case_ref, fmt_date
-from bot.messaging.post import post
-from bot.tasks.enums import TaskStatus
-from bot.tasks.models import Task
-from cards.render import render
 
-__all__ = [
-    "ACTOR",
-    "DIGEST_JOB",
-    "LOOKAHEAD_WORKING_DAYS",
-    "REMINDER_JOB",
-    "REMIND_AFTER_WORKING_DAYS",
-    "DailyResult",
-    "digest_context",
-    "digest_time",
-    "reminder_contexts",
-    "run_daily",
-]
+__all__ = ["DIGEST_JOB", "REMINDER_JOB", "DailyResult", "digest_time", "run_daily"]
 
 log = logging.getLogger("frakturkedjan.jobs")
 
 DIGEST_JOB = "digest"
 REMINDER_JOB = "reminder"
-LOOKAHEAD_WORKING_DAYS = 3
-REMIND_AFTER_WORKING_DAYS = 3
-ACTOR = Actor.job("daily")
 _DEFAULT_DIGEST_TIME = time.fromisoformat(str(DEFAULT_UNIT_SETTINGS["digest_time"]))
-_CLOSED_CASE_STATES = (CaseState.SUPERSEDED, CaseState.CANCELLED)
 
 
 @dataclass
@@ -167,7 +140,7 @@ async def run_daily(
             scope=scope,
             today=today,
             now=now,
-            work=functools.partial(_send_digest, unit=unit, today=today),
+            work=functools.partial(digest.send_digest, unit=unit, today=today),
         )
         if status == "failed":
             result.failed += 1
@@ -188,7 +161,7 @@ async def run_daily(
             scope=scope,
             today=today,
             now=now,
-            work=functools.partial(_send_reminders, physician=person, today=today),
+            work=functools.partial(reminders.send_reminders, physician=person, today=today),
         )
         if status == "failed":
             result.failed += 1
@@ -230,186 +203,3 @@ async def _claim_and_run(
     except Exception:
         log.exception("daily job failed; tried again on the next run", extra=where)
         return "failed", []
-
-
-async def digest_context(session: AsyncSession, *, unit: Unit, today: date) -> dict[str, Any]:
-    """The `digest_card` context of a unit for `today` (each task row also names its
-    `case_id`, for the audit)."""
-    horizon = add_working_days(today, LOOKAHEAD_WORKING_DAYS)
-    rows = (
-        await session.execute(
-            select(Task, Case)
-            .join(Case, Case.id == Task.case_id)
-            .where(
-                Task.unit_id == unit.id,
-                Task.status == TaskStatus.OPEN,
-                Task.due <= horizon,
-                Case.state.not_in(_CLOSED_CASE_STATES),
-            )
-            .order_by(Task.due, Task.case_id, Task.position, Task.id)
-        )
-    ).all()
-    awaiting = await session.scalar(
-        select(func.count(Case.id)).where(
-            Case.unit_id == unit.id, Case.state == CaseState.AWAITING_ASSIGNMENT
-        )
-    )
-    tasks = [
-        {
-            "id": task.id,
-            "case_id": case.id,
-            "case_ref": case_ref(case.id),
-            "patient": patient_context(case),
-            "title": task.title,
-            "kind": task.kind,
-            "due": fmt_date(task.due) or "",
-            "overdue": task.due < today,
-            "assignee": None
-            if task.assignee_role == Role.MVA
-            else (task.assignee.name if task.assignee else "Läkare"),
-        }
-        for task, case in rows
-    ]
-    overdue = sum(1 for t in tasks if t["overdue"])
-    return {
-        "unit": {"name": unit.name},
-        "day": today.isoformat(),
-        "horizon": horizon.isoformat(),
-        "counts": {
-            "overdue": overdue,
-            "due": len(tasks) - overdue,
-            "awaiting_assignment": int(awaiting or 0),
-        },
-        "tasks": tasks,
-    }
-
-
-async def _send_digest(session: AsyncSession, *, unit: Unit, today: date) -> list[str]:
-    assert unit.mva_channel is not None
-    ctx = await digest_context(session, unit=unit, today=today)
-    counts = ctx["counts"]
-    card = render("digest_card", **ctx)
-    summary = f"Dagens uppgifter: {counts['overdue']} försenade, {counts['due']} förfaller snart"
-    post(session, card, to=unit, summary=summary, purpose="digest", unit_id=unit.id)
-    shown = await _cases(session, {t["case_id"] for t in ctx["tasks"][: _shown_rows(card)]})
-    audit.record(
-        session,
-        actor=ACTOR.audit_id,
-        action="digest.sent",
-        unit_id=unit.id,
-        detail={"day": today.isoformat(), **counts, "case_ids": [c.id for c in shown]},
-    )
-    _audit_shown(session, shown, card="digest", to=f"channel:unit:{unit.id}", today=today)
-    return [
-        f"digest to {unit.name} (unit {unit.id}): {counts['overdue']} overdue, "
-        f"{counts['due']} due by {ctx['horizon']}, "
-        f"{counts['awaiting_assignment']} awaiting assignment"
-    ]
-
-
-async def reminder_contexts(
-    session: AsyncSession, *, physician: Staff, today: date
-) -> list[tuple[Unit, dict[str, Any]]]:
-    """The `reminder_card` contexts of a physician for `today`: one per unit with cases
-    waiting more than `REMIND_AFTER_WORKING_DAYS` working days, oldest first."""
-    cases = (
-        await session.scalars(
-            select(Case)
-            .where(Case.physician_id == physician.id, Case.state == CaseState.AWAITING_DECISION)
-            .order_by(Case.received_at, Case.id)
-        )
-    ).all()
-    by_unit: dict[int, tuple[Unit, list[dict[str, Any]]]] = {}
-    for case in cases:
-        received = local_date(case.received_at)
-        waiting = working_days_between(received, today)
-        if waiting <= REMIND_AFTER_WORKING_DAYS:
-            continue
-        if not directory.has_role(physician, case.unit_id, Role.PHYSICIAN):
-            continue  # no longer a physician there: the card would refuse to open
-        _, rows = by_unit.setdefault(case.unit_id, (case.unit, []))
-        rows.append(
-            {
-                "id": case.id,
-                "ref": case_ref(case.id),
-                "patient": patient_context(case),
-                "received": received.isoformat(),
-                "waiting_days": waiting,
-            }
-        )
-    return [
-        (
-            unit,
-            {
-                "physician": {"name": physician.name},
-                "unit": {"name": unit.name},
-                "day": today.isoformat(),
-                "threshold_days": REMIND_AFTER_WORKING_DAYS,
-                "cases": rows,
-            },
-        )
-        for unit, rows in by_unit.values()
-    ]
-
-
-async def _send_reminders(session: AsyncSession, *, physician: Staff, today: date) -> list[str]:
-    lines: list[str] = []
-    for unit, ctx in await reminder_contexts(session, physician=physician, today=today):
-        count = len(ctx["cases"])
-        card = render("reminder_card", **ctx)
-        post(
-            session,
-            card,
-            to=physician,
-            summary=f"{count} svar väntar på ditt beslut",
-            purpose="reminder",
-            unit_id=unit.id,
-        )
-        shown = await _cases(session, {c["id"] for c in ctx["cases"][: _shown_rows(card)]})
-        audit.record(
-            session,
-            actor=ACTOR.audit_id,
-            action="reminder.sent",
-            unit_id=unit.id,
-            detail={
-                "day": today.isoformat(),
-                "staff": physician.aad_object_id,
-                "cases": count,
-                "case_ids": [c.id for c in shown],
-            },
-        )
-        _audit_shown(
-            session, shown, card="reminder", to=f"staff:{physician.aad_object_id}", today=today
-        )
-        lines.append(
-            f"reminder to {physician.name} (staff {physician.id}) for {unit.name}: "
-            f"{count} case{'s' if count != 1 else ''} waiting"
-        )
-    return lines
-
-
-def _shown_rows(card: dict[str, Any]) -> int:
-    """How many list rows (one Container each) the rendered card shows: fewer than the
-    context holds when the list was capped, or shrunk by the compact fallback of `render`."""
-    return sum(1 for item in card["body"] if item.get("type") == "Container")
-
-
-async def _cases(session: AsyncSession, ids: set[int]) -> Sequence[Case]:
-    if not ids:
-        return []
-    return (await session.scalars(select(Case).where(Case.id.in_(ids)).order_by(Case.id))).all()
-
-
-def _audit_shown(
-    session: AsyncSession, cases: Sequence[Case], *, card: str, to: str, today: date
-) -> None:
-    """One `card.shown` row per case on the card, with the patient pseudonym, so that the
-    per-patient audit export lists the digest and the reminder too."""
-    for case in cases:
-        audit_case(
-            session,
-            actor=ACTOR,
-            action="card.shown",
-            case=case,
-            detail={"card": card, "to": to, "day": today.isoformat()},
-        )

@@ -647,18 +647,18 @@ async def test_two_processes_at_once_send_each_card_once(
 async def test_a_failing_scope_is_left_for_the_next_run(
     factory: Factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.jobs import service
+    from bot.jobs import digest
 
-    real = service._send_digest
+    real = digest.send_digest
 
     async def broken(session: AsyncSession, *, unit: Unit, today: date) -> list[str]:
         raise RuntimeError("template broken")
 
-    monkeypatch.setattr(service, "_send_digest", broken)
+    monkeypatch.setattr(digest, "send_digest", broken)
     result = await run_daily(factory, now=NOW)
     assert (result.digests_sent, result.failed) == (0, 1)
     assert await count(factory, JobRun, JobRun.job == "digest") == 0
-    monkeypatch.setattr(service, "_send_digest", real)
+    monkeypatch.setattr(digest, "send_digest", real)
     assert (await run_daily(factory, now=NOW)).digests_sent == 1
 
 
