@@ -9,8 +9,8 @@ from typing import Any
 
 from bot.db import transaction
 from bot.directory.service import load_directory
-from tests.conftest import FIXTURES, fixture_bytes
 from tests.harness import ANNA, MARIA, card_text, check_card, personal_conversation, running_bot
+from tests.helpers import FIXTURES, fixture_bytes
 
 PNR = re.compile(r"\b(19|20)\d{6}[-+]?\d{4}\b")
 

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.audit.models import AuditEntry
-from tests.conftest import fixture_bytes
 from tests.harness import REPORT_TOKEN, running_bot
+from tests.helpers import fixture_bytes
 
 
 async def test_case_api(db_url: str, factory: Any) -> None:

@@ -17,7 +17,6 @@ from bot.db import transaction
 from bot.directory.service import load_directory
 from bot.outbox.models import OutboxMessage
 from bot.tasks.models import Task
-from tests.conftest import FIXTURES, fixture_bytes
 from tests.harness import (
     ANNA,
     CHANNEL,
@@ -28,6 +27,7 @@ from tests.harness import (
     card_text,
     running_bot,
 )
+from tests.helpers import FIXTURES, fixture_bytes
 
 ROUNDS = 5
 TASK_KINDS = {

@@ -13,7 +13,6 @@ from bot.api.intake import read_body
 from bot.cases.models import Case
 from bot.intake.models import RejectedMessage
 from bot.outbox.models import OutboxMessage
-from tests.conftest import fixture_bytes
 from tests.harness import (
     ANNA,
     CHANNEL,
@@ -23,6 +22,7 @@ from tests.harness import (
     personal_conversation,
     running_bot,
 )
+from tests.helpers import fixture_bytes
 
 
 async def _count(factory: Any, model: Any) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import personal_numbers_in
+from tests.helpers import personal_numbers_in
 
 
 def test_scan_finds_personal_numbers_in_every_form() -> None:

@@ -11,7 +11,6 @@ from bot.audit.models import AuditEntry
 from bot.core.calendar import add_months, add_working_days, local_date
 from bot.db import utcnow
 from bot.jobs.checklists import send_due_checklists
-from tests.conftest import fixture_bytes
 from tests.harness import (
     ANNA,
     CHANNEL,
@@ -24,6 +23,7 @@ from tests.harness import (
     personal_conversation,
     running_bot,
 )
+from tests.helpers import fixture_bytes
 
 
 def _action(card: dict[str, Any], decision: str) -> dict[str, Any]:

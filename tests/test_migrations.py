@@ -22,7 +22,7 @@ from bot.migrate import MIGRATIONS, alembic_config, upgrade_async
 from bot.models import Base
 from bot.tasks.models import Task
 from bot.teams import actions
-from tests.conftest import ingest_sample
+from tests.helpers import ingest_sample
 
 
 def _diff(connection: Connection) -> list[Any]:

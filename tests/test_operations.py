@@ -13,8 +13,8 @@ from sqlalchemy import text
 from bot import preflight
 from bot.db import create_engine
 from bot.migrate import alembic_config
-from tests.conftest import _pg_admin, fixture_bytes
 from tests.harness import ANNA, MARIA, actions_of, personal_conversation, running_bot
+from tests.helpers import fixture_bytes, pg_admin
 
 
 def _value(text: str, name: str, labels: str = "") -> float:
@@ -66,7 +66,7 @@ async def test_readyz_says_so_when_the_database_is_gone(db_url: str) -> None:
     async with running_bot(db_url, outbox_poll_seconds=60) as (teams, _connector):
         async with teams.http.get(teams.bot_url + "/readyz") as response:
             assert response.status == 200
-        await _pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)')
         async with teams.http.get(teams.bot_url + "/readyz") as response:
             assert response.status == 503
             assert (await response.json()) == {"status": "database unreachable"}

@@ -30,8 +30,8 @@ from alembic.script import ScriptDirectory
 from bot import preflight
 from bot.app import create_app
 from bot.migrate import alembic_config, upgrade
-from tests.conftest import PG_ADMIN, _pg_admin, _sqlalchemy_url
 from tests.harness import settings_for
+from tests.helpers import PG_ADMIN, pg_admin, sqlalchemy_url
 
 CLI = Path(sys.executable).parent / "frakturkedjan"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -131,13 +131,13 @@ def pg_database() -> Iterator[str]:
     """A new, empty PostgreSQL database on the test server, dropped afterwards."""
     name = f"fk_oe_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {exc}")
     try:
-        yield _sqlalchemy_url(PG_ADMIN, name)
+        yield sqlalchemy_url(PG_ADMIN, name)
     finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

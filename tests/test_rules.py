@@ -12,7 +12,6 @@ from bot.cases.models import Case, Decision
 from bot.intake.limits import CONCLUSION_MAX
 from bot.outbox.models import OutboxMessage
 from bot.tasks.models import Task
-from tests.conftest import fixture_bytes
 from tests.harness import (
     ANNA,
     CHANNEL,
@@ -29,6 +28,7 @@ from tests.harness import (
     personal_conversation,
     running_bot,
 )
+from tests.helpers import fixture_bytes
 
 
 async def _decision_card(

@@ -21,7 +21,7 @@ from sqlalchemy import event, select
 from bot.cases.models import Case
 from bot.outbox.models import OutboxMessage
 from bot.teams import actions
-from tests.conftest import ingest_sample
+from tests.helpers import ingest_sample
 
 ANNA = "00000000-0000-0000-0000-000000000101"
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import fixture_bytes
 from tests.harness import (
     ANNA,
     CHANNEL,
@@ -18,6 +17,7 @@ from tests.harness import (
     personal_conversation,
     running_bot,
 )
+from tests.helpers import fixture_bytes
 
 
 async def test_triage_assign_and_fallback_to_channel(db_url: str, factory: Any) -> None:

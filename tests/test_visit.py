@@ -11,7 +11,6 @@ from bot.core.calendar import local_date
 from bot.db import utcnow
 from bot.jobs.checklists import send_due_checklists
 from bot.visits.models import Visit
-from tests.conftest import fixture_bytes
 from tests.harness import (
     ANNA,
     CHANNEL,
@@ -25,6 +24,7 @@ from tests.harness import (
     personal_conversation,
     running_bot,
 )
+from tests.helpers import fixture_bytes
 
 
 def _show_cards(card: dict[str, Any]) -> list[dict[str, Any]]:

@@ -42,7 +42,7 @@ from bot.directory.service import load_directory, staff_by_aad
 from bot.flows import complete_task, decide
 from bot.flows.result import Done
 from bot.tasks import queries as task_queries
-from tests.conftest import FIXTURES, ingest_sample
+from tests.helpers import FIXTURES, ingest_sample
 
 INTAKE_TOKEN = "schemathesis-intake-token"
 REPORT_TOKEN = "schemathesis-report-token"

@@ -15,7 +15,7 @@ from bot.cases.states import TRANSITIONS, IllegalTransition, check_transition
 from bot.db import transaction
 from bot.directory.actor import Actor
 from bot.directory.service import has_role, staff_by_aad
-from tests.conftest import ingest_sample
+from tests.helpers import ingest_sample
 
 AWAITING_ASSIGNMENT = CaseState.AWAITING_ASSIGNMENT
 AWAITING_DECISION = CaseState.AWAITING_DECISION

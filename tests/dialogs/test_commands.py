@@ -22,7 +22,6 @@ from bot.teams.handler import COMMAND_FAILED, HELP_COMMANDS, PERSONAL_CHAT_ONLY
 from dialogs.main import ASK_CASE, CANCELLED, GAVE_UP, NOTHING_TO_CANCEL, RETRY_CASE
 from dialogs.my_cases import NOT_A_PHYSICIAN
 from dialogs.replies import STRANGER
-from tests.conftest import fixture_bytes
 from tests.harness import (
     ANNA,
     ERIK,
@@ -41,6 +40,7 @@ from tests.harness import (
 from tests.harness import (
     STRANGER as NOBODY,
 )
+from tests.helpers import fixture_bytes
 
 Factory = async_sessionmaker[AsyncSession]
 

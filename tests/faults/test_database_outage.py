@@ -24,10 +24,10 @@ from bot.db import create_engine, session_factory, transaction
 from bot.directory.service import load_directory
 from bot.migrate import upgrade
 from bot.outbox.models import OutboxMessage
-from tests.conftest import FIXTURES, fixture_bytes
 from tests.faults.connector import RecordingConnector, activity_key, recording_connector
 from tests.faults.postgres import PrivateCluster
 from tests.harness import ANNA, MARIA, Teams, settings_for
+from tests.helpers import FIXTURES, fixture_bytes
 
 ANSWERS = 40
 SAMPLES = ("01_osteoporosis_named.json", "03_osteopenia_jour_vc.json")  # Anna; the channel

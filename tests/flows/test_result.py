@@ -16,7 +16,7 @@ from bot.directory.actor import Actor
 from bot.directory.service import staff_by_aad
 from bot.flows.decide import decide_case
 from bot.flows.result import Refused, refused
-from tests.conftest import ingest_sample
+from tests.helpers import ingest_sample
 
 ERIK = "00000000-0000-0000-0000-000000000103"
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

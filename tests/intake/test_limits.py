@@ -18,7 +18,7 @@ from bot.flows.take_in_answer import ingest
 from bot.intake import limits
 from bot.intake.fhir import BundleInvalid, Problem, parse_bundle
 from bot.intake.models import AnswerKey
-from tests.conftest import FIXTURES, fixture_bytes
+from tests.helpers import FIXTURES, fixture_bytes
 
 TODAY = date(2026, 11, 12)
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

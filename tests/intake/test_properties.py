@@ -32,8 +32,8 @@ from bot.intake import limits
 from bot.intake.fhir import BundleInvalid, DxaAnswer, parse_bundle
 from bot.intake.jsontext import NotJson, decode
 from bot.intake.models import RejectedMessage
-from tests.conftest import FIXTURES
 from tests.harness import Teams, running_bot
+from tests.helpers import FIXTURES
 
 TODAY = date(2026, 11, 21)
 SAMPLES = {path.name: path.read_text(encoding="utf-8") for path in sorted(FIXTURES.glob("0*.json"))}

@@ -34,7 +34,6 @@ from bot.jobs.service import DailyResult, run_daily
 from bot.outbox.models import OutboxMessage
 from bot.tasks.models import Task
 from tests.cards.cardtools import executes, of_type
-from tests.conftest import FIXTURES
 from tests.harness import (
     ANNA,
     CHANNEL,
@@ -45,6 +44,7 @@ from tests.harness import (
     personal_conversation,
     running_bot,
 )
+from tests.helpers import FIXTURES
 
 Factory = async_sessionmaker[AsyncSession]
 

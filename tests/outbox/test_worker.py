@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from bot.audit.models import AuditEntry
 from bot.outbox.models import ConversationRef, OutboxMessage
-from tests.conftest import fixture_bytes
 from tests.harness import ANNA, CHANNEL, MARIA, personal_conversation, running_bot
+from tests.helpers import fixture_bytes
 
 
 async def _rows(factory: Any) -> list[OutboxMessage]:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot import cli
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 
 def test_purge_and_export(

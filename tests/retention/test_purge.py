@@ -17,7 +17,7 @@ from bot.flows.result import Done
 from bot.messaging import cards
 from bot.retention.service import export_patient, purge
 from bot.tasks import queries as task_queries
-from tests.conftest import ingest_sample
+from tests.helpers import ingest_sample
 
 ANNA = "00000000-0000-0000-0000-000000000101"
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -21,7 +21,7 @@ from bot.directory.service import DirectoryError, load_directory, parse_director
 from bot.flows.decide import decide_case
 from bot.flows.result import Done
 from bot.tasks.models import Task
-from tests.conftest import ingest_sample
+from tests.helpers import ingest_sample
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 DIRECTORY = Path(__file__).resolve().parent.parent / "fixtures" / "directory.yaml"

@@ -32,8 +32,8 @@ from bot.outbox.models import OutboxMessage
 from bot.state import STATE, AppState
 from bot.tasks.models import Task
 from bot.visits.models import Visit
-from tests.conftest import ingest_sample
 from tests.harness import ANNA, BOT_ID, ERIK, MARIA, TENANT, settings_for
+from tests.helpers import ingest_sample
 
 Person = dict[str, str]
 

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from bot.teams.adapter import create_adapter
 from bot.teams.handler import FrakturkedjanBot
 from bot.teams.invoke import CardActionBot, adaptive_card_invoke_response
-from tests.conftest import fixture_bytes
 from tests.harness import ANNA, card_of, card_text, running_bot
+from tests.helpers import fixture_bytes
 from tests.teams.conftest import (
     CARD,
     OTHER_TENANT,

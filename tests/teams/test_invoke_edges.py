@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.audit.models import AuditEntry
 from bot.cases.models import Decision
 from bot.tasks.models import Task
-from tests.conftest import _pg_admin
 from tests.harness import ANNA, ERIK, MARIA, card_of
+from tests.helpers import pg_admin
 from tests.teams.clicks import Product, World, product, recorded, world
 
 Factory = async_sessionmaker[AsyncSession]
@@ -428,14 +428,14 @@ async def database_down(p: Product, db_url: str) -> AsyncIterator[None]:
     backends are terminated (the shared server runs on). SQLite: the file is gone."""
     if db_url.startswith("postgresql"):
         name = db_url.rsplit("/", 1)[1]
-        await _pg_admin(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-        await _pg_admin(
+        await pg_admin(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        await pg_admin(
             f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
         )
         try:
             yield
         finally:
-            await _pg_admin(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+            await pg_admin(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
         return
     path = db_url.split("///", 1)[1]
     await p.state.engine.dispose()

@@ -1,0 +1,97 @@
+"""Helpers shared by the tests: the sample bundles, taking one in, the PostgreSQL admin
+connection, and the scan of log lines for personal identity numbers.
+
+Test modules import from here; `conftest.py` keeps the fixtures and hooks only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PG_ADMIN = os.environ.get("FK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+async def ingest_sample(
+    factory: async_sessionmaker[AsyncSession], name: str, *, now: datetime
+) -> int:
+    """Take in the sample bundle `name` as the CLI would; the new case's id (201 asserted)."""
+    from bot.flows.take_in_answer import ingest
+
+    result = await ingest(
+        factory,
+        body=fixture_bytes(name),
+        content_type="application/fhir+json",
+        sender="test",
+        channel="cli",
+        secret="s",
+        now=now,
+    )
+    assert result.status == 201, result.body
+    assert result.case_id is not None
+    return result.case_id
+
+
+def sqlalchemy_url(dsn: str, database: str) -> str:
+    """The SQLAlchemy (asyncpg) URL of `database` on the server of the libpq `dsn`."""
+    base = dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{database}"
+
+
+async def pg_admin(sql: str) -> None:
+    """Run one statement on the PostgreSQL admin connection (PG_ADMIN)."""
+    connection = await asyncpg.connect(PG_ADMIN, timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+# --- Personal identity numbers in log lines ---------------------------------------------
+
+_CANDIDATE = re.compile(r"(?<![\d])(\d{6}[-+]?\d{4}|\d{8}-?\d{4})(?![\d])")
+
+
+def _fixture_numbers() -> set[str]:
+    numbers: set[str] = set()
+    for path in FIXTURES.glob("*.json"):
+        text = path.read_text(encoding="utf-8")
+        numbers.update(re.findall(r'"value": "(\d{12})"', text))
+    return {n for n in numbers if n[:2] in ("19", "20")}
+
+
+def personal_numbers_in(lines: list[str]) -> list[str]:
+    """Lines holding a valid personnummer/samordningsnummer or a sample's number."""
+    from datetime import date
+
+    from bot.core.identifiers import IdentifierError, parse_personal_number
+
+    known = _fixture_numbers()
+    hits = []
+    for line in lines:
+        if any(n in line or n[2:] in line for n in known):
+            hits.append(line)
+            continue
+        for candidate in _CANDIDATE.findall(line):
+            digits = candidate.replace("-", "").replace("+", "")
+            value = candidate if len(digits) == 10 and not candidate[6:7].isdigit() else digits
+            if len(digits) == 10 and value == digits:
+                value = f"{digits[:6]}-{digits[6:]}"
+            for kind in ("personnummer", "samordningsnummer"):
+                try:
+                    parse_personal_number(value, kind=kind, today=date(2026, 11, 21))  # type: ignore[arg-type]
+                except IdentifierError:
+                    continue
+                hits.append(line)
+                break
+    return hits
