@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ async def test_health_ready_and_metrics(db_url: str, factory: Any) -> None:
             assert (await response.json()) == {"status": "ready"}
 
         await teams.install_personal(ANNA)
+        before_intake = time.time()
         await teams.intake(fixture_bytes("01_osteoporosis_named.json"))
         await teams.intake(fixture_bytes("01_osteoporosis_named.json"))
         await teams.intake(b"not json")
@@ -48,13 +50,16 @@ async def test_health_ready_and_metrics(db_url: str, factory: Any) -> None:
             assert response.status == 200
             assert response.headers["Content-Type"].startswith("text/plain")
             text = await response.text()
+        scraped = time.time()
         assert _value(text, "frakturkedjan_answers_received_total", '{outcome="created"}') == 2
         assert _value(text, "frakturkedjan_answers_received_total", '{outcome="duplicate"}') == 1
         assert _value(text, "frakturkedjan_answers_received_total", '{outcome="rejected"}') == 1
         assert _value(text, "frakturkedjan_decisions_total", '{kind="call_in"}') == 1
         assert _value(text, "frakturkedjan_refused_actions_total", '{verb="case.decide"}') == 1
         assert _value(text, "frakturkedjan_outbox_depth") >= 1  # the waiting triage card
-        assert _value(text, "frakturkedjan_outbox_oldest_age_seconds") >= 0
+        # the oldest waiting delivery was made after the first intake and before the scrape
+        oldest_age = _value(text, "frakturkedjan_outbox_oldest_age_seconds")
+        assert 0 < oldest_age <= scraped - before_intake
         assert _value(text, "frakturkedjan_outbox_sends_total", '{result="ok"}') >= 1
         assert "frakturkedjan_outbox_send_seconds_bucket" in text
 

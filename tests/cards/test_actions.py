@@ -53,10 +53,39 @@ def test_input_ids_are_unique(variant: str) -> None:
     assert [i for i, n in Counter(ids).items() if n > 1] == []
 
 
+DECISION_INPUTS = {"note": False, "other_note": True, "physician": True, "visit_physician": True}
+# The inputs of each variant, id -> required; a variant not named here has none.
+EXPECTED_INPUTS: dict[str, dict[str, bool]] = {
+    "decision_card": DECISION_INPUTS,
+    "decision_card_hip_notice": DECISION_INPUTS,
+    "decision_card_protected": DECISION_INPUTS,
+    "decision_card_young": DECISION_INPUTS,
+    "task_card_booking_letter": {"booked_date": True, "booked_time": True, "letter_301": False},
+    "task_list_card": {"booked_date_104": True, "booked_time_104": True},
+    "triage_card": {"physician": True},
+    "visit_card": {
+        "followup_date": False,
+        "investigation": False,
+        "no_treatment_reason": False,
+        "patient_informed": False,
+        "physio_contact": False,
+        "treatment": True,
+    },
+}
+
+
+def test_expected_inputs_name_known_variants() -> None:
+    assert set(EXPECTED_INPUTS) <= set(VARIANTS)
+
+
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_required_inputs_have_label_and_error_message(variant: str) -> None:
     template, make = VARIANTS[variant]
-    for node in inputs(render(template, **make())).values():
+    found = inputs(render(template, **make()))
+    assert {i: bool(n.get("isRequired")) for i, n in found.items()} == EXPECTED_INPUTS.get(
+        variant, {}
+    )
+    for node in found.values():
         assert node["label"]
         if node.get("isRequired"):
             assert node["errorMessage"]

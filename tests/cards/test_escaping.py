@@ -48,7 +48,9 @@ def test_hostile_text_adds_no_elements(variant: str) -> None:
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_hostile_text_forms_no_markdown(variant: str) -> None:
     card = hostile_card(variant)
-    for text in markdown_texts(card):
+    texts = markdown_texts(card)
+    assert [text for text in texts if "Evil" in text], "no hostile markdown text to check"
+    for text in texts:
         assert live_markdown(text) == [], text
 
 
