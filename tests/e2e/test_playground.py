@@ -1,4 +1,4 @@
-"""The whole loop of tests/test_loop.py in a real browser: Debian's headless Chromium,
+"""The whole loop of tests/flows/test_loop.py in a real browser: Debian's headless Chromium,
 driven by Playwright, on the Microsoft 365 Agents Playground (Teams emulated), against the
 bot started as `frakturkedjan serve --local` in a subprocess.
 

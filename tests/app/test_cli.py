@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import FIXTURES
+
 CLI = Path(sys.executable).parent / "frakturkedjan"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RUN_TIMEOUT = 120
 START_TIMEOUT = 60
 

@@ -31,10 +31,9 @@ from bot import preflight
 from bot.app import create_app
 from bot.migrate import alembic_config, upgrade
 from tests.harness import settings_for
-from tests.helpers import PG_ADMIN, pg_admin, sqlalchemy_url
+from tests.helpers import FIXTURES, PG_ADMIN, pg_admin, sqlalchemy_url
 
 CLI = Path(sys.executable).parent / "frakturkedjan"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RUN_TIMEOUT = 90
 APP_ID = "11111111-0000-0000-0000-000000000001"
 TENANT = "22222222-0000-0000-0000-000000000002"
