@@ -19,7 +19,7 @@ from bot.core.refusal import Refusal
 from bot.directory import service as directory
 from bot.directory.actor import Actor
 from bot.directory.enums import Role
-from bot.flows.click import Answer, Invoke, acting
+from bot.flows.click import Answer, Invoke, acting, stale_case_answer
 from bot.flows.data import AssignData
 from bot.flows.result import Done, Refused, Result, Stale, refused
 from bot.flows.verbs import Verb
@@ -49,10 +49,7 @@ async def on_assign(
             case Refused():
                 return Answer(error=result.message)
             case Stale():
-                card = await cards.card_for_viewer(
-                    session, result.case, viewer=actor.staff, now=invoke.now, notice=result.message
-                )
-                return Answer(card=card)
+                return await stale_case_answer(session, result, actor=actor, now=invoke.now)
             case Done():
                 physician = result.case.physician
                 assert physician is not None

@@ -15,6 +15,7 @@ from bot.db import transaction
 from bot.directory import service as directory
 from bot.directory.actor import Actor
 from bot.flows.result import Refused, Stale
+from bot.messaging import cards
 
 __all__ = ["Answer", "Invoke", "acting", "error_of"]
 
@@ -57,3 +58,14 @@ async def acting(
 def error_of(result: Stale | Refused) -> Answer | None:
     """The error answer of a result that shows no card (`on_card` false), else None."""
     return None if result.on_card else Answer(error=result.message)
+
+
+async def stale_case_answer(
+    session: AsyncSession, result: Stale, *, actor: Actor, now: datetime
+) -> Answer:
+    """The answer to a click on a case card drawn before the case changed: the case's
+    current card for the clicker, with what happened meanwhile as its notice."""
+    card = await cards.card_for_viewer(
+        session, result.case, viewer=actor.staff, now=now, notice=result.message
+    )
+    return Answer(card=card)

@@ -23,7 +23,7 @@ from bot.directory import service as directory
 from bot.directory.actor import Actor
 from bot.directory.enums import Role
 from bot.directory.models import Staff
-from bot.flows.click import Answer, Invoke, acting
+from bot.flows.click import Answer, Invoke, acting, stale_case_answer
 from bot.flows.data import DecideData
 from bot.flows.result import Done, Refused, Result, Stale, refused
 from bot.flows.verbs import Verb
@@ -58,10 +58,7 @@ async def on_decide(
             case Refused():
                 return Answer(error=result.message)
             case Stale():
-                card = await cards.card_for_viewer(
-                    session, result.case, viewer=actor.staff, now=invoke.now, notice=result.message
-                )
-                return Answer(card=card)
+                return await stale_case_answer(session, result, actor=actor, now=invoke.now)
             case Done():
                 card = await cards.summary_card(
                     session, result.case, now=invoke.now, notice=result.message, tasks=result.tasks
