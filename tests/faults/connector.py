@@ -22,6 +22,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bot.db import transaction, utcnow
+from bot.outbox import service as outbox
+from bot.outbox.models import ConversationRef
+
 # (conversation id, activity key, how many requests for that key came before) ->
 # (status, headers); None: deliver it
 Script = Callable[[str, str, int], tuple[int, dict[str, str]] | None]
@@ -115,3 +119,36 @@ async def recording_connector(
         yield connector
     finally:
         await server.close()
+
+
+async def seed_cards(
+    factory: Any, service_url: str, conversations: list[str], *, cards: int, prefix: str
+) -> None:
+    """Channel references to `conversations` served by the connector at `service_url`, and
+    `cards` outbox rows dealt round-robin over them, card n recorded as `{prefix}{n}`."""
+    async with transaction(factory) as session:
+        for conversation in conversations:
+            session.add(
+                ConversationRef(
+                    kind="channel",
+                    key=conversation,
+                    conversation_id=conversation,
+                    service_url=service_url,
+                    tenant_id=None,
+                    bot_id=None,
+                    updated_at=utcnow(),
+                )
+            )
+        for n in range(cards):
+            outbox.enqueue(
+                session,
+                purpose="fault-test",
+                target_kind="channel",
+                target=conversations[n % len(conversations)],
+                activity={
+                    "type": "message",
+                    "text": str(n),
+                    "channelData": {"faultId": f"{prefix}{n}"},
+                },
+                unit_id=None,
+            )

@@ -6,45 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.db import create_engine, session_factory, transaction, utcnow
-from bot.outbox import service as outbox
-from bot.outbox.models import ConversationRef, OutboxMessage
-from tests.faults.connector import RecordingConnector, recording_connector
+from bot.db import create_engine, session_factory, utcnow
+from bot.outbox.models import OutboxMessage
+from tests.faults.connector import RecordingConnector, recording_connector, seed_cards
 from tests.faults.processes import Serve, ServeProcesses
 
 CONVERSATIONS = [f"19:fault-{n}@thread.tacv2" for n in range(30)]
 CARDS = 150  # 5 per conversation; at Teams' 50 a second, about 3 s of sending
 RECOVERY_SECONDS = 30.0  # the contract of issue 10
-
-
-async def seed(factory: Any, service_url: str) -> None:
-    """The conversations (their serviceUrl is the recording connector) and the cards."""
-    async with transaction(factory) as session:
-        for conversation in CONVERSATIONS:
-            session.add(
-                ConversationRef(
-                    kind="channel",
-                    key=conversation,
-                    conversation_id=conversation,
-                    service_url=service_url,
-                    tenant_id=None,
-                    bot_id=None,
-                    updated_at=utcnow(),
-                )
-            )
-        for n in range(CARDS):
-            outbox.enqueue(
-                session,
-                purpose="fault-test",
-                target_kind="channel",
-                target=CONVERSATIONS[n % len(CONVERSATIONS)],
-                activity={"type": "message", "text": str(n), "channelData": {"faultId": f"k{n}"}},
-                unit_id=None,
-            )
 
 
 async def until_received(connector: RecordingConnector, serve: Serve, count: int) -> None:
@@ -63,7 +35,7 @@ async def test_kill_9_mid_delivery_then_another_serve_delivers_the_rest(
     try:
         # slow answers: sends are in flight when the kill lands
         async with recording_connector(delay=0.2) as connector:
-            await seed(factory, connector.url)
+            await seed_cards(factory, connector.url, CONVERSATIONS, cards=CARDS, prefix="k")
             first = serve_processes.start(db_url)
             await until_received(connector, first, 40)
             first.kill()

@@ -11,12 +11,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.db import transaction, utcnow
-from bot.outbox import service as outbox
-from bot.outbox.models import ConversationRef, OutboxMessage
+from bot.outbox.models import OutboxMessage
 from bot.outbox.worker import OutboxWorker
 from bot.teams.connector import ConnectorClient
-from tests.faults.connector import Received, recording_connector
+from tests.faults.connector import Received, recording_connector, seed_cards
 
 CONVERSATIONS = [f"19:storm-{n}@thread.tacv2" for n in range(6)]
 PER_CONVERSATION = 6
@@ -44,31 +42,6 @@ class Storm:
         return None
 
 
-async def seed(factory: Any, service_url: str) -> None:
-    async with transaction(factory) as session:
-        for conversation in CONVERSATIONS:
-            session.add(
-                ConversationRef(
-                    kind="channel",
-                    key=conversation,
-                    conversation_id=conversation,
-                    service_url=service_url,
-                    tenant_id=None,
-                    bot_id=None,
-                    updated_at=utcnow(),
-                )
-            )
-        for n in range(len(CONVERSATIONS) * PER_CONVERSATION):
-            outbox.enqueue(
-                session,
-                purpose="fault-test",
-                target_kind="channel",
-                target=CONVERSATIONS[n % len(CONVERSATIONS)],
-                activity={"type": "message", "text": str(n), "channelData": {"faultId": f"s{n}"}},
-                unit_id=None,
-            )
-
-
 def next_request_after(received: list[Received], throttle: Received) -> Received | None:
     later = [r for r in received if r.conversation == throttle.conversation and r.at > throttle.at]
     return later[0] if later else None
@@ -77,7 +50,13 @@ def next_request_after(received: list[Received], throttle: Received) -> Received
 async def test_429_and_5xx_storms_deliver_each_card_once_in_order(factory: Any) -> None:
     expected = {f"s{n}" for n in range(len(CONVERSATIONS) * PER_CONVERSATION)}
     async with recording_connector(script=Storm()) as connector:
-        await seed(factory, connector.url)
+        await seed_cards(
+            factory,
+            connector.url,
+            CONVERSATIONS,
+            cards=len(CONVERSATIONS) * PER_CONVERSATION,
+            prefix="s",
+        )
         client = ConnectorClient(token_provider=None)
         worker = OutboxWorker(factory, client, poll_seconds=0.05)
         running = asyncio.create_task(worker.run())
