@@ -16,7 +16,6 @@ from bot.cases import service as cases
 from bot.cases.audit import audit_case
 from bot.cases.enums import CaseState, DecisionKind, EventKind
 from bot.cases.models import Case
-from bot.core.calendar import local_date
 from bot.core.refusal import Refusal
 from bot.core.texts import too_long
 from bot.directory.actor import Actor
@@ -63,7 +62,7 @@ async def complete_task(
 ) -> Result:
     """Tick the task off by `actor` (its MVA, or its assigned physician), in the caller's
     transaction. `note` is kept with the task; `booked_at` is required for "Boka läkartid"
-    and may not be on a past day (Europe/Stockholm)."""
+    and may not be before `now` (a time later today is fine)."""
     task: Task | None = None
     case: Case | None = None
     try:
@@ -128,7 +127,8 @@ def _check_booking(booked_at: datetime | None, *, now: datetime) -> None:
         raise Refusal(
             "booking without time", "Ange datum och klockslag för det bokade läkarbesöket."
         )
-    if local_date(booked_at) < local_date(now):
+    if booked_at < now:  # both aware: the card's Stockholm wall time against the clock
         raise Refusal(
-            "booking in the past", "Besöksdatumet har redan passerat. Ange den bokade tiden."
+            "booking in the past",
+            f"Tiden har redan passerat ({fmt_time(booked_at)}). Välj en senare tid.",
         )
