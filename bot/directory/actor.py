@@ -16,15 +16,47 @@ a command (``cli:purge``),   as given                     the same as `audit_id`
 a job (``system:daily``),
 a reader (``api:<sender>``)
 ===========================  ===========================  ==========================
+
+Clinicians never read an internal id: `shown_name` turns a stored spelling into what a
+card shows (a person's name as it is, a system in Swedish words, an unknown clicker as
+"okänd användare"), for rows written before and after this rule alike.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Final
 
 from bot.directory.models import Staff
 
-__all__ = ["Actor"]
+__all__ = ["SHOWN_SYSTEMS", "UNKNOWN_PERSON", "Actor", "shown_name"]
+
+SHOWN_SYSTEMS: Final[dict[str, str]] = {
+    "intake": "Integrationsmotorn",  # the sending system of the DXA answers
+    "system": "systemet",  # a background job
+    "cli": "systemet",  # an operator's command
+    "api": "systemet",  # a reader of the case or report API
+}
+"""The Swedish word shown for each kind of sender that is not a person (by prefix)."""
+
+UNKNOWN_PERSON: Final = "okänd användare"
+
+_PREFIX = re.compile(r"([a-z]+):")
+_AAD_ID = re.compile(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}", re.IGNORECASE)
+
+
+def shown_name(stored: str) -> str:
+    """Who, as a clinician reads it, from a stored `display_name` or `audit_id`: a
+    person's name unchanged; a system, job, command or API reader as its Swedish word
+    (`SHOWN_SYSTEMS`); an unknown clicker, a bare id or an unknown prefix as
+    `UNKNOWN_PERSON`. Never an internal id."""
+    prefix = _PREFIX.match(stored)
+    if prefix is not None:
+        return SHOWN_SYSTEMS.get(prefix.group(1), UNKNOWN_PERSON)
+    if _AAD_ID.search(stored) or not stored.strip():
+        return UNKNOWN_PERSON
+    return stored
 
 
 @dataclass(frozen=True)
@@ -84,7 +116,7 @@ class Actor:
 
     @property
     def display_name(self) -> str:
-        """Who, as a case's history and the cards show it."""
+        """Who, as a case's history stores it (cards show it through `shown_name`)."""
         return self.person.name if self.person is not None else self.audit_id
 
     @property

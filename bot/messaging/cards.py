@@ -14,6 +14,7 @@ from bot.cases import queries as case_queries
 from bot.cases.enums import CaseState, EventKind
 from bot.cases.models import Case
 from bot.directory import service as directory
+from bot.directory.actor import shown_name
 from bot.directory.enums import Role
 from bot.directory.models import Staff
 from bot.messaging.context import (
@@ -195,7 +196,11 @@ async def triage_view(
     )
     if taken is None or case.physician is None or case.state == CaseState.SUPERSEDED:
         return await summary_card(session, case, now=now, notice=notice)
-    assigned = {"to": case.physician.name, "by": taken.actor, "at": fmt_time(taken.at) or ""}
+    assigned = {
+        "to": case.physician.name,
+        "by": shown_name(taken.actor),
+        "at": fmt_time(taken.at) or "",
+    }
     return await triage_card(session, case, notice=notice, assigned=assigned)
 
 

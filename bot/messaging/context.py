@@ -17,6 +17,7 @@ from bot.cases.enums import DECISION_LABELS, EVENT_LABELS, STATE_LABELS
 from bot.cases.models import Case, CaseEvent
 from bot.core.calendar import local_date
 from bot.directory import service as directory
+from bot.directory.actor import shown_name
 from bot.directory.enums import Role
 from bot.directory.models import Staff
 from bot.letters.render import LETTERS, letter_for_task
@@ -188,13 +189,14 @@ def task_row(task: Task, *, now: datetime, case: Case | None = None) -> dict[str
 
 
 def event_text(event: CaseEvent) -> str:
-    """One history line: what happened, the state it led to, why, and who."""
+    """One history line: what happened, the state it led to, why, and who (never an
+    internal id: `shown_name`)."""
     text = _label(EVENT_LABELS, event.action)
     if event.to_state and event.to_state != event.from_state:
         text = f"{text}: {_label(STATE_LABELS, event.to_state)}"
     if event.reason:
         text = f"{text} ({event.reason})"
-    return f"{text} – {event.actor}"
+    return f"{text} – {shown_name(event.actor)}"
 
 
 def task_group(task: Task) -> str:

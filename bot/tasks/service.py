@@ -198,7 +198,7 @@ async def lock_with_case(session: AsyncSession, *, task_id: int) -> tuple[Task, 
     task = await get_for_update(session, task_id=task_id)
     case = await get_case(session, case_id=task.case_id, for_update=True) if task else None
     if task is None or case is None:
-        raise Refusal("unknown task", f"Uppgift {task_id} finns inte.")
+        raise Refusal("unknown task", "Uppgiften finns inte längre.")  # no internal id
     return task, case
 
 

@@ -85,3 +85,54 @@ def live_markdown(text: str) -> list[str]:
         if re.search(pattern, text, re.IGNORECASE):
             found.append(f"link {pattern}")
     return found
+
+
+_SHOWN_KEYS = ("text", "title", "label", "placeholder", "errorMessage", "fallbackText")
+_SHOWN_VALUES = ("Input.Text", "Input.Date", "Input.Time", "Input.Number")
+
+
+def shown_texts(card: dict[str, Any]) -> list[str]:
+    """Every string a person can read on the card: texts, fact titles and values, labels,
+    placeholders, error messages, button and choice titles, a text input's value (a letter
+    draft). Not ids, verbs, action data, choice values or the refresh action."""
+    found: list[str] = []
+
+    def visit(node: Any, in_facts: bool = False) -> None:
+        if isinstance(node, list):
+            for item in node:
+                visit(item, in_facts)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("data", "refresh", "msteams"):
+                    continue
+                shown = key in _SHOWN_KEYS or (
+                    key == "value" and (in_facts or node.get("type") in _SHOWN_VALUES)
+                )
+                if isinstance(value, str) and shown:
+                    found.append(value)
+                elif isinstance(value, dict | list):
+                    visit(value, key == "facts")
+
+    visit(card)
+    return found
+
+
+_ODD_DATES = {
+    "ISO timestamp": r"\d{4}-\d{2}-\d{2}T\d",
+    "seconds": r"(?<!\d)\d{1,2}:\d{2}:\d{2}",
+    "fraction of a second": r"\d:\d{2}\.\d",
+    "UTC offset": r"[+-]\d{2}:\d{2}(?!\d)|\d{2}:\d{2}(?::\d{2})?\s?(?:[+-]\d{4}|Z|UTC|GMT)\b",
+    "hour without leading zero": r"(?<![\d:.,])\d:\d{2}(?!\d)",
+    "month or day without leading zero": r"(?<!\d)\d{4}-(?:\d-\d{1,2}|\d{2}-\d)(?!\d)",
+    "date with slashes": r"(?<!\d)\d{1,4}/\d{1,2}(?:/\d{2,4})?(?!\d)",
+    "date with dots": r"(?<!\d)\d{1,2}\.\d{1,2}\.\d{2,4}(?!\d)",
+    "month name": r"(?i)(?<!\d)\d{1,2}\.? (?:jan|feb|mar|apr|maj|may|jun|jul|aug|sep|okt|oct"
+    r"|nov|dec)[a-z]*\b",
+    "time in words": r"(?i)\b(?:[AP]M|kl\.?\s?\d)",
+}
+
+
+def odd_dates(text: str) -> list[str]:
+    """Dates and times in `text` not written YYYY-MM-DD and HH:MM (SPEC section 7), by
+    name: ISO timestamps, seconds, UTC offsets, slashes, month names, …; empty when none."""
+    return [name for name, pattern in _ODD_DATES.items() if re.search(pattern, text)]
