@@ -20,7 +20,9 @@ from bot.config import Settings
 from bot.db import create_engine, session_factory, utcnow
 from bot.jobs.checklists import send_due_checklists
 from bot.jobs.scheduler import Scheduler
+from bot.legal.pages import privacy_page, terms_page
 from bot.messaging.cards import notice_card
+from bot.messaging.views import MessageViews
 from bot.metrics import CONTENT_TYPE
 from bot.outbox import service as outbox_service
 from bot.outbox.sending import Sender
@@ -187,6 +189,8 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi_document)
+    app.router.add_get("/privacy", privacy_page)
+    app.router.add_get("/terms", terms_page)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         connector: ConnectorClient | None = None
@@ -216,6 +220,7 @@ def create_app(
                 poll_seconds=settings.outbox_poll_seconds,
                 metrics=state.metrics,
                 notice_card=notice_card,
+                views=MessageViews(state.factory, clock=clock),
             )
             state.wakers.append(worker.wake)
             worker_task = asyncio.create_task(

@@ -116,7 +116,29 @@ class FakeConnector:
         return app
 
     def to(self, conversation_id: str) -> list[Sent]:
-        return [s for s in self.sent if s.conversation_id == conversation_id]
+        """The messages posted to a conversation (not the updates of posted ones)."""
+        return [
+            s for s in self.sent if s.conversation_id == conversation_id and s.method == "POST"
+        ]
+
+    def updates(self, conversation_id: str, activity_id: str | None = None) -> list[Sent]:
+        """The updates of posted messages in a conversation (of one message, if given)."""
+        return [
+            s
+            for s in self.sent
+            if s.conversation_id == conversation_id
+            and s.method == "PUT"
+            and (activity_id is None or s.activity_id == activity_id)
+        ]
+
+    def showing(self, conversation_id: str, activity_id: str) -> dict[str, Any] | None:
+        """The card the message `activity_id` shows now: its last update's, else its own."""
+        versions = [
+            s
+            for s in self.sent
+            if s.conversation_id == conversation_id and s.activity_id == activity_id
+        ]
+        return versions[-1].card if versions else None
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Wait until `predicate()` is truthy (the outbox works asynchronously)."""

@@ -23,12 +23,14 @@ from bot.flows.click import Answer, Invoke, acting, stale_case_answer
 from bot.flows.data import AssignData
 from bot.flows.result import Done, Refused, Result, Stale, refused
 from bot.flows.verbs import Verb
-from bot.messaging import cards, notify
+from bot.logs import Event, log_on_commit
+from bot.messaging import cards, notify, views
 from bot.messaging.format import already_decided, fmt_time
 
 __all__ = ["VERB", "assign_case", "on_assign"]
 
 VERB = Verb.ASSIGN
+_ASSIGNABLE = (CaseState.AWAITING_ASSIGNMENT, CaseState.AWAITING_DECISION)
 
 
 async def on_assign(
@@ -82,7 +84,9 @@ async def assign_case(
             or directory.has_role(actor.person, case.unit_id, Role.PHYSICIAN)
         ):
             raise Refusal("role", "Du saknar behörighet att fördela ärenden på den här enheten.")
-        if case.state != CaseState.AWAITING_ASSIGNMENT or case.version != version:
+        # a case awaiting its physician's decision is handed on from the card that went
+        # to the MVA channel since that physician has no chat ("Fördela om")
+        if case.state not in _ASSIGNABLE or case.version != version:
             audit_case(session, actor=actor, action=VERB, case=case, outcome="stale")
             taken = case.physician.name if case.physician else None
             message = f"Redan fördelat till {taken}." if taken else already_decided(case)
@@ -92,9 +96,14 @@ async def assign_case(
         )
         if physician is None:
             raise Refusal("not a physician of the unit", "Välj en läkare på enheten.")
+        if physician.id == case.physician_id:
+            raise Refusal("assign to same", f"Ärendet är redan hos {physician.name}.")
     except Refusal as refusal:
         return refused(session, refusal, actor=actor, action=VERB, case=case)
-    cases.give_to(session, case, physician, actor=actor, event=EventKind.ASSIGNED, now=now)
+    event = (
+        EventKind.REASSIGNED if case.state == CaseState.AWAITING_DECISION else EventKind.ASSIGNED
+    )
+    cases.give_to(session, case, physician, actor=actor, event=event, now=now)
     audit_case(
         session,
         actor=actor,
@@ -102,5 +111,14 @@ async def assign_case(
         case=case,
         detail={"physician": physician.aad_object_id},
     )
+    log_on_commit(
+        session,
+        Event.CASE_ROUTED,
+        case_id=case.id,
+        unit_id=case.unit_id,
+        physician_id=physician.id,
+        by="assign",
+    )
+    await views.keep_current(session, case)
     await notify.post_decision_card(session, case)
     return Done(case=case)

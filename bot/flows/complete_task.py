@@ -24,6 +24,8 @@ from bot.flows.data import TaskData
 from bot.flows.result import Done, Result, Stale, refused
 from bot.flows.task_answer import task_answer
 from bot.flows.verbs import Verb
+from bot.logs import Event, log_on_commit
+from bot.messaging import views
 from bot.messaging.format import fmt_time
 from bot.tasks import service as tasks
 from bot.tasks.enums import TaskKind, TaskStatus
@@ -87,6 +89,9 @@ async def complete_task(
     tasks.mark_done(task, by=person, note=note, now=now)
     cases.record_event(session, case, EventKind.TASK_DONE, actor=actor, reason=task.title, now=now)
     audit_case(session, actor=actor, action=VERB, case=case, task_id=task.id)
+    log_on_commit(
+        session, Event.TASK_DONE, task_id=task.id, case_id=case.id, task_kind=task.kind
+    )
     await session.flush()
     closes_on_visit = case.decision is not None and case.decision.kind == DecisionKind.CALL_IN
     if (
@@ -104,6 +109,7 @@ async def complete_task(
             now=now,
         )
         case.closed_at = now
+    await views.keep_current(session, case)
     return Done(case=case, task=task)
 
 

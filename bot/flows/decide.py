@@ -27,7 +27,8 @@ from bot.flows.click import Answer, Invoke, acting, stale_case_answer
 from bot.flows.data import DecideData
 from bot.flows.result import Done, Refused, Result, Stale, refused
 from bot.flows.verbs import Verb
-from bot.messaging import cards, notify
+from bot.logs import Event, log_on_commit
+from bot.messaging import cards, notify, views
 from bot.messaging.format import already_decided, case_ref
 from bot.tasks import service as tasks
 
@@ -151,6 +152,15 @@ async def _reassign(
         case=case,
         detail={"physician": target.aad_object_id},
     )
+    log_on_commit(
+        session,
+        Event.CASE_ROUTED,
+        case_id=case.id,
+        unit_id=case.unit_id,
+        physician_id=target.id,
+        by="reassign",
+    )
+    await views.keep_current(session, case)
     await notify.post_decision_card(
         session, case, notice=f"Fördelat om av {actor.display_name}."
     )
@@ -198,5 +208,14 @@ async def _decide(
         case=case,
         detail={"decision": kind.value, "tasks": [t.id for t in created]},
     )
+    log_on_commit(
+        session,
+        Event.DECISION_RECORDED,
+        case_id=case.id,
+        unit_id=case.unit_id,
+        decision=kind.value,
+        tasks=len(created),
+    )
+    await views.keep_current(session, case)
     await notify.post_task_cards(session, case, created, now=now)
     return Done(case=case, tasks=created)

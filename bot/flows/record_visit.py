@@ -23,7 +23,7 @@ from bot.flows.click import Answer, Invoke, acting, error_of
 from bot.flows.data import VisitData
 from bot.flows.result import Done, Result, Stale, refused
 from bot.flows.verbs import Verb
-from bot.messaging import cards, notify
+from bot.messaging import cards, notify, views
 from bot.messaging.format import fmt_time
 from bot.visits import service as visits
 from bot.visits.models import Visit
@@ -106,6 +106,7 @@ async def record_visit(
             "physio_contact": checklist.physio_contact,
         },
     )
+    await views.keep_current(session, case)
     if checklist.physio_contact:
         task = visits.add_physio_task(session, case, now=now)
         await session.flush()

@@ -21,6 +21,8 @@ from bot.flows.data import TaskData
 from bot.flows.result import Done, Result, Stale, refused
 from bot.flows.task_answer import task_answer
 from bot.flows.verbs import Verb
+from bot.logs import Event, log_on_commit
+from bot.messaging import views
 from bot.tasks import service as tasks
 from bot.tasks.enums import TaskStatus
 from bot.tasks.models import Task
@@ -80,4 +82,8 @@ async def reopen_task(
         )
         case.closed_at = None
     audit_case(session, actor=actor, action=VERB, case=case, task_id=task.id)
+    log_on_commit(
+        session, Event.TASK_REOPENED, task_id=task.id, case_id=case.id, task_kind=task.kind
+    )
+    await views.keep_current(session, case)
     return Done(case=case, task=task)

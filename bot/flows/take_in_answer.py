@@ -30,7 +30,8 @@ from bot.directory.models import Staff, Unit
 from bot.intake import limits
 from bot.intake import service as intake
 from bot.intake.fhir import DxaAnswer, Problem
-from bot.messaging import notify
+from bot.logs import Event, log_event
+from bot.messaging import notify, views
 from bot.messaging.context import decision_context
 from bot.messaging.format import case_ref
 from bot.tasks import service as tasks
@@ -40,12 +41,15 @@ __all__ = ["IntakeResult", "ingest", "reject"]
 
 @dataclass
 class IntakeResult:
-    """HTTP-shaped result: `status` 200/201/202 or 4xx, and the JSON body."""
+    """HTTP-shaped result: `status` 200/201/202 or 4xx, and the JSON body. For a taken-in
+    answer, its case's `unit_id` and whom its card went to (`routed`: physician, mva)."""
 
     status: int
     body: dict[str, Any]
     case_id: int | None = None
     problems: list[Problem] = field(default_factory=list)
+    unit_id: int | None = None
+    routed: str | None = None
 
 
 async def ingest(
@@ -99,6 +103,14 @@ async def ingest(
             f"unknown care unit HSA-id {answer.unit_hsa_id}",
         )
         return await refuse(422, "invalid DXA answer bundle", [problem])
+    log_event(
+        Event.ANSWER_RECEIVED,
+        case_id=result.case_id,
+        unit_id=result.unit_id,
+        outcome=result.body["outcome"],
+        routed=result.routed,
+        supersedes=result.body.get("supersedes"),
+    )
     return result
 
 
@@ -116,6 +128,7 @@ async def reject(
 ) -> IntakeResult:
     """Keep an invalid message in the rejected-message log (`intake.keep_rejected`) and
     build the error answer: `{"error", "problems": [{"path", "message"}]}`."""
+    log_event(Event.ANSWER_REJECTED, status=status, problems=len(problems), channel=channel)
     await intake.keep_rejected(
         factory,
         status=status,
@@ -162,7 +175,10 @@ async def _store(
             patient=key,
         )
         return IntakeResult(
-            status=200, case_id=previous.id, body={"case_id": previous.id, "outcome": "duplicate"}
+            status=200,
+            case_id=previous.id,
+            body={"case_id": previous.id, "outcome": "duplicate"},
+            unit_id=previous.unit_id,
         )
 
     case = await answers.open_case(
@@ -193,14 +209,21 @@ async def _store(
         await notify.post_decision_card(session, case, notice=notice)
     else:
         await notify.post_triage_card(session, case, notice=notice)
+    routed = "physician" if case.physician is not None else "mva"
     if previous is not None:
         return IntakeResult(
             status=202,
             case_id=case.id,
             body={"case_id": case.id, "outcome": "correction", "supersedes": previous.id},
+            unit_id=case.unit_id,
+            routed=routed,
         )
     return IntakeResult(
-        status=201, case_id=case.id, body={"case_id": case.id, "outcome": "created"}
+        status=201,
+        case_id=case.id,
+        body={"case_id": case.id, "outcome": "created"},
+        unit_id=case.unit_id,
+        routed=routed,
     )
 
 
@@ -237,6 +260,7 @@ async def _supersede(
         actor=actor,
         now=now,
     )
+    await views.keep_current(session, previous)
     notice = f"Korrigerat svar – ersätter {case_ref(previous.id)}."
     if had_decision:
         notice += (

@@ -72,9 +72,13 @@ async def triage_card(
     *,
     notice: str | None = None,
     assigned: dict[str, str] | None = None,
+    meant_for: Staff | None = None,
 ) -> dict[str, Any]:
     """The MVA channel's card for a case without a named physician; `assigned`
-    (`{"to", "by", "at"}`) once someone took it."""
+    (`{"to", "by", "at"}`) once someone took it. With `meant_for`, the physician whose
+    decision card went to the channel since they have no chat with the bot: the card says
+    so and offers "Fördela om" to another physician; the unit's physicians get their
+    decision card on view (`refresh`, view ``rerouted``)."""
     mva = await directory.unit_staff(session, unit_id=case.unit_id, role=Role.MVA)
     physicians = await directory.unit_staff(session, unit_id=case.unit_id, role=Role.PHYSICIAN)
     ctx = common_context(case, notice=notice)
@@ -82,9 +86,14 @@ async def triage_card(
     return render(
         "triage_card",
         **ctx,
-        refresh_user_ids=user_ids([*mva, *physicians]),
-        physicians=[{"id": p.aad_object_id, "name": p.name} for p in physicians],
+        refresh_user_ids=user_ids(physicians if meant_for else [*mva, *physicians]),
+        physicians=[
+            {"id": p.aad_object_id, "name": p.name}
+            for p in physicians
+            if meant_for is None or p.id != meant_for.id
+        ],
         assigned=assigned,
+        meant_for=meant_for.name if meant_for else None,
     )
 
 
@@ -216,10 +225,16 @@ async def card_for_viewer(
     """The current card of a case for a person of its unit (used by `card.refresh`).
 
     `view` names the card being refreshed when a case has several: `triage` keeps the
-    MVA channel's triage card a triage card, showing who took the case.
+    MVA channel's triage card a triage card, showing who took the case; `rerouted` is a
+    physician's card that went to the MVA channel (see `triage_card`): any physician of
+    the unit gets the decision card on it, the others the channel's view.
     """
     if case.state == CaseState.AWAITING_DECISION and case.physician_id == viewer.id:
         return await decision_card(session, case, notice=notice)
+    if view == "rerouted" and case.state == CaseState.AWAITING_DECISION:
+        if directory.has_role(viewer, case.unit_id, Role.PHYSICIAN):
+            return await decision_card(session, case, notice=notice)
+        return await triage_card(session, case, notice=notice, meant_for=case.physician)
     if view == "triage":
         return await triage_view(session, case, now=now, notice=notice)
     if case.state == CaseState.AWAITING_ASSIGNMENT:

@@ -40,6 +40,12 @@ class OutboxMessage(Base):
     `target_kind` is `user` (key: AAD object id) or `channel` (key: channel id). The worker
     resolves the conversation at send time; a person without a personal chat gets the
     message in the unit's MVA channel instead, saying so.
+
+    `status`: `pending`, `sent`, `failed` (given up), `gone` (the posted message was
+    deleted in Teams: a 404 to its update) or `skipped` (an update with nothing to do: a
+    later update of the same message follows, the card is unchanged, or the message was
+    never posted). A row with `update_of` replaces the card of the message that row posted
+    with the current one (Bot Connector update activity).
     """
 
     __tablename__ = "outbox"
@@ -63,3 +69,7 @@ class OutboxMessage(Base):
     conversation_id: Mapped[str | None] = mapped_column(String(500))
     activity_id: Mapped[str | None] = mapped_column(String(200))
     delivered_to: Mapped[str | None] = mapped_column(String(16))
+    # a row that updates a posted message names the row that posted it
+    update_of: Mapped[int | None] = mapped_column(Integer, index=True)
+    # the hash of the card the posted message shows now (set when sent or updated)
+    shown_hash: Mapped[str | None] = mapped_column(String(64))

@@ -5,7 +5,9 @@ A transient failure (429, 5xx, network) keeps the row pending with a later
 `next_attempt_at`, honouring `Retry-After`. A 403 that says the bot is out of the
 conversation marks the reference unusable and tells the unit's MVA channel. A permanent
 refusal is marked failed, audited and logged. A success is recorded right after the send,
-retried for up to a lease while the database is unreachable (`record_retrying`).
+retried for up to a lease while the database is unreachable (`record_retrying`), and
+logged once it is committed (`Event.CARD_SENT`: outbox id, purpose, case id; no query
+more: the recording UPDATE returns them).
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from sqlalchemy.orm import defer
 from bot.audit import service as audit
 from bot.db import transaction, utcnow, whole_database_locked
 from bot.directory.models import Staff, Unit
+from bot.logs import Event, log_on_commit
 from bot.outbox import service as outbox
 from bot.outbox.claims import Leases, database_unreachable
 from bot.outbox.models import ConversationRef, OutboxMessage
 from bot.outbox.notices import NoticeCard, unreachable_notice
 from bot.outbox.routing import Route
 from bot.outbox.sending import Delivery, transient
+from bot.outbox.updates import Ready
 
 __all__ = [
     "MAX_BACKOFF",
@@ -84,19 +88,29 @@ async def record(
     message_id: int,
     route: Route,
     result: Delivery,
+    sent: Ready,
     *,
     leases: Leases,
     notice_card: NoticeCard | None,
 ) -> float | None:
-    """Write the outcome of a send of a row `leases` holds, in `session`'s transaction.
+    """Write the outcome of a send of a row `leases` holds (`sent`: what it sent), in
+    `session`'s transaction.
 
     Returns the seconds until the row's retry when the failure was transient and the row
-    still this worker's; None otherwise (sent, given up, unusable, or taken over by
-    another worker, whose claim then decides).
+    still this worker's; None otherwise (sent, given up, unusable, gone, or taken over by
+    another worker, whose claim then decides). An update answered 404 found its message
+    deleted: both rows are marked `gone`, and the message is never updated again.
     """
     now = utcnow()
     if result.ok:  # the common case: one UPDATE, the row is not read
-        await session.execute(
+        if sent.update_of is not None:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == sent.update_of)
+                .values(shown_hash=sent.shown_hash)
+                .execution_options(synchronize_session=False)
+            )
+        recorded = await session.execute(
             update(OutboxMessage)
             # pending: a retry after a commit whose answer was lost changes nothing
             .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending")
@@ -110,9 +124,21 @@ async def record(
                 conversation_id=route.conversation_id,
                 delivered_to=route.delivered_to,
                 last_error=None,
+                shown_hash=sent.shown_hash,
             )
+            .returning(OutboxMessage.purpose, OutboxMessage.case_id)
             .execution_options(synchronize_session=False)
         )
+        row = recorded.first()  # None: recorded before (a retried commit)
+        if row is not None and sent.update_of is None:
+            log_on_commit(
+                session,
+                Event.CARD_SENT,
+                outbox_id=message_id,
+                purpose=row.purpose,
+                case_id=row.case_id,
+                to=route.delivered_to,
+            )
         return None
     # the card itself is not needed to record a failure
     message = await session.get(
@@ -134,6 +160,9 @@ async def record(
     message.last_status = result.status
     message.attempts += 1
     message.last_error = f"HTTP {result.status} {result.error_code or ''}".strip()
+    if result.status == 404 and sent.update_of is not None:
+        await _gone(session, message, sent.update_of)
+        return None
     if result.status == 403 and result.error_code in UNUSABLE_CODES:
         await _mark_unusable(session, route, message, result.error_code or "", notice_card)
         message.next_attempt_at = now
@@ -178,6 +207,27 @@ async def record(
         },
     )
     return None
+
+
+async def _gone(session: AsyncSession, message: OutboxMessage, posted_id: int) -> None:
+    """The message an update was for no longer exists in Teams (deleted): neither row is
+    tried again, and no later change updates that message."""
+    message.status = "gone"
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == posted_id)
+        .values(status="gone")
+        .execution_options(synchronize_session=False)
+    )
+    log.info(
+        "card message deleted in Teams; no longer updated",
+        extra={
+            "event": "card.gone",
+            "outbox_id": message.id,
+            "posted_id": posted_id,
+            "case_id": message.case_id,
+        },
+    )
 
 
 async def _mark_unusable(

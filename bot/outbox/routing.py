@@ -1,5 +1,6 @@
 """Where each claimed outbox row goes: the target's usable conversation, or for a person
-without one, the unit's MVA channel, saying so."""
+without one, the unit's MVA channel, saying so. An update goes to the conversation of the
+message it updates."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from bot.directory.models import Staff, Unit
 from bot.outbox.models import ConversationRef, OutboxMessage
 from bot.outbox.notices import fallback_text
 
-__all__ = ["Route", "resolve"]
+__all__ = ["Outgoing", "Resolved", "Route", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,35 @@ class Route:
     target: tuple[str, str] = ("", "")  # the row's (target_kind, target)
 
 
-async def resolve(
-    factory: async_sessionmaker[AsyncSession], ids: list[int]
-) -> tuple[dict[int, Route], dict[int, dict[str, Any]]]:
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed row as the sender needs it: its activity (empty for an update, whose card
+    is drawn when it is sent) and what the message is about."""
+
+    activity: dict[str, Any]
+    purpose: str
+    case_id: int | None
+    task_id: int | None
+    update_of: int | None
+
+
+@dataclass
+class Resolved:
+    """The claimed rows with a route (`routes`, `outgoing`), and the updates with nothing
+    to update (`skipped`: row id -> why): their message was never posted or is gone."""
+
+    routes: dict[int, Route]
+    outgoing: dict[int, Outgoing]
+    skipped: dict[int, str]
+
+
+async def resolve(factory: async_sessionmaker[AsyncSession], ids: list[int]) -> Resolved:
     """Where each row goes (a few queries for all of them, not per row), and its activity.
-    A row without a usable conversation, nor a fallback for it, has no route."""
+    A row without a usable conversation, nor a fallback for it, has no route. An update of
+    a posted message goes where that message went; while the message is still to be
+    posted, the update is routed like it (and sent after it, in target order)."""
     routes: dict[int, Route] = {}
+    skipped: dict[int, str] = {}
     async with factory() as session:
         # plain rows, not ORM objects: this runs while other rows are being sent, and
         # a long pause of the event loop would delay sends already paced
@@ -45,15 +69,44 @@ async def resolve(
                     OutboxMessage.target,
                     OutboxMessage.unit_id,
                     OutboxMessage.activity,
+                    OutboxMessage.purpose,
+                    OutboxMessage.case_id,
+                    OutboxMessage.task_id,
+                    OutboxMessage.update_of,
                 ).where(OutboxMessage.id.in_(ids))
             )
         ).all()
-        activities = {m.id: m.activity for m in messages}
-        users = {m.target for m in messages if m.target_kind == "user"}
-        channels = {m.target for m in messages if m.target_kind == "channel"}
+        outgoing = {
+            m.id: Outgoing(m.activity, m.purpose, m.case_id, m.task_id, m.update_of)
+            for m in messages
+        }
+        posted = await _posted(session, {m.update_of for m in messages if m.update_of})
+        # row id -> the reference of the conversation its message went to, and how
+        updates: dict[int, tuple[ConversationRef, str]] = {}
+        for m in messages:
+            if m.update_of is None:
+                continue
+            original = posted.get(m.update_of)
+            if original is None or original.status not in ("pending", "sent"):
+                skipped[m.id] = "the message was never posted or is gone"
+            elif original.status == "sent":
+                if original.ref is None:
+                    skipped[m.id] = "the message's conversation is no longer reachable"
+                else:
+                    updates[m.id] = (original.ref, original.delivered_to or m.target_kind)
+        messages = [m for m in messages if m.id not in skipped]
+        routed_as_posted = [m for m in messages if m.id not in updates]
+        users = {m.target for m in routed_as_posted if m.target_kind == "user"}
+        channels = {m.target for m in routed_as_posted if m.target_kind == "channel"}
         refs = await _refs(session, users=users, channels=channels)
         unrouted = [
-            m for m in messages if m.target_kind == "user" and ("personal", m.target) not in refs
+            m
+            for m in messages
+            if m.target_kind == "user"
+            and (
+                (m.id in updates and updates[m.id][1] == "fallback")
+                or (m.id not in updates and ("personal", m.target) not in refs)
+            )
         ]
         fallback: dict[int, ConversationRef] = {}
         names: dict[str, str] = {}
@@ -73,14 +126,25 @@ async def resolve(
             names = {p.aad_object_id: p.name for p in people}
         for message in messages:
             kind = "personal" if message.target_kind == "user" else "channel"
+            target = (message.target_kind, message.target)
+            if message.id in updates:
+                posted_ref, delivered_to = updates[message.id]
+                text = None
+                if delivered_to == "fallback":
+                    text = fallback_text(names.get(message.target))
+                routes[message.id] = Route(
+                    posted_ref.id,
+                    posted_ref.service_url,
+                    posted_ref.conversation_id,
+                    delivered_to,
+                    text,
+                    target=target,
+                )
+                continue
             ref = refs.get((kind, message.target))
             if ref is not None:
                 routes[message.id] = Route(
-                    ref.id,
-                    ref.service_url,
-                    ref.conversation_id,
-                    message.target_kind,
-                    target=(message.target_kind, message.target),
+                    ref.id, ref.service_url, ref.conversation_id, message.target_kind, target=target
                 )
             elif message.target_kind == "user" and message.unit_id in fallback:
                 channel = fallback[message.unit_id]
@@ -90,9 +154,46 @@ async def resolve(
                     channel.conversation_id,
                     "fallback",
                     fallback_text(names.get(message.target)),
-                    target=(message.target_kind, message.target),
+                    target=target,
                 )
-    return routes, activities
+    return Resolved(routes, outgoing, skipped)
+
+
+@dataclass(frozen=True)
+class _Posted:
+    status: str
+    delivered_to: str | None
+    ref: ConversationRef | None  # the usable reference of the conversation it went to
+
+
+async def _posted(session: AsyncSession, ids: set[int]) -> dict[int, _Posted]:
+    """The posted messages these updates update: their status, and the usable reference
+    of the conversation each went to (one query for the rows, one for the references)."""
+    if not ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(
+                OutboxMessage.id,
+                OutboxMessage.status,
+                OutboxMessage.conversation_id,
+                OutboxMessage.delivered_to,
+            ).where(OutboxMessage.id.in_(ids))
+        )
+    ).all()
+    conversations = {r.conversation_id for r in rows if r.conversation_id}
+    refs: dict[str, ConversationRef] = {}
+    if conversations:
+        found = await session.scalars(
+            select(ConversationRef).where(
+                ConversationRef.usable, ConversationRef.conversation_id.in_(conversations)
+            )
+        )
+        refs = {r.conversation_id: r for r in found}
+    return {
+        r.id: _Posted(r.status, r.delivered_to, refs.get(r.conversation_id or ""))
+        for r in rows
+    }
 
 
 async def _refs(

@@ -44,6 +44,10 @@ class Sender(Protocol):
         self, service_url: str, conversation_id: str, activity: dict[str, Any]
     ) -> Delivery: ...
 
+    async def update_activity(
+        self, service_url: str, conversation_id: str, activity_id: str, activity: dict[str, Any]
+    ) -> Delivery: ...
+
 
 def transient(status: int) -> bool:
     """A send that may succeed later: network failure or timeout (0, 408), 429 or 5xx."""
@@ -97,16 +101,24 @@ class Dispatch:
                     return True
         return False
 
-    async def send(self, route: Route, activity: dict[str, Any]) -> Delivery:
-        """Send `activity` along `route` (with the route's fallback text, if any), count it,
-        and after a 429 hold the conversation back for its Retry-After."""
+    async def send(
+        self, route: Route, activity: dict[str, Any], *, replaces: str | None = None
+    ) -> Delivery:
+        """Send `activity` along `route` (with the route's fallback text, if any), or with
+        `replaces` (an activity id) put it in place of that message; count it, and after a
+        429 hold the conversation back for its Retry-After."""
         if route.fallback_text:
             activity = copy.deepcopy(activity)
             activity["text"] = route.fallback_text
         started = time.perf_counter()
-        result = await self._sender.send_activity(
-            route.service_url, route.conversation_id, activity
-        )
+        if replaces is None:
+            result = await self._sender.send_activity(
+                route.service_url, route.conversation_id, activity
+            )
+        else:
+            result = await self._sender.update_activity(
+                route.service_url, route.conversation_id, replaces, {**activity, "id": replaces}
+            )
         self._metrics.send_latency.observe(time.perf_counter() - started)
         self._metrics.sends.labels("ok" if result.ok else str(result.status)).inc()
         if not result.ok and result.status == 429:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import JSON, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from bot.db import utcnow
+from bot.db import UTCDateTime, utcnow
 from bot.outbox.models import OutboxMessage
 from cards.render import card_attachment
 
@@ -53,6 +55,59 @@ def enqueue(
     )
     session.add(message)
     return message
+
+
+LIVE_STATUSES = ("pending", "sent")  # a posted message that may still be updated
+
+
+async def enqueue_updates(
+    session: AsyncSession, *, case_id: int, purposes: Sequence[str]
+) -> int:
+    """Add, in the caller's transaction, an update of every card message of `purposes`
+    posted about the case (sent, or still to be sent): one statement, whatever their
+    number. The worker draws each message's current card when it sends the update, so
+    the rows carry no card. Returns how many were added."""
+    posted = aliased(OutboxMessage)
+    now = utcnow()
+    rows = select(
+        literal(now, UTCDateTime()),
+        posted.purpose,
+        posted.target_kind,
+        posted.target,
+        literal({}, JSON()),
+        posted.unit_id,
+        posted.case_id,
+        posted.task_id,
+        literal("pending"),
+        literal(0),
+        literal(now, UTCDateTime()),
+        posted.id,
+    ).where(
+        posted.case_id == case_id,
+        posted.update_of.is_(None),
+        posted.purpose.in_(purposes),
+        posted.status.in_(LIVE_STATUSES),
+    )
+    result = await session.execute(
+        insert(OutboxMessage).from_select(
+            [
+                "created_at",
+                "purpose",
+                "target_kind",
+                "target",
+                "activity",
+                "unit_id",
+                "case_id",
+                "task_id",
+                "status",
+                "attempts",
+                "next_attempt_at",
+                "update_of",
+            ],
+            rows,
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def depth(session: AsyncSession) -> tuple[int, datetime | None]:

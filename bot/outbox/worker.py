@@ -37,18 +37,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import transaction
 from bot.metrics import Metrics
-from bot.outbox import results, routing
+from bot.outbox import results, routing, updates
 from bot.outbox.claims import Leases
 from bot.outbox.notices import NoticeCard
 from bot.outbox.pacing import Pacer
-from bot.outbox.routing import Route
+from bot.outbox.routing import Outgoing, Route
 from bot.outbox.sending import Delivery, Dispatch, Retries, Sender, transient
+from bot.outbox.views import CardViews
 
 __all__ = ["GATHER_SECONDS", "LEASE_SECONDS", "SEND_MARGIN", "OutboxWorker"]
 
@@ -58,7 +58,7 @@ LEASE_SECONDS = 10.0  # renewed every quarter of it while held; see the module d
 SEND_MARGIN = 0.3  # a send starts only with this share of the lease left
 GATHER_SECONDS = 0.05  # after a wake-up, before claiming
 
-_Queue = deque[tuple[int, Route, dict[str, Any]]]  # a conversation's claimed rows, in order
+_Queue = deque[tuple[int, Route, Outgoing]]  # a conversation's claimed rows, in order
 
 
 class OutboxWorker:
@@ -67,7 +67,9 @@ class OutboxWorker:
     `lease_seconds` is how long a claim holds a row unless renewed (the module docstring says
     what the lease guarantees); the renewals come every quarter of it. `notice_card` draws
     the card that tells a unit's MVA channel a person is no longer reachable; without it
-    that notice is plain text.
+    that notice is plain text. `views` draws the current card of a posted message for its
+    updates (and for a person's card that goes to the MVA channel instead); without it
+    updates are skipped and such a card goes as it is, with the fallback text.
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class OutboxWorker:
         metrics: Metrics | None = None,
         lease_seconds: float = LEASE_SECONDS,
         notice_card: NoticeCard | None = None,
+        views: CardViews | None = None,
     ) -> None:
         self._factory = factory
         self._poll = poll_seconds
@@ -89,6 +92,7 @@ class OutboxWorker:
         self._clock = clock
         self._metrics = metrics or Metrics()
         self._notice_card = notice_card
+        self._views = views
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
         self._stopping = False
@@ -159,8 +163,18 @@ class OutboxWorker:
                     claimed = await self._claim()
                     if not claimed:
                         break
-                    routes, activities = await routing.resolve(self._factory, claimed)
-                    waiting = [message_id for message_id in claimed if message_id not in routes]
+                    resolved = await routing.resolve(self._factory, claimed)
+                    routes = resolved.routes
+                    if resolved.skipped:
+                        for message_id in resolved.skipped:
+                            self._claims.drop(message_id)
+                        await updates.skip_all(self._factory, resolved.skipped)
+                        done += len(resolved.skipped)
+                    waiting = [
+                        message_id
+                        for message_id in claimed
+                        if message_id not in routes and message_id not in resolved.skipped
+                    ]
                     if waiting:
                         for message_id in waiting:
                             self._claims.drop(message_id)
@@ -180,7 +194,7 @@ class OutboxWorker:
                             continue
                         key = route.conversation_id
                         queue = queues.setdefault(key, deque())
-                        queue.append((message_id, route, activities[message_id]))
+                        queue.append((message_id, route, resolved.outgoing[message_id]))
                         sender = senders.get(key)
                         if sender is None or sender.done():
                             if sender is not None:
@@ -234,7 +248,24 @@ class OutboxWorker:
         """Send a conversation's queued rows in order, paced; returns the rows done."""
         done = 0
         while queue:
-            message_id, route, activity = queue[0]
+            message_id, route, outgoing = queue[0]
+            try:
+                prepared = await updates.prepare(
+                    self._factory, message_id, route, outgoing, self._views
+                )
+            except Exception:
+                # the card could not be drawn (database unreachable): the rest lapses
+                self._forget([item[0] for item in queue])
+                queue.clear()
+                self._progress.set()
+                raise
+            if isinstance(prepared, updates.Skip | updates.Wait):
+                queue.popleft()
+                self._progress.set()
+                self._claims.drop(message_id)
+                await updates.put_aside(self._factory, message_id, prepared)
+                done += 1
+                continue
             if not await self._dispatch.take_slot(
                 route.conversation_id
             ) or not await self._may_send(message_id):
@@ -248,9 +279,11 @@ class OutboxWorker:
                 return done
             queue.popleft()
             self._progress.set()
-            result = await self._dispatch.send(route, activity)
+            result = await self._dispatch.send(
+                route, prepared.activity, replaces=prepared.replaces
+            )
             try:
-                await self._recorded(message_id, route, result)
+                await self._recorded(message_id, route, result, prepared)
             except Exception:
                 # not recorded: the row (sent or not) and the rest of the conversation lapse
                 self._forget([message_id, *(item[0] for item in queue)])
@@ -291,19 +324,23 @@ class OutboxWorker:
         finally:
             stopping.cancel()
 
-    async def _recorded(self, message_id: int, route: Route, result: Delivery) -> None:
+    async def _recorded(
+        self, message_id: int, route: Route, result: Delivery, prepared: updates.Ready
+    ) -> None:
         """Record a send's outcome, trying again while the database is unreachable, for up to
         a lease (a sent row that stays unrecorded is sent again by its next claim); then
         raise. The row stays held, and renewed, meanwhile."""
         await results.record_retrying(
-            lambda: self._record(message_id, route, result),
+            lambda: self._record(message_id, route, result, prepared),
             message_id=message_id,
             clock=self._clock,
             within=self._lease_seconds,
         )
         self._claims.drop(message_id)
 
-    async def _record(self, message_id: int, route: Route, result: Delivery) -> None:
+    async def _record(
+        self, message_id: int, route: Route, result: Delivery, prepared: updates.Ready
+    ) -> None:
         """Write one send's outcome in its own transaction; a transient failure also makes
         the rest of the row's target wait here for its retry."""
         async with transaction(self._factory) as session:
@@ -312,6 +349,7 @@ class OutboxWorker:
                 message_id,
                 route,
                 result,
+                prepared,
                 leases=self._claims,
                 notice_card=self._notice_card,
             )

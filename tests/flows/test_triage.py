@@ -72,7 +72,26 @@ async def test_triage_assign_and_fallback_to_channel(db_url: str, factory: Any) 
         fallback = sent[1]
         assert "kunde inte levereras till Erik Lund personligen" in fallback.activity["text"]
         assert fallback.card is not None
-        assert {a["data"]["decision"] for a in actions_of(fallback.card)} >= {"call_in"}
+        check_card(fallback.card)
+        # the secretaries see whom it was meant for and can hand it on, not decide
+        assert "Kortet var avsett för Erik Lund" in card_text(fallback.card)
+        [hand_on] = actions_of(fallback.card)
+        assert (hand_on["verb"], hand_on["title"]) == ("case.assign", "Fördela om")
+        # the unit's physicians get the decision card on view (a user-specific view)
+        refresh = fallback.card["refresh"]
+        assert ANNA["id"] in refresh["userIds"] and MARIA["id"] not in refresh["userIds"]
+        status, answer = await teams.invoke(
+            ANNA, "card.refresh", refresh["action"]["data"],
+            trigger="automatic", conversation_id=CHANNEL,
+        )
+        assert {"call_in", "normal_letter"} <= {
+            a["data"].get("decision") for a in actions_of(card_of(answer))
+        }
+        status, answer = await teams.invoke(
+            MARIA, "card.refresh", refresh["action"]["data"],
+            trigger="automatic", conversation_id=CHANNEL,
+        )
+        assert [a["verb"] for a in actions_of(card_of(answer))] == ["case.assign"]
 
         status, case = await teams.case(case_id)
         assert case["state"] == "awaiting_decision"
@@ -114,3 +133,51 @@ async def test_assign_needs_a_role_and_a_physician(db_url: str, factory: Any) ->
         assert "läkare" in error_of(answer)
         status, case = await teams.case(body["case_id"])
         assert case["state"] == "awaiting_assignment" and case["physician"] is None
+
+
+async def test_secretary_hands_on_a_card_that_went_to_the_channel(
+    db_url: str, factory: Any
+) -> None:
+    async with running_bot(db_url) as (teams, connector):
+        await teams.install_personal(ANNA)
+        await teams.install_channel(MARIA)
+        status, body = await teams.intake(fixture_bytes("03_osteopenia_jour_vc.json"))
+        case_id = body["case_id"]
+        [triage] = await connector.wait_count(CHANNEL, 1)
+        assert triage.card is not None
+        [assign] = actions_of(triage.card)
+        await teams.invoke(
+            MARIA, "case.assign", {**assign["data"], "physician": ERIK["aad"]},
+            conversation_id=CHANNEL,
+        )
+        rerouted = (await connector.wait_count(CHANNEL, 2))[1]
+        assert rerouted.card is not None
+        [hand_on] = actions_of(rerouted.card)
+        # handing it back to the physician it was meant for is no choice on the card
+        [choices] = [
+            item for item in rerouted.card["body"] if item.get("id") == "physician"
+        ]
+        assert ERIK["aad"] not in {c["value"] for c in choices["choices"]}
+
+        status, answer = await teams.invoke(
+            MARIA, "case.assign", {**hand_on["data"], "physician": ANNA["aad"]},
+            conversation_id=CHANNEL,
+        )
+        assert "Fördelat till Anna Berg av Maria Svensson" in card_text(card_of(answer))
+        status, case = await teams.case(case_id)
+        assert case["physician"]["aad_object_id"] == ANNA["aad"]
+        assert case["state"] == "awaiting_decision"
+        [to_anna] = await connector.wait_count(personal_conversation(ANNA), 1)
+        assert to_anna.card is not None
+        assert {a["data"].get("decision") for a in actions_of(to_anna.card)} >= {"call_in"}
+        # the re-routed message in the channel is updated for everyone: no live buttons
+        await connector.wait_for(lambda: connector.updates(CHANNEL, rerouted.activity_id))
+        shown = connector.showing(CHANNEL, rerouted.activity_id or "")
+        assert shown is not None and actions_of(shown) == []
+        check_card(shown)
+        # the same (now stale) card clicked again records nothing
+        status, answer = await teams.invoke(
+            MARIA, "case.assign", {**hand_on["data"], "physician": ANNA["aad"]},
+            conversation_id=CHANNEL,
+        )
+        assert "Redan fördelat till Anna Berg" in card_text(card_of(answer))

@@ -212,12 +212,12 @@ async def test_a_failure_while_recording_is_raised_after_the_other_senders_finis
     attempts = 0
 
     class Failing(OutboxWorker):
-        async def _record(self, message_id: int, route: Any, result: Any) -> None:
+        async def _record(self, message_id: int, route: Any, result: Any, sent: Any) -> None:
             nonlocal attempts
             if route.conversation_id == CHANNELS[1]:
                 attempts += 1
                 raise ConnectionError("database gone")
-            await super()._record(message_id, route, result)
+            await super()._record(message_id, route, result, sent)
 
     sender = RecordingSender()
     with pytest.raises(ConnectionError):

@@ -1,0 +1,51 @@
+"""Keeping posted card messages current: what a posted message shows, and the drawing of
+its current card, which the outbox leaves to the domain.
+
+Each card message the bot posts is recorded with its activity id. After a change of its
+case, an update row naming it (`update_of`) goes into the outbox in the change's
+transaction; the worker draws the message's current card when it sends the update
+(`CardViews`, wired in bot/app.py), so a message updated three times in a minute costs
+one send, and a card that did not change costs none (`card_hash`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = ["CardViews", "Shown", "card_hash"]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A posted card message: what it was posted for and where it went.
+
+    `delivered_to` is ``user`` (the person's chat), ``channel``, or ``fallback`` (a
+    person's card that went to the unit's MVA channel, since the person had no chat).
+    """
+
+    purpose: str
+    case_id: int | None
+    task_id: int | None
+    target_kind: str
+    target: str
+    delivered_to: str
+
+
+class CardViews(Protocol):
+    """Draws the current card of a posted message."""
+
+    async def current(self, shown: Shown) -> dict[str, Any] | None:
+        """The message activity that `shown` should show now; None when there is nothing
+        to show (the case is gone, or the message is not one kept current)."""
+        ...
+
+
+def card_hash(activity: dict[str, Any]) -> str:
+    """A hash of what a message activity shows (its text and cards), to tell whether an
+    update would change anything."""
+    shown = {"text": activity.get("text"), "attachments": activity.get("attachments")}
+    data = json.dumps(shown, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(data.encode()).hexdigest()
