@@ -46,6 +46,28 @@ class Settings(BaseSettings):
     public_host: str | None = Field(
         default=None, validation_alias=AliasChoices("PUBLIC_HOST", "public_host")
     )
+    data_controller: str = Field(
+        default="Regionen (vårdgivaren)",
+        min_length=1,
+        max_length=200,
+        validation_alias=AliasChoices("DATA_CONTROLLER", "data_controller"),
+    )
+    """Who is responsible for the personal data (personuppgiftsansvarig), on /privacy and
+    /terms."""
+    privacy_contact: str = Field(
+        default="Regionens dataskyddsombud",
+        min_length=1,
+        max_length=200,
+        validation_alias=AliasChoices("PRIVACY_CONTACT", "privacy_contact"),
+    )
+    """Whom to ask about the personal data, on /privacy and /terms."""
+    privacy_email: str = Field(
+        default="",
+        max_length=254,
+        pattern=r"^$|^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$",
+        validation_alias=AliasChoices("PRIVACY_EMAIL", "privacy_email"),
+    )
+    """The contact's e-mail address (none shown when empty)."""
     port: int = Field(default=3978, validation_alias=AliasChoices("PORT", "port"))
     host: str = Field(default="0.0.0.0", validation_alias=AliasChoices("HOST", "host"))  # noqa: S104
     patient_key_secret: str = Field(

@@ -47,6 +47,7 @@ LAYERS = (
     "bot.flows",  # one module per user action; the verb table
     "bot.api",
     "bot.reports",  # the report page sits beside the API (its bearer tokens)
+    "bot.legal",  # the public /privacy and /terms pages (settings and retention rules)
     "dialogs",
     "bot.teams",
     "bot.models",

@@ -31,6 +31,17 @@ from bot.intake.models import RejectedMessage
 ENDED = (CaseState.CLOSED, CaseState.SUPERSEDED, CaseState.CANCELLED)
 REJECTED_KEEP = timedelta(days=90)
 DIALOG_STATE_KEEP = timedelta(days=30)
+AUDIT_KEEP_YEARS = 5
+"""The audit log is kept at least this long (patient data law, SPEC section 6); `purge`
+never deletes it."""
+
+
+@dataclass(frozen=True)
+class UnitRetention:
+    """How long a unit keeps the identifying fields of an ended case."""
+
+    unit: str
+    days: int
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,15 @@ async def purge(session: AsyncSession, *, now: datetime, actor: Actor) -> PurgeR
         rejected_bodies=int(getattr(rejected, "rowcount", 0) or 0),
         dialog_states=int(getattr(dialogs, "rowcount", 0) or 0),
     )
+
+
+async def retention_by_unit(session: AsyncSession) -> list[UnitRetention]:
+    """Each active unit's `retention_days` (the product default where it sets none), by
+    unit name."""
+    units = (
+        await session.scalars(select(Unit).where(Unit.active.is_(True)).order_by(Unit.name))
+    ).all()
+    return [UnitRetention(unit=u.name, days=int(u.setting("retention_days"))) for u in units]
 
 
 async def _last_change(session: AsyncSession, case: Case) -> datetime | None:

@@ -176,6 +176,8 @@ def test_every_route_is_documented_and_every_operation_is_served() -> None:
         ("get", "/readyz"),
         ("get", "/metrics"),
         ("get", "/openapi.json"),
+        ("get", "/privacy"),
+        ("get", "/terms"),
     }
 
 
