@@ -37,6 +37,7 @@ from botbuilder.schema import Activity, Attachment
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import transaction
+from bot.messaging import views
 from cards.render import CONTENT_TYPE
 from dialogs.help import help_reply
 from dialogs.my_cases import my_cases
@@ -116,11 +117,25 @@ class Answers:
         await send(turn_context, reply)
 
     async def show_case(self, turn_context: TurnContext, case_id: int) -> None:
+        """The case's card, recorded once posted so that it is kept current."""
         async with transaction(self._factory) as session:
             reply = await one_case(
                 session, case_id=case_id, actor_aad=_sender_aad(turn_context), now=self._clock()
             )
-        await send(turn_context, reply)
+        posted = await send(turn_context, reply)
+        conversation = turn_context.activity.conversation
+        if reply.card is not None and reply.shows is not None and posted and conversation:
+            shown_case, unit_id, person_aad = reply.shows
+            async with transaction(self._factory) as session:
+                views.remember_command_card(
+                    session,
+                    reply.card,
+                    person_aad=person_aad,
+                    case_id=shown_case,
+                    unit_id=unit_id,
+                    conversation_id=conversation.id,
+                    activity_id=posted,
+                )
 
 
 class CommandDialog(ComponentDialog):  # type: ignore[misc]
@@ -196,8 +211,9 @@ class TextCommands:
             await dialog_context.begin_dialog(CommandDialog.__name__)
 
 
-async def send(turn_context: TurnContext, reply: Reply) -> None:
-    """Send a reply as a card message (with its notification summary) or a text message."""
+async def send(turn_context: TurnContext, reply: Reply) -> str | None:
+    """Send a reply as a card message (with its notification summary) or a text message;
+    the id Teams gave the message, if any."""
     activity: Activity
     if reply.card is not None:
         activity = MessageFactory.attachment(
@@ -206,7 +222,9 @@ async def send(turn_context: TurnContext, reply: Reply) -> None:
         activity.summary = reply.summary
     else:
         activity = MessageFactory.text(reply.text or "")
-    await turn_context.send_activity(activity)
+    response = await turn_context.send_activity(activity)
+    posted = getattr(response, "id", None)
+    return posted if isinstance(posted, str) and posted else None
 
 
 def _sender_aad(turn_context: TurnContext) -> str | None:

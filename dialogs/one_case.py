@@ -47,4 +47,8 @@ async def one_case(
             "läkare, MVA och administratörer på ärendets enhet."
         )
     card = await cards.summary_card(session, shown.case, now=now)
-    return Reply(card=card, summary=case_ref(shown.case.id))
+    return Reply(
+        card=card,
+        summary=case_ref(shown.case.id),
+        shows=(shown.case.id, shown.case.unit_id, person.aad_object_id),
+    )

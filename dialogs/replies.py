@@ -28,6 +28,8 @@ class Reply:
     card: dict[str, Any] | None = None
     summary: str | None = None
     text: str | None = None
+    # the case a card shows, of which unit, to whom (aad): kept current once posted
+    shows: tuple[int, int, str] | None = None
 
 
 async def find_sender(session: AsyncSession, actor_aad: str | None) -> Staff | None:

@@ -32,10 +32,24 @@ from bot.outbox.views import Shown
 from bot.tasks.models import Task
 from bot.visits import service as visits
 
-__all__ = ["LIVE_PURPOSES", "MessageViews", "keep_current", "message_card", "rerouted_card"]
+__all__ = [
+    "LIVE_PURPOSES",
+    "MessageViews",
+    "keep_current",
+    "message_card",
+    "remember_command_card",
+    "rerouted_card",
+]
 
 # the outbox purposes of the card messages that show a case and are kept current
-LIVE_PURPOSES = ("decision_card", "triage_card", "task_card", "visit_checklist")
+# ("command_card": the case card a text command answered with, `remember_command_card`)
+LIVE_PURPOSES = (
+    "decision_card",
+    "triage_card",
+    "task_card",
+    "visit_checklist",
+    "command_card",
+)
 
 
 async def keep_current(session: AsyncSession, case: Case) -> int:
@@ -43,6 +57,31 @@ async def keep_current(session: AsyncSession, case: Case) -> int:
     update of every card message posted about it. Call it before posting the change's new
     cards, which show the change already. Returns how many updates were added."""
     return await outbox.enqueue_updates(session, case_id=case.id, purposes=LIVE_PURPOSES)
+
+
+def remember_command_card(
+    session: AsyncSession,
+    card: dict[str, Any],
+    *,
+    person_aad: str,
+    case_id: int,
+    unit_id: int,
+    conversation_id: str,
+    activity_id: str,
+) -> None:
+    """Record the card of case `case_id` that a text command answered a person with in
+    their chat (posted within the turn, not through the outbox), so that it is kept
+    current too."""
+    outbox.record_posted(
+        session,
+        purpose="command_card",
+        activity=outbox.card_activity(card, summary=case_ref(case_id)),
+        person_aad=person_aad,
+        unit_id=unit_id,
+        case_id=case_id,
+        conversation_id=conversation_id,
+        activity_id=activity_id,
+    )
 
 
 class MessageViews:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 
 from bot.db import UTCDateTime, utcnow
 from bot.outbox.models import OutboxMessage
+from bot.outbox.views import card_hash
 from cards.render import card_attachment
 
 NO_ROUTE = "no usable conversation (app not installed there)"
@@ -57,7 +58,43 @@ def enqueue(
     return message
 
 
-LIVE_STATUSES = ("pending", "sent")  # a posted message that may still be updated
+LIVE_STATUSES = ("pending", "sent")
+
+
+def record_posted(
+    session: AsyncSession,
+    *,
+    purpose: str,
+    activity: dict[str, Any],
+    person_aad: str,
+    unit_id: int | None,
+    case_id: int,
+    conversation_id: str,
+    activity_id: str,
+) -> OutboxMessage:
+    """Record a card message posted to a person's chat outside the outbox (a text
+    command's reply within its turn) as sent, so that it is kept current like the
+    outbox's own messages. The row keeps the hash of what it shows, not the card."""
+    now = utcnow()
+    message = OutboxMessage(
+        created_at=now,
+        purpose=purpose,
+        target_kind="user",
+        target=person_aad,
+        activity={},
+        unit_id=unit_id,
+        case_id=case_id,
+        status="sent",
+        attempts=1,
+        next_attempt_at=now,
+        sent_at=now,
+        conversation_id=conversation_id,
+        activity_id=activity_id,
+        delivered_to="user",
+        shown_hash=card_hash(activity),
+    )
+    session.add(message)
+    return message  # a posted message that may still be updated
 
 
 async def enqueue_updates(

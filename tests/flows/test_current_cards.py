@@ -194,3 +194,24 @@ async def test_a_card_that_did_not_change_is_not_sent_again(db_url: str, factory
         # state); a task ticked off changes nothing on it, and that update is not sent
         assert [r.status for r in triage_updates] == ["sent", "sent", "skipped"]
         assert len(connector.updates(CHANNEL, triage.activity_id)) == 2
+
+
+async def test_a_case_card_a_command_answered_with_is_kept_current(
+    db_url: str, factory: Any
+) -> None:
+    async with running_bot(db_url) as (teams, connector):
+        for person in (ANNA, MARIA):
+            await teams.install_personal(person)
+        await teams.install_channel(MARIA)
+        status, body = await teams.intake(fixture_bytes("01_osteoporosis_named.json"))
+        [posted] = await connector.wait_count(ANNA_CHAT, 1)
+        assert posted.card is not None
+        maria_chat = personal_conversation(MARIA)
+        await teams.message(MARIA, f"ärende {body['case_id']}")
+        [reply] = await connector.wait_count(maria_chat, 1)
+        header = f"Ärende {body['case_id']} · "
+        assert reply.card is not None and header + "Väntar på beslut" in card_text(reply.card)
+
+        await teams.invoke(ANNA, "case.decide", _decide(posted.card, "call_in"))
+        card = await _shows(connector, reply, lambda c: "Kalla till läkarbesök" in card_text(c))
+        assert header + "Beslutat" in card_text(card)
