@@ -1,5 +1,5 @@
 """The `frakturkedjan` command: serve, db upgrade, directory load, ingest, remind, report,
-purge, audit export (and manifest build)."""
+purge, audit export (and manifest build, demo-answer)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,18 @@ def _parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="ingest FHIR DXA answer bundles, as the intake does")
     ingest.add_argument("files", type=Path, nargs="+")
+
+    demo = sub.add_parser(
+        "demo-answer",
+        help="post a sample DXA answer with fresh identifiers to a running bot: a new case",
+    )
+    demo.add_argument(
+        "file", type=Path, nargs="?", default=None, help="default tests/fixtures/01_…json"
+    )
+    demo.add_argument("--url", default=None, help="the bot (default http://127.0.0.1:PORT)")
+    demo.add_argument(
+        "--token", default=None, help="intake token (default: INTAKE_TOKENS, when it is one)"
+    )
 
     remind = sub.add_parser("remind", help="send today's digests and reminders (once per day)")
     remind.add_argument("--now", action="store_true", help="do not wait for the digest time")
@@ -115,12 +127,15 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         from bot.migrate import upgrade  # after the check: importing Alembic logs lines
 
         upgrade(settings.database_url)
+        log.info("database schema is up to date")
         print("database schema is up to date")
         return 0
     if args.command == "directory":
         return asyncio.run(_load_directory(settings, args.file))
     if args.command == "ingest":
         return asyncio.run(_ingest(settings, args.files))
+    if args.command == "demo-answer":
+        return _demo_answer(settings, args)
     if args.command == "manifest":
         return _manifest(settings, args)
     if args.command == "purge":
@@ -149,12 +164,15 @@ async def _preflight(database_url: str, check: Callable[[AsyncEngine], Awaitable
 
 def _migrate_in_child(database_url: str) -> int:
     """Bring the schema up to date in a child process: Alembic stays out of the server's
-    memory (about 9 MB). Its exit status; a failure has said why on stderr."""
+    memory (about 9 MB). Its exit status; a failure has said why on stderr. Its stdout
+    (the line an operator reads) is dropped: it says the same in its JSON log on stderr,
+    and the server's output is JSON lines only."""
     import subprocess
 
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "db", "upgrade"],
         check=False,
+        stdout=subprocess.DEVNULL,
         env={**os.environ, "DATABASE_URL": database_url},
     ).returncode
 
@@ -290,6 +308,31 @@ async def _audit_export(settings: Settings, number: str) -> int:
     for row in rows:
         print(json.dumps(row, ensure_ascii=False))
     return 0
+
+
+def _demo_answer(settings: Settings, args: argparse.Namespace) -> int:
+    """Post a sample answer made unique (`bot.demo`) to the running bot's intake: exit 0
+    when it made a case, 1 when the bot refused it, 2 when nothing could be posted."""
+    from bot.demo import SAMPLE, DemoError, fresh_answer, post_answer
+
+    tokens = sorted(settings.intake_tokens)
+    token = args.token or (tokens[0] if len(tokens) == 1 else None)
+    if token is None:
+        print("frakturkedjan: give the bot's intake token: --token TOKEN", file=sys.stderr)
+        return 2
+    path: Path = args.file or SAMPLE
+    url = args.url or f"http://127.0.0.1:{settings.port}"
+    try:
+        body = fresh_answer(path.read_bytes(), now=utcnow())
+        status, answer = post_answer(url, token=token, body=body)
+    except OSError as exc:
+        print(f"frakturkedjan: {path}: cannot read: {exc.strerror}", file=sys.stderr)
+        return 2
+    except DemoError as exc:
+        print(f"frakturkedjan: {exc}", file=sys.stderr)
+        return 2
+    print(f"{path.name}: {status} {json.dumps(answer, ensure_ascii=False)}")
+    return 0 if status in (201, 202) else 1
 
 
 async def _ingest(settings: Settings, files: Sequence[Path]) -> int:

@@ -54,6 +54,7 @@ LAYERS = (
     "bot.migrations",
     "bot.migrate",
     "bot.manifest",
+    "bot.demo",  # a sample answer made unique, for the local demo
     "bot.app",
     "bot.cli",
 )

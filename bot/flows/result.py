@@ -17,6 +17,7 @@ from bot.cases.audit import audit_case
 from bot.cases.models import Case
 from bot.core.refusal import Refusal
 from bot.directory.actor import Actor
+from bot.logs import Event, log_on_commit
 from bot.tasks.models import Task
 
 __all__ = ["Done", "Refused", "Result", "Stale", "refused"]
@@ -71,8 +72,17 @@ def refused(
     task: Task | None = None,
 ) -> Refused:
     """Audit `refusal` of `action` (outcome ``refused``, ``detail.reason``) about `case`
-    and `task` when known, and return it as `Refused`."""
+    and `task` when known, log it (`Event.ACTION_REFUSED`, on commit), and return it as
+    `Refused`."""
     detail = {"reason": refusal.reason}
+    log_on_commit(
+        session,
+        Event.ACTION_REFUSED,
+        action=action,
+        reason=refusal.reason,
+        case_id=case.id if case is not None else task.case_id if task is not None else None,
+        task_id=task.id if task is not None else None,
+    )
     if case is not None:
         audit_case(
             session,
