@@ -9,7 +9,7 @@ from bot.intake.models import AnswerKey, RejectedMessage
 from bot.jobs.models import JobRun
 from bot.outbox.models import ConversationRef, OutboxMessage
 from bot.tasks.models import Task
-from bot.visits.models import Visit
+from bot.visits.models import FollowUp, Visit
 
 __all__ = [
     "AnswerKey",
@@ -21,6 +21,7 @@ __all__ = [
     "CaseEvent",
     "ConversationRef",
     "Decision",
+    "FollowUp",
     "JobRun",
     "OutboxMessage",
     "RejectedMessage",

@@ -34,6 +34,9 @@ class Task(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
     booked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # "Boka läkartid"
+    # "Fysioterapikontakt": when the referral was sent, and to which clinic
+    referral_on: Mapped[date | None] = mapped_column(Date)
+    referral_clinic: Mapped[str | None] = mapped_column(String(200))
 
     assignee: Mapped[Staff | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
     done_by: Mapped[Staff | None] = relationship(foreign_keys=[done_by_id], lazy="joined")
