@@ -149,29 +149,11 @@ start_playground playground-mva "$MVA_PLAYGROUND_PORT" "$PLAYGROUND/mva"
 wait_ready "the Playground" "http://127.0.0.1:$PLAYGROUND_PORT/_debug/ping" pong "${PIDS[1]}"
 wait_ready "the MVA's Playground" "http://127.0.0.1:$MVA_PLAYGROUND_PORT/_debug/ping" pong "${PIDS[2]}"
 
-cat <<INFO
-
-== Frakturkedjan runs locally.  Ctrl-C stops the bot and both Playgrounds.
-
-   1. Open http://127.0.0.1:$PLAYGROUND_PORT  (first)
-      You are Anna Berg, physician at Tingvalla vårdcentral. Opening the page installs the
-      bot in your personal chat, and the sample DXA answers arrive there as decision cards.
-      Click "MVA Tingvalla" under Teams Channel to add the bot to the team.
-   2. Open http://127.0.0.1:$MVA_PLAYGROUND_PORT
-      You are Maria Svensson, medical secretary (MVA). Click "MVA Tingvalla" there too: the
-      team's cards (triage, booking tasks) go to the Playground that added the bot to the
-      channel last. Decide on a card as Anna ("Kalla till läkarbesök"), then tick the tasks
-      off as Maria ("Klar"). Book the visit for today and Anna gets its checklist within
-      seconds; recording it closes the case.
-
-   Post another answer: curl -X POST -H 'Authorization: Bearer $INTAKE_TOKENS' \\
-                          -H 'Content-Type: application/fhir+json' \\
-                          --data-binary @tests/fixtures/02_normal_named.json \\
-                          http://127.0.0.1:$PORT/api/dxa-answers
-   Read the cases:      curl -H 'Authorization: Bearer $REPORT_TOKENS' http://127.0.0.1:$PORT/api/cases
-   Logs of this run:    $RUN
-
-INFO
+# What to do next (demo/banner.txt, which the README quotes).
+echo
+PORT="$PORT" PLAYGROUND_PORT="$PLAYGROUND_PORT" MVA_PLAYGROUND_PORT="$MVA_PLAYGROUND_PORT" \
+  bash "$ROOT/scripts/demo-banner.sh"
+printf '   Logs of this run:  %s\n\n' "$RUN"
 
 set +e
 wait -n "${PIDS[@]}"
