@@ -102,9 +102,15 @@ async def test_each_event_once_with_its_ids_and_no_personal_data(
         await connector.wait_for(
             lambda: sum(line["event"] == "card.sent" for line in event_lines(caplog)) >= 4
         )
+        # the cards posted are kept current: the triage card after the assignment, …
+        await connector.wait_for(
+            lambda: any(line["event"] == "card.updated" for line in event_lines(caplog))
+        )
+        updates = [s for s in connector.sent if s.method == "PUT"]
 
     lines = event_lines(caplog)
-    events = [ids_of(line) for line in lines if line["event"] != "card.sent"]
+    cards = ("card.sent", "card.updated")
+    events = [ids_of(line) for line in lines if line["event"] not in cards]
     assert events == [
         {"event": "answer.received", "case_id": case_id, "unit_id": 1, "outcome": "created",
          "routed": "physician"},
@@ -133,6 +139,14 @@ async def test_each_event_once_with_its_ids_and_no_personal_data(
         ]
     )
     assert len({s["outbox_id"] for s in sent}) == len(sent)  # each send once
+    updated = [ids_of(line) for line in lines if line["event"] == "card.updated"]
+    assert 1 <= len(updated) <= len(updates)
+    assert len({u["outbox_id"] for u in updated}) == len(updated)
+    by_id = {s["outbox_id"]: s for s in sent}
+    for update in updated:
+        posted = by_id[update["update_of"]]  # an update names the row that posted the card
+        assert (update["purpose"], update["case_id"]) == (posted["purpose"], posted["case_id"])
+        assert set(update) == {"event", "outbox_id", "purpose", "case_id", "update_of"}
 
     for line in lines:
         assert set(line) - {"time", "level", "logger", "message"} <= ID_KEYS, line

@@ -6,8 +6,8 @@ A transient failure (429, 5xx, network) keeps the row pending with a later
 conversation marks the reference unusable and tells the unit's MVA channel. A permanent
 refusal is marked failed, audited and logged. A success is recorded right after the send,
 retried for up to a lease while the database is unreachable (`record_retrying`), and
-logged once it is committed (`Event.CARD_SENT`: outbox id, purpose, case id; no query
-more: the recording UPDATE returns them).
+logged once it is committed (`Event.CARD_SENT`, or `Event.CARD_UPDATED` for an update:
+outbox id, purpose, case id; no query more, the recording UPDATE returns them).
 """
 
 from __future__ import annotations
@@ -130,14 +130,15 @@ async def record(
             .execution_options(synchronize_session=False)
         )
         row = recorded.first()  # None: recorded before (a retried commit)
-        if row is not None and sent.update_of is None:
+        if row is not None:
             log_on_commit(
                 session,
-                Event.CARD_SENT,
+                Event.CARD_SENT if sent.update_of is None else Event.CARD_UPDATED,
                 outbox_id=message_id,
                 purpose=row.purpose,
                 case_id=row.case_id,
-                to=route.delivered_to,
+                to=route.delivered_to if sent.update_of is None else None,
+                update_of=sent.update_of,
             )
         return None
     # the card itself is not needed to record a failure
