@@ -211,48 +211,52 @@ async def test_demo_answer_says_why_when_no_bot_answers(tmp_path: Path) -> None:
 
 # -- the readable log ----------------------------------------------------------------------
 
-SAMPLES = {
-    Event.ANSWER_RECEIVED: (
+SAMPLES: dict[str, tuple[dict[str, object], str]] = {  # every event of bot.logs.Event, at least
+    "answer.received": (
         {"case_id": 3, "unit_id": 1, "outcome": "created", "routed": "physician"},
         "svar mottaget: ärende 3, enhet 1, till läkaren",
     ),
-    Event.ANSWER_REJECTED: (
+    "answer.rejected": (
         {"status": 422, "problems": 2, "channel": "http"},
         "svar avvisat: 422, 2 fel (via http)",
     ),
-    Event.CASE_ROUTED: (
+    "case.routed": (
         {"case_id": 4, "unit_id": 1, "physician_id": 2, "by": "assign"},
         "ärende 4 fördelat till läkare 2",
     ),
-    Event.DECISION_RECORDED: (
+    "decision.recorded": (
         {"case_id": 3, "unit_id": 1, "decision": "call_in", "tasks": 4},
         "beslut registrerat: ärende 3 (call_in), 4 uppgifter",
     ),
-    Event.TASK_DONE: (
+    "decision.undone": (
+        {"case_id": 3, "unit_id": 1, "decision": "normal_letter", "tasks": 1},
+        "beslut ångrat: ärende 3 (normal_letter), 1 uppgift avbruten",
+    ),
+    "task.done": (
         {"task_id": 7, "case_id": 3, "task_kind": "waitlist"},
         "uppgift klar: uppgift 7 (waitlist), ärende 3",
     ),
-    Event.TASK_REOPENED: (
+    "task.reopened": (
         {"task_id": 7, "case_id": 3, "task_kind": "waitlist"},
         "uppgift ångrad: uppgift 7 (waitlist), ärende 3",
     ),
-    Event.CARD_SENT: (
+    "card.sent": (
         {"outbox_id": 12, "purpose": "task_card", "case_id": 3, "to": "channel"},
         "kort skickat: task_card, ärende 3, till MVA-kanalen (utkorg 12)",
     ),
-    Event.CARD_UPDATED: (
+    "card.updated": (
         {"outbox_id": 13, "purpose": "task_card", "case_id": 3, "update_of": 12},
         "kort uppdaterat: task_card, ärende 3 (utkorg 13)",
     ),
-    Event.CARD_GONE: (
+    "card.gone": (
         {"outbox_id": 14, "posted_id": 12, "case_id": 3},
         "kortet är borttaget i Teams och uppdateras inte: ärende 3 (utkorg 14)",
     ),
-    Event.CARD_UPDATE_SKIPPED: (
+    "card.update_skipped": (
         {"outbox_id": 15, "reason": "unchanged"},
         "kortuppdatering behövdes inte: utkorg 15 (unchanged)",
     ),
-    Event.ACTION_REFUSED: (
+    "action.refused": (
         {"action": "case.decide", "reason": "role", "case_id": 3},
         "nekat: case.decide, skäl: role, ärende 3",
     ),
@@ -273,10 +277,10 @@ def pretty(lines: list[str]) -> list[str]:
 
 
 def test_the_readable_log_shows_every_event_as_a_swedish_line() -> None:
-    assert set(SAMPLES) == set(Event)
+    assert {event.value for event in Event} <= set(SAMPLES)
     lines = [
         json.dumps({"time": "2026-11-21T09:42:01.000+00:00", "level": "INFO",
-                    "logger": "frakturkedjan.events", "message": "…", "event": event.value,
+                    "logger": "frakturkedjan.events", "message": "…", "event": event,
                     **ids})
         for event, (ids, _) in SAMPLES.items()
     ]  # fmt: skip
