@@ -20,6 +20,7 @@ from bot.audit import service as audit
 from bot.core.calendar import local_date
 from bot.db import transaction
 from bot.reports import export
+from bot.reports.run_chart import layout
 from bot.reports.service import (
     FIRST_DAY,
     LAST_DAY,
@@ -51,10 +52,14 @@ def _environment() -> jinja2.Environment:
 
 
 def render_html(report: QualityReport, *, csv_link: str) -> str:
-    """The report as an HTML page (every value escaped)."""
+    """The report as an HTML page (every value escaped): the figures' table, then the KPIs'
+    table with each KPI's monthly run chart beside it, as inline SVG (no script, nothing
+    loaded from elsewhere)."""
     rows = export.to_json(report)["figures"]
+    kpis = [{**export.kpi_json(k), "display": export.display_kpi(k)} for k in report.kpis]
+    charts = [layout(chart) for chart in report.run_charts]
     template = _environment().get_template("report.html.j2")
-    return template.render(report=report, rows=rows, csv_link=csv_link)
+    return template.render(report=report, rows=rows, kpis=kpis, charts=charts, csv_link=csv_link)
 
 
 def _bad(path: str, message: str) -> web.Response:

@@ -49,6 +49,9 @@ The figures, by key:
 ``awaiting_assignment``
     A snapshot now: cases of the unit in state ``awaiting_assignment``, whatever the period.
 
+The fracture-liaison KPIs (``kpis``, and their monthly run charts) follow the cohort
+rules of `bot.reports.kpis`, read from the same rows.
+
 Counts are always numbers (0 when nothing happened). A median or share with nothing to
 compute from has ``value`` None, shown as "–". Shares are percentages rounded half up to
 one decimal; medians of an even count are the mean of the two middle values (x.5).
@@ -61,8 +64,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import ColumnElement, func, select
@@ -70,8 +72,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases.enums import CaseState, DecisionKind
 from bot.cases.models import Case, Decision
-from bot.core.calendar import STOCKHOLM, add_months, local_date
+from bot.core.calendar import add_months, local_date
 from bot.directory.models import Unit
+from bot.reports.kpis import (
+    Answer,
+    Decided,
+    Kpi,
+    KpiData,
+    RunChart,
+    chart_months,
+    kpis,
+    load_kpi_rows,
+    percent,
+    run_charts,
+    utc_start_of,
+)
 from bot.tasks.enums import TaskStatus
 from bot.tasks.models import Task
 from bot.visits.models import Visit
@@ -96,6 +111,7 @@ __all__ = [
     "KEYS",
     "Figure",
     "FigureKind",
+    "Kpi",
     "QualityReport",
     "ReportError",
     "UnknownUnit",
@@ -171,6 +187,10 @@ class QualityReport:
     physio_contacts: Figure
     overdue_tasks: Figure
     awaiting_assignment: Figure
+    kpis: tuple[Kpi, ...]
+    """The fracture-liaison KPIs of the period, in the order of `kpis.KPI_KEYS`."""
+    run_charts: tuple[RunChart, ...]
+    """Each KPI per calendar month, the 12 months up to ``end``, in the same order."""
 
     def figures(self) -> tuple[Figure, ...]:
         """Every figure, in report order."""
@@ -178,30 +198,7 @@ class QualityReport:
         return found
 
 
-@dataclass(frozen=True)
-class _Decided:
-    case_id: int
-    kind: str
-    received_on: date
-    decided_on: date
-    booked_at: datetime | None
-    recorded: bool
-    treatment_started: bool
-    physio_contact: bool
-
-
-def _utc_start_of(day: date) -> datetime:
-    """The instant Stockholm's ``day`` begins, in UTC."""
-    return datetime.combine(day, time(0), tzinfo=STOCKHOLM).astimezone(UTC)
-
-
-def _share(numerator: int, denominator: int) -> float | None:
-    if not denominator:
-        return None
-    percent = (Decimal(100 * numerator) / Decimal(denominator)).quantize(
-        Decimal("0.1"), rounding=ROUND_HALF_UP
-    )
-    return float(percent)
+_share = percent
 
 
 def _median(days: list[int]) -> float | None:
@@ -219,7 +216,8 @@ async def quality_figures(
 
     ``today`` is the Stockholm date the snapshot figures are taken on. Raises
     ``UnknownUnit`` for an HSA-id no unit has and ``ReportError`` when ``start`` is after
-    ``end``. Reads only.
+    ``end``. Reads only, in a fixed number of queries: the rows of the period and of the
+    12 months of the run charts are read together.
     """
     if start > end:
         raise ReportError(f"the period starts ({start}) after it ends ({end})")
@@ -227,11 +225,22 @@ async def quality_figures(
     if unit is None:
         raise UnknownUnit(unit_hsa)
     months = int(unit.setting("call_in_months"))
-    low, high = _utc_start_of(start), _utc_start_of(end + timedelta(days=1))
+    span_start = min(start, chart_months(end)[0][0])
+    low, high = utc_start_of(span_start), utc_start_of(end + timedelta(days=1))
     reference = min(end, today)
 
-    answers = await _answers_received(session, unit_id=unit.id, low=low, high=high)
-    decided = await _decision_cohort(session, unit_id=unit.id, low=low, high=high)
+    span_answers = await _answers(session, unit_id=unit.id, low=low, high=high)
+    span_decided = await _decision_cohort(session, unit_id=unit.id, low=low, high=high)
+    rows = await load_kpi_rows(session, unit_id=unit.id, start=span_start, end=end)
+    data = KpiData(
+        answers=tuple(span_answers),
+        decided=tuple(span_decided),
+        follow_ups=rows.follow_ups,
+        visits=rows.visits,
+        refractures=rows.refractures,
+    )
+    answers = sum(1 for a in span_answers if start <= a.arrived_on <= end)
+    decided = [d for d in span_decided if start <= d.decided_on <= end]
     call_ins = [d for d in decided if d.kind == DecisionKind.CALL_IN]
     visited = [d for d in call_ins if d.recorded and d.booked_at is not None]
     lab_done = await _lab_packages_done(session, unit_id=unit.id, low=low, high=high)
@@ -374,46 +383,68 @@ async def quality_figures(
             unassigned or 0,
             definition="Enhetens ärenden som väntar på fördelning just nu, oavsett period.",
         ),
+        kpis=kpis(data, start, end),
+        run_charts=run_charts(data, end),
     )
 
 
-async def _answers_received(
+async def _answers(
     session: AsyncSession, *, unit_id: int, low: datetime, high: datetime
-) -> int:
-    """Distinct identifiers of first versions received in [low, high) whose latest
-    version is not cancelled."""
+) -> list[Answer]:
+    """One per distinct identifier of first versions received in [low, high) whose latest
+    version is not cancelled: when it first arrived, and when its latest version was
+    decided (None when that version is undecided, or not active)."""
     heads = (
         await session.execute(
             select(
-                Case.id, Case.report_system, Case.report_value, Case.state, Case.superseded_by_id
-            ).where(
+                Case.id,
+                Case.report_system,
+                Case.report_value,
+                Case.received_at,
+                Case.state,
+                Case.superseded_by_id,
+                Decision.at,
+            )
+            .outerjoin(Decision, Decision.case_id == Case.id)
+            .where(
                 Case.unit_id == unit_id,
                 Case.supersedes_id.is_(None),
                 Case.received_at >= low,
                 Case.received_at < high,
             )
+            .order_by(Case.received_at, Case.id)
         )
     ).all()
     corrections = {
-        row.id: (row.state, row.superseded_by_id)
+        row.id: (row.state, row.superseded_by_id, row.at)
         for row in (
             await session.execute(
-                select(Case.id, Case.state, Case.superseded_by_id).where(
-                    Case.supersedes_id.is_not(None), Case.received_at >= low
-                )
+                select(Case.id, Case.state, Case.superseded_by_id, Decision.at)
+                .outerjoin(Decision, Decision.case_id == Case.id)
+                .where(Case.supersedes_id.is_not(None), Case.received_at >= low)
             )
         ).all()
     }
-    counted: set[tuple[str, str]] = set()
+    counted: dict[tuple[str, str], Answer] = {}
     for head in heads:
-        state, successor = head.state, head.superseded_by_id
+        state, successor, decided_at = head.state, head.superseded_by_id, head.at
         seen = {head.id}
         while successor is not None and successor in corrections and successor not in seen:
             seen.add(successor)
-            state, successor = corrections[successor]
+            state, successor, decided_at = corrections[successor]
         if state != CaseState.CANCELLED:
-            counted.add((head.report_system, head.report_value))
-    return len(counted)
+            counted.setdefault(
+                (head.report_system, head.report_value),
+                Answer(
+                    arrived_on=local_date(head.received_at),
+                    decided_on=(
+                        local_date(decided_at)
+                        if decided_at is not None and state not in _INACTIVE
+                        else None
+                    ),
+                ),
+            )
+    return list(counted.values())
 
 
 def _decision_filter(unit_id: int, low: datetime, high: datetime) -> Iterable[ColumnElement[bool]]:
@@ -422,12 +453,13 @@ def _decision_filter(unit_id: int, low: datetime, high: datetime) -> Iterable[Co
 
 async def _decision_cohort(
     session: AsyncSession, *, unit_id: int, low: datetime, high: datetime
-) -> list[_Decided]:
+) -> list[Decided]:
     """Active cases of the unit decided in [low, high), each with its visit if any."""
     rows = (
         await session.execute(
             select(
                 Case.id,
+                Case.patient_key,
                 Case.received_at,
                 Decision.kind,
                 Decision.at,
@@ -444,13 +476,14 @@ async def _decision_cohort(
         )
     ).all()
     return [
-        _Decided(
+        Decided(
             case_id=row.id,
+            patient_key=row.patient_key,
             kind=row.kind,
             received_on=local_date(row.received_at),
             decided_on=local_date(row.at),
             booked_at=row.booked_at,
-            recorded=row.recorded_at is not None,
+            visit_recorded_on=local_date(row.recorded_at) if row.recorded_at else None,
             treatment_started=bool(row.treatment_started),
             physio_contact=bool(row.physio_contact),
         )

@@ -51,6 +51,7 @@ from bot.db import create_engine, session_factory, transaction
 from bot.directory.models import Staff, Unit
 from bot.directory.service import load_directory
 from bot.reports import export
+from bot.reports.kpis import KPI_KEYS
 from bot.reports.page import report_page
 from bot.reports.service import (
     KEYS,
@@ -391,17 +392,28 @@ async def test_unknown_unit_and_reversed_period(
 
 
 EXPECTED_CSV = (
-    "key,label,value,numerator,denominator\r\n"
-    "answers_received,Mottagna svar,7,,\r\n"
-    'median_days_answer_to_decision,"Mediantid svar → beslut, dagar",3.5,,6\r\n'
-    'median_days_decision_to_visit,"Mediantid beslut → besök, dagar",54.5,,4\r\n'
-    "seen_within_call_in_months,Kallade med besök inom 2 månader,75.0,3,4\r\n"
-    "call_ins_without_visit,Kallade utan registrerat besök,1,1,5\r\n"
-    "lab_package_before_visit,Osteoporospaket taget före besöket,50.0,2,4\r\n"
-    "treatment_started,Behandling påbörjad,75.0,3,4\r\n"
-    "physio_contacts,Kontakt med fysioterapeut,2,2,4\r\n"
-    "overdue_tasks,Försenade uppgifter,2,,\r\n"
-    "awaiting_assignment,Väntar på fördelning (nu),1,,\r\n"
+    "key,label,value,numerator,denominator,band\r\n"
+    "answers_received,Mottagna svar,7,,,\r\n"
+    'median_days_answer_to_decision,"Mediantid svar → beslut, dagar",3.5,,6,\r\n'
+    'median_days_decision_to_visit,"Mediantid beslut → besök, dagar",54.5,,4,\r\n'
+    "seen_within_call_in_months,Kallade med besök inom 2 månader,75.0,3,4,\r\n"
+    "call_ins_without_visit,Kallade utan registrerat besök,1,1,5,\r\n"
+    "lab_package_before_visit,Osteoporospaket taget före besöket,50.0,2,4,\r\n"
+    "treatment_started,Behandling påbörjad,75.0,3,4,\r\n"
+    "physio_contacts,Kontakt med fysioterapeut,2,2,4,\r\n"
+    "overdue_tasks,Försenade uppgifter,2,,,\r\n"
+    "awaiting_assignment,Väntar på fördelning (nu),1,,,\r\n"
+    # the KPIs (tests/reports/test_kpis.py has their own data set): R1 R2 R3 R4 R6 R16
+    # decided within 14 days of 7 answers (R7's correction is undecided); c1-c4 and c6
+    # call-ins of c1-c6; c1 c3 c6 treated at the visit within 112 days; no follow-up, no
+    # visit recorded in March, no re-fracture
+    "decided_within_14_days,Beslut inom 14 dagar från svar,85.7,6,7,>80\r\n"
+    "treatment_recommended,Behandling rekommenderad (kallelse),83.3,5,6,>80\r\n"
+    "treatment_started_16w,Behandling påbörjad inom 16 veckor,60.0,3,5,50-80\r\n"
+    "monitored_16w,Uppföljning inom 16 veckor,0.0,0,5,<50\r\n"
+    "on_treatment_52w,Kvar på behandling efter 52 veckor,0.0,0,3,<50\r\n"
+    "physio_referred,Remiss till fysioterapeut skickad,,0,0,\r\n"
+    "refractures,Ny fraktur (refraktur),0.0,0,6,<50\r\n"
 )
 
 
@@ -409,12 +421,13 @@ async def test_csv(seeded: async_sessionmaker[AsyncSession]) -> None:
     text = export.to_csv(await report_for(seeded, *MARCH))
     assert text == EXPECTED_CSV
     parsed = list(csv.reader(io.StringIO(text)))
-    assert len(parsed) == 11 and all(len(row) == 5 for row in parsed)
+    assert len(parsed) == 18 and all(len(row) == 6 for row in parsed)
+    assert parsed[0][:5] == ["key", "label", "value", "numerator", "denominator"]  # as before
 
     empty = export.to_csv(await report_for(seeded, date(2025, 1, 1), date(2025, 1, 31)))
     assert (
         empty.splitlines()[2]
-        == 'median_days_answer_to_decision,"Mediantid svar → beslut, dagar",,,0'
+        == 'median_days_answer_to_decision,"Mediantid svar → beslut, dagar",,,0,'
     )
 
 
@@ -466,6 +479,15 @@ physio_contacts                 Kontakt med fysioterapeut           2 av 4
 overdue_tasks                   Försenade uppgifter                 2
 awaiting_assignment             Väntar på fördelning (nu)           1
 
+Frakturkedjans indikatorer (IOF-nivå <50, 50-80 eller >80 %):
+decided_within_14_days  Beslut inom 14 dagar från svar       85.7 % (6/7)  >80
+treatment_recommended   Behandling rekommenderad (kallelse)  83.3 % (5/6)  >80
+treatment_started_16w   Behandling påbörjad inom 16 veckor   60.0 % (3/5)  50-80
+monitored_16w           Uppföljning inom 16 veckor           0.0 % (0/5)   <50
+on_treatment_52w        Kvar på behandling efter 52 veckor   0.0 % (0/3)   <50
+physio_referred         Remiss till fysioterapeut skickad    –             –
+refractures             Ny fraktur (refraktur)               0.0 % (0/6)   <50
+
 Definitioner:
 """
 
@@ -487,7 +509,7 @@ def test_cli_report(
     text = capsys.readouterr().out
     assert text.startswith(EXPECTED_TEXT)
     definitions = text[len(EXPECTED_TEXT) :].splitlines()
-    assert [line.split(":")[0].strip() for line in definitions] == list(KEYS)
+    assert [line.split(":")[0].strip() for line in definitions] == [*KEYS, *KPI_KEYS]
     overdue = "  overdue_tasks: Enhetens uppgifter som är öppna nu med förfallodag före 2026-03-31"
     assert overdue in text
     assert out_csv.read_bytes() == EXPECTED_CSV.encode("utf-8")
@@ -507,6 +529,15 @@ def test_cli_report(
         "definition": body["figures"][1]["definition"],
     }
     assert [f["display"] for f in body["figures"]][3] == "75.0 % (3/4)"
+    assert [(k["key"], k["percent"], k["band"]) for k in body["kpis"]] == [
+        ("decided_within_14_days", 85.7, ">80"),
+        ("treatment_recommended", 83.3, ">80"),
+        ("treatment_started_16w", 60.0, "50-80"),
+        ("monitored_16w", 0.0, "<50"),
+        ("on_treatment_52w", 0.0, "<50"),
+        ("physio_referred", None, None),
+        ("refractures", 0.0, "<50"),
+    ]
 
     assert main(["report", "--unit", "SE0000000000-NONE", "--from", "2026-03-01",
                  "--to", "2026-03-31"]) == 1  # fmt: skip
