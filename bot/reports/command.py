@@ -1,8 +1,9 @@
 """`frakturkedjan report --unit HSA --from DATE --to DATE [--csv FILE] [--json]`.
 
 Prints the quality figures of one unit for one period (both days included): one line
-per figure (`key  label  value`) and the definition of each, or the same as JSON with
-`--json`. `--csv FILE` also writes them as CSV (UTF-8). Exit status 0; 1 for an unknown
+per figure (`key  label  value`), one per fracture-liaison KPI (`key  label  value  band`)
+and the definition of each, or the same as JSON with `--json`. `--csv FILE` also writes
+them as CSV (UTF-8). Exit status 0; 1 for an unknown
 unit or an unwritable CSV file; 2 (argparse) for a bad date or a reversed period, and 2
 for a database that does not answer or lacks the current schema. The read is audited
 (`report.read`, actor `cli:report`).
