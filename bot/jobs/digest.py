@@ -1,6 +1,7 @@
 """The MVA channel's morning digest (SPEC section 5): open tasks of the unit due within
-`LOOKAHEAD_WORKING_DAYS` working days and the overdue ones, earliest due first, and how
-many cases await assignment."""
+`LOOKAHEAD_WORKING_DAYS` working days and the overdue ones, earliest due first, how many
+cases await assignment, and the unit's overdue follow-ups (planned before today, not
+recorded) with their physician, so that the secretaries can chase them."""
 
 from __future__ import annotations
 
@@ -17,12 +18,18 @@ from bot.core.calendar import add_working_days
 from bot.directory.enums import Role
 from bot.directory.models import Unit
 from bot.jobs.shown import ACTOR, audit_shown, cases_by_ids
-from bot.messaging.cards import shown_rows
 from bot.messaging.context import patient_context
+from bot.messaging.followup_rows import (
+    followup_row,
+    late_count,
+    other_rows,
+    shown_followups,
+)
 from bot.messaging.format import case_ref, fmt_date
 from bot.messaging.post import post
 from bot.tasks.enums import TaskStatus
 from bot.tasks.models import Task
+from bot.visits import followups
 from cards.render import render
 
 __all__ = ["LOOKAHEAD_WORKING_DAYS", "digest_context", "send_digest"]
@@ -33,7 +40,7 @@ _CLOSED_CASE_STATES = (CaseState.SUPERSEDED, CaseState.CANCELLED)
 
 async def digest_context(session: AsyncSession, *, unit: Unit, today: date) -> dict[str, Any]:
     """The `digest_card` context of a unit for `today` (each task row also names its
-    `case_id`, for the audit)."""
+    `case_id`, for the audit); `follow_ups`: the unit's overdue ones, earliest due first."""
     horizon = add_working_days(today, LOOKAHEAD_WORKING_DAYS)
     rows = (
         await session.execute(
@@ -70,6 +77,12 @@ async def digest_context(session: AsyncSession, *, unit: Unit, today: date) -> d
         for task, case in rows
     ]
     overdue = sum(1 for t in tasks if t["overdue"])
+    late = [
+        followup_row(follow_up, case, today=today)
+        for follow_up, case in await followups.due_for(
+            session, unit_id=unit.id, today=today, overdue_only=True
+        )
+    ]
     return {
         "unit": {"name": unit.name},
         "day": today.isoformat(),
@@ -78,8 +91,10 @@ async def digest_context(session: AsyncSession, *, unit: Unit, today: date) -> d
             "overdue": overdue,
             "due": len(tasks) - overdue,
             "awaiting_assignment": int(awaiting or 0),
+            "overdue_follow_ups": len(late),
         },
         "tasks": tasks,
+        "follow_ups": late,
     }
 
 
@@ -91,8 +106,11 @@ async def send_digest(session: AsyncSession, *, unit: Unit, today: date) -> list
     counts = ctx["counts"]
     card = render("digest_card", **ctx)
     summary = f"Dagens uppgifter: {counts['overdue']} försenade, {counts['due']} förfaller snart"
+    if late := counts["overdue_follow_ups"]:
+        summary += f", {late_count(late)}"
     post(session, card, to=unit, summary=summary, purpose="digest", unit_id=unit.id)
-    shown = await cases_by_ids(session, {t["case_id"] for t in ctx["tasks"][: shown_rows(card)]})
+    task_case_ids = {t["case_id"] for t in ctx["tasks"][: other_rows(card)]}
+    shown = await cases_by_ids(session, task_case_ids | set(shown_followups(card)))
     audit.record(
         session,
         actor=ACTOR.audit_id,
@@ -104,5 +122,6 @@ async def send_digest(session: AsyncSession, *, unit: Unit, today: date) -> list
     return [
         f"digest to {unit.name} (unit {unit.id}): {counts['overdue']} overdue, "
         f"{counts['due']} due by {ctx['horizon']}, "
-        f"{counts['awaiting_assignment']} awaiting assignment"
+        f"{counts['awaiting_assignment']} awaiting assignment, "
+        f"{counts['overdue_follow_ups']} follow-ups overdue"
     ]

@@ -71,8 +71,39 @@ def digest_context(**overrides: Any) -> dict[str, Any]:
                 overdue=False,
             ),
         ],
+        "follow_ups": [],
     }
     return {**value, **overrides}
+
+
+def followup_row(**overrides: Any) -> dict[str, Any]:
+    """An overdue follow-up as the reminder and the digest list it."""
+    value: dict[str, Any] = {
+        "id": 21,
+        "ref": "Ärende 21",
+        "patient": {"display": "Karl Erik Nyberg, 19591102-4171", "protected": False},
+        "number": 1,
+        "due": "2026-11-16",
+        "days_overdue": 7,
+        "physician": "Anna Berg",
+        "unit": "Tingvalla vårdcentral",
+    }
+    return {**value, **overrides}
+
+
+def followup_rows() -> list[dict[str, Any]]:
+    return [
+        followup_row(),
+        followup_row(
+            id=23,
+            ref="Ärende 23",
+            patient={"display": "Skyddad identitet", "protected": True},
+            number=2,
+            due="2026-11-20",
+            days_overdue=1,
+            physician=None,
+        ),
+    ]
 
 
 def reminder_case(**overrides: Any) -> dict[str, Any]:
@@ -102,6 +133,7 @@ def reminder_context(**overrides: Any) -> dict[str, Any]:
                 waiting_days=4,
             ),
         ],
+        "follow_ups": [],
     }
     return {**value, **overrides}
 
@@ -112,7 +144,22 @@ VARIANTS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
         "digest_card",
         lambda: digest_context(tasks=[], counts={"overdue": 0, "due": 0, "awaiting_assignment": 0}),
     ),
+    "digest_card_followups": (
+        "digest_card",
+        lambda: digest_context(
+            counts={"overdue": 1, "due": 2, "awaiting_assignment": 1, "overdue_follow_ups": 2},
+            follow_ups=followup_rows(),
+        ),
+    ),
     "reminder_card": ("reminder_card", reminder_context),
+    "reminder_card_followups": (
+        "reminder_card",
+        lambda: reminder_context(follow_ups=followup_rows()),
+    ),
+    "reminder_card_followups_only": (
+        "reminder_card",
+        lambda: reminder_context(cases=[], follow_ups=[followup_row()]),
+    ),
 }
 
 
@@ -209,9 +256,93 @@ def test_reminder_rows_and_buttons() -> None:
     ]
 
 
+def test_reminder_lists_overdue_followups_after_the_cases() -> None:
+    card = render("reminder_card", **reminder_context(follow_ups=followup_rows()))
+    assert [(a["title"], a["verb"], a["data"]) for a in executes(card)] == [
+        ("Öppna beslutskortet", "card.refresh", {"case_id": 12}),
+        ("Öppna beslutskortet", "card.refresh", {"case_id": 17}),
+        ("Öppna uppföljningen", "card.refresh", {"case_id": 21, "view": "followup"}),
+        ("Öppna uppföljningen", "card.refresh", {"case_id": 23, "view": "followup"}),
+    ]
+    texts = markdown_texts(card)
+    assert texts[0] == "Svar som väntar på ditt beslut"
+    assert "Försenade uppföljningar" in texts
+    assert "Anna Berg: 2 uppföljningar efter läkarbesök är försenade." in texts
+    late = [c for c in of_type(card, "Container") if c.get("id", "").startswith("followup-")]
+    assert [c["id"] for c in late] == ["followup-21", "followup-23"]
+    assert [[item.get("text") for item in c["items"][:3]] for c in late] == [
+        [
+            "Ärende 21 · Uppföljning 1",
+            "Karl Erik Nyberg, 19591102-4171",
+            "Planerad 2026-11-16 · 7 dagar försenad",
+        ],
+        ["Ärende 23 · Uppföljning 2", "Skyddad identitet", "Planerad 2026-11-20 · 1 dag försenad"],
+    ]
+
+
+def test_a_reminder_of_followups_only_is_headed_by_them() -> None:
+    template, make = VARIANTS["reminder_card_followups_only"]
+    card = render(template, **make())
+    assert markdown_texts(card)[:3] == [
+        "Försenade uppföljningar",
+        "Tingvalla vårdcentral · 2026-11-23",
+        "Anna Berg: 1 uppföljning efter läkarbesök är försenad.",
+    ]
+    assert "beslut" not in json.dumps(card["body"], ensure_ascii=False)
+    assert [a["data"] for a in executes(card)] == [{"case_id": 21, "view": "followup"}]
+
+
+def test_digest_lists_overdue_followups_with_their_physician() -> None:
+    template, make = VARIANTS["digest_card_followups"]
+    card = render(template, **make())
+    facts = {f["title"]: f["value"] for s in of_type(card, "FactSet") for f in s["facts"]}
+    assert facts["Försenade uppföljningar"] == "2"
+    texts = markdown_texts(card)
+    assert "Försenade uppföljningar (2)" in texts
+    late = [c for c in of_type(card, "Container") if c.get("id", "").startswith("followup-")]
+    assert [[item.get("text") for item in c["items"]] for c in late] == [
+        [
+            "Ärende 21 · Uppföljning 1",
+            "Karl Erik Nyberg, 19591102-4171",
+            "Planerad 2026-11-16 · Försenad · Läkare: Anna Berg",
+        ],
+        [
+            "Ärende 23 · Uppföljning 2",
+            "Skyddad identitet",
+            "Planerad 2026-11-20 · Försenad · Läkare: saknas",
+        ],
+    ]
+    # the secretaries chase the physician: no button on a follow-up row
+    assert all(of_type(c, "Action.Execute") == [] for c in late)
+    assert len(executes(card)) == 3  # the tasks' "Klar"
+
+
+def test_digest_without_overdue_followups_says_nothing_of_them() -> None:
+    card = render("digest_card", **digest_context())
+    assert "uppföljning" not in json.dumps(card, ensure_ascii=False).lower()
+
+
+def test_digest_followups_are_a_short_list() -> None:
+    late = [followup_row(id=100 + i, ref=f"Ärende {100 + i}") for i in range(14)]
+    card = render("digest_card", **digest_context(follow_ups=late))
+    shown = [c for c in of_type(card, "Container") if c.get("id", "").startswith("followup-")]
+    assert len(shown) == LIMITS["tasks"] // 3 == 10
+    assert card["body"][-1]["text"] == "… och 4 till, senare planerade."
+    assert "Försenade uppföljningar (14)" in markdown_texts(card)
+
+
 @pytest.mark.parametrize(
     ("template", "make", "key"),
-    [("digest_card", digest_context, "tasks"), ("reminder_card", reminder_context, "cases")],
+    [
+        ("digest_card", digest_context, "tasks"),
+        ("reminder_card", reminder_context, "cases"),
+        ("digest_card", lambda: digest_context(tasks=[], follow_ups=followup_rows()), "follow_ups"),
+        (
+            "reminder_card",
+            lambda: reminder_context(cases=[], follow_ups=followup_rows()),
+            "follow_ups",
+        ),
+    ],
 )
 def test_protected_rows_never_show_the_display(
     template: str, make: Callable[..., dict[str, Any]], key: str
@@ -254,4 +385,28 @@ def test_long_lists_and_texts_stay_under_the_limit(variant: str, text: str) -> N
     rows = len(of_type(card, "Container"))
     assert rows in (LIMITS["tasks"], COMPACT_LIMITS["tasks"])
     more = "… och " + str(500 - rows) + " till"
+    assert any(t.startswith(more) for t in markdown_texts(card))
+
+
+@pytest.mark.parametrize(
+    "text", ["kort", "€" * 200_000, "\\" * 200_000], ids=["short", "wide", "bs"]
+)
+@pytest.mark.parametrize(
+    ("variant", "followup_cap"),
+    [("reminder_card_followups", "tasks"), ("digest_card_followups", "digest")],
+)
+def test_long_followup_lists_stay_under_the_limit(
+    variant: str, followup_cap: str, text: str
+) -> None:
+    template, make = VARIANTS[variant]
+    card = render(template, **inflate(make(), text, 500))
+    assert card_size(card) <= MAX_CARD_BYTES
+    check_card(card)
+    late = [c for c in of_type(card, "Container") if c.get("id", "").startswith("followup-")]
+    others = len(of_type(card, "Container")) - len(late)
+    compact = others == COMPACT_LIMITS["tasks"]
+    assert others == (COMPACT_LIMITS if compact else LIMITS)["tasks"]
+    cap = (COMPACT_LIMITS if compact else LIMITS)["tasks"]
+    assert len(late) == (cap if followup_cap == "tasks" else cap // 3)
+    more = "… och " + str(500 - len(late)) + " till"
     assert any(t.startswith(more) for t in markdown_texts(card))

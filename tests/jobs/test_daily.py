@@ -33,6 +33,7 @@ from bot.jobs.scheduler import Scheduler
 from bot.jobs.service import DailyResult, run_daily
 from bot.outbox.models import OutboxMessage
 from bot.tasks.models import Task
+from bot.visits.models import FollowUp
 from tests.cards.cardtools import executes, of_type
 from tests.harness import (
     ANNA,
@@ -518,6 +519,251 @@ async def test_a_physician_of_two_units_gets_one_card_per_unit(factory: Factory)
         [{"case_id": b}],
     ]  # a card that falls back to an MVA channel names only that unit's patients
     assert await count(factory, JobRun, JobRun.job == "reminder") == 3  # Anna, Erik, Olle
+
+
+# --- overdue follow-ups, in the reminders and the digest ---------------------------------------
+
+
+async def add_follow_up(
+    session: AsyncSession,
+    *,
+    case: int,
+    due: str,
+    physician: int | None,
+    number: int = 1,
+    recorded: bool = False,
+) -> None:
+    """A follow-up of `case` planned for `due`; its card went out that day."""
+    session.add(
+        FollowUp(
+            case_id=case,
+            number=number,
+            due=date.fromisoformat(due),
+            physician_id=physician,
+            created_at=at("2026-11-02"),
+            card_sent_at=at(due),
+            recorded_at=at(due, "10:00") if recorded else None,
+        )
+    )
+    await session.flush()
+
+
+async def seed_follow_ups(factory: Factory) -> dict[str, int]:
+    """Cases in follow-up around Monday 2026-11-23: Anna's, Erik's, one in Backa."""
+    async with transaction(factory) as s:
+        ting = await unit_id(s)
+        backa = await add_backa(s)
+        anna = await staff_id(s, ANNA_AAD)
+        erik = await staff_id(s, ERIK_AAD)
+        olle = await staff_id(s, OLLE_AAD)
+        follow_up = CaseState.FOLLOW_UP
+
+        async def case_with(
+            due: str,
+            *,
+            unit: int = ting,
+            case_physician: int = anna,
+            physician: int | None = anna,
+            state: str = follow_up,
+            **patient: Any,
+        ) -> int:
+            case = await add_case(s, unit=unit, state=state, physician=case_physician, **patient)
+            await add_follow_up(s, case=case, due=due, physician=physician)
+            return case
+
+        ids = {
+            # a week late, Anna's
+            "week": await case_with("2026-11-16", name="Gun Ek", number="194203034321"),
+            # Friday's, planned with no physician: the case's (Anna), protected
+            "friday": await case_with(
+                "2026-11-20",
+                physician=None,
+                name="Margareta Lindqvist",
+                number="195203142384",
+                protected=True,
+            ),
+            # Anna's case, but Erik does its follow-up
+            "erik": await case_with("2026-11-18", physician=erik),
+            # due today: not yet overdue
+            "today": await case_with("2026-11-23"),
+            # closed with an unrecorded follow-up: nobody's any more
+            "closed": await case_with("2026-11-10", state=CaseState.CLOSED),
+            # Anna's follow-up in Backa, where she is no physician: not in her reminder,
+            # in Backa's digest
+            "backa": await case_with("2026-11-19", unit=backa, case_physician=olle),
+            # Olle's follow-up today in Backa: nothing for Olle yet
+            "olle_today": await case_with(
+                "2026-11-23", unit=backa, case_physician=olle, physician=olle
+            ),
+            # waiting for Anna's decision 4 working days
+            "waiting": await add_case(
+                s,
+                unit=ting,
+                state=CaseState.AWAITING_DECISION,
+                physician=anna,
+                received=at("2026-11-17", "16:59"),
+            ),
+        }
+        # the first follow-up recorded, the next planned in December: not overdue
+        recorded = await add_case(s, unit=ting, state=follow_up, physician=anna)
+        await add_follow_up(s, case=recorded, due="2026-11-09", physician=anna, recorded=True)
+        await add_follow_up(s, case=recorded, due="2026-12-10", physician=anna, number=2)
+        ids["recorded"] = recorded
+    return ids
+
+
+async def test_reminder_lists_the_physicians_overdue_follow_ups(factory: Factory) -> None:
+    ids = await seed_follow_ups(factory)
+    result = await run_daily(factory, now=NOW)
+    assert (result.reminders_sent, result.reminders_skipped, result.failed) == (2, 1, 0)  # Olle
+    assert result.followups_sent == 0  # their cards went out on their days
+    anna, erik = await outbox(factory, "reminder")
+    assert [(m.target, m.unit_id) for m in (anna, erik)] == [
+        (ANNA_AAD, anna.unit_id),
+        (ERIK_AAD, anna.unit_id),
+    ]
+
+    card = card_in(anna)
+    check_card(card)
+    assert [(a["title"], a["verb"], a["data"]) for a in executes(card)] == [
+        ("Öppna beslutskortet", "card.refresh", {"case_id": ids["waiting"]}),
+        ("Öppna uppföljningen", "card.refresh", {"case_id": ids["week"], "view": "followup"}),
+        ("Öppna uppföljningen", "card.refresh", {"case_id": ids["friday"], "view": "followup"}),
+    ]
+    assert rows(card)[1:] == [
+        [
+            f"Ärende {ids['week']} · Uppföljning 1",
+            "Gun Ek, 19420303-4321",
+            "Planerad 2026-11-16 · 7 dagar försenad",
+        ],
+        [
+            f"Ärende {ids['friday']} · Uppföljning 1",
+            "Skyddad identitet",
+            "Planerad 2026-11-20 · 3 dagar försenad",
+        ],
+    ]
+    text = card_text(card)
+    assert "Anna Berg: 2 uppföljningar efter läkarbesök är försenade." in text
+    dumped = json.dumps(anna.activity, ensure_ascii=False)
+    for leak in ("Margareta", "Lindqvist", "19520314", "2384"):
+        assert leak not in dumped
+    assert anna.activity["summary"] == "1 svar väntar på ditt beslut, 2 försenade uppföljningar"
+
+    # Erik has no case to decide: his reminder is his follow-up alone
+    card = card_in(erik)
+    check_card(card)
+    assert of_type(card, "TextBlock")[0]["text"] == "Försenade uppföljningar"
+    assert rows(card) == [
+        [
+            f"Ärende {ids['erik']} · Uppföljning 1",
+            "Karin Holm, 19450101-1234",
+            "Planerad 2026-11-18 · 5 dagar försenad",
+        ]
+    ]
+    assert [a["data"] for a in executes(card)] == [{"case_id": ids["erik"], "view": "followup"}]
+    assert erik.activity["summary"] == "1 försenad uppföljning"
+
+    async with factory() as s:
+        sent = (
+            await s.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.action == "reminder.sent")
+                .order_by(AuditEntry.id)
+            )
+        ).all()
+        shown = (
+            await s.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.action == "card.shown", AuditEntry.actor == "system:daily"
+                )
+            )
+        ).all()
+    assert [
+        (a.detail["staff"], a.detail["case_ids"], a.detail["follow_up_case_ids"]) for a in sent
+    ] == [
+        (ANNA_AAD, [ids["waiting"]], sorted([ids["week"], ids["friday"]])),
+        (ERIK_AAD, [], [ids["erik"]]),
+    ]
+    reminded = sorted((a.detail["to"], a.case_id) for a in shown if a.detail["card"] == "reminder")
+    assert reminded == sorted(
+        [(f"staff:{ANNA_AAD}", ids[k]) for k in ("waiting", "week", "friday")]
+        + [(f"staff:{ERIK_AAD}", ids["erik"])]
+    )
+    assert all(a.patient_key for a in shown)
+
+    # once a day: the claim holds; on Tuesday today's follow-up is a day late
+    assert (await run_daily(factory, now=at("2026-11-23", "15:00"))).reminders_sent == 0
+    tuesday = await run_daily(factory, now=at("2026-11-24"))
+    assert tuesday.reminders_sent == 3  # Olle's is late now too
+    anna_tuesday = [m for m in await outbox(factory, "reminder") if m.target == ANNA_AAD][-1]
+    assert [r[2] for r in rows(card_in(anna_tuesday))[1:]] == [
+        "Planerad 2026-11-16 · 8 dagar försenad",
+        "Planerad 2026-11-20 · 4 dagar försenad",
+        "Planerad 2026-11-23 · 1 dag försenad",
+    ]
+
+
+async def test_digest_lists_the_units_overdue_follow_ups(factory: Factory) -> None:
+    ids = await seed_follow_ups(factory)
+    await run_daily(factory, now=NOW)
+    ting, backa = await outbox(factory, "digest")
+
+    card = card_in(ting)
+    check_card(card)
+    assert facts(card)["Försenade uppföljningar"] == "3"
+    assert "Försenade uppföljningar (3)" in card_text(card)
+    assert rows(card) == [
+        [
+            f"Ärende {ids['week']} · Uppföljning 1",
+            "Gun Ek, 19420303-4321",
+            "Planerad 2026-11-16 · Försenad · Läkare: Anna Berg",
+        ],
+        [
+            f"Ärende {ids['erik']} · Uppföljning 1",
+            "Karin Holm, 19450101-1234",
+            "Planerad 2026-11-18 · Försenad · Läkare: Erik Lund",
+        ],
+        [
+            f"Ärende {ids['friday']} · Uppföljning 1",
+            "Skyddad identitet",
+            "Planerad 2026-11-20 · Försenad · Läkare: Anna Berg",
+        ],
+    ]
+    assert executes(card) == []  # only the physician records a follow-up
+    assert ting.activity["summary"] == (
+        "Dagens uppgifter: 0 försenade, 0 förfaller snart, 3 försenade uppföljningar"
+    )
+    for leak in ("Margareta", "Lindqvist", "19520314"):
+        assert leak not in json.dumps(ting.activity, ensure_ascii=False)
+
+    card = card_in(backa)
+    assert [r[0::2] for r in rows(card)] == [
+        [
+            f"Ärende {ids['backa']} · Uppföljning 1",
+            "Planerad 2026-11-19 · Försenad · Läkare: Anna Berg",
+        ]
+    ]
+    assert backa.activity["summary"].endswith(", 1 försenad uppföljning")
+
+    async with factory() as s:
+        audits = (
+            await s.scalars(
+                select(AuditEntry).where(AuditEntry.action == "digest.sent").order_by(AuditEntry.id)
+            )
+        ).all()
+        shown = (
+            await s.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.action == "card.shown", AuditEntry.actor == "system:daily"
+                )
+            )
+        ).all()
+    assert [(a.detail["overdue_follow_ups"], a.detail["case_ids"]) for a in audits] == [
+        (3, sorted([ids["week"], ids["erik"], ids["friday"]])),
+        (1, [ids["backa"]]),
+    ]
+    digested = sorted(a.case_id for a in shown if a.detail["card"] == "digest")
+    assert digested == sorted([ids["week"], ids["erik"], ids["friday"], ids["backa"]])
 
 
 # --- when: working days, digest time, once per day -----------------------------------------
