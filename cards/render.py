@@ -71,8 +71,13 @@ Templates:
 - `task_card`: `case, patient, title, decision: {...as above} | None, tasks: [{"id": int,
   "title", "description": str | None, "due", "overdue": bool,
   "status": "open" | "done" | "cancelled", "status_label", "done_by": str | None,
-  "done_at": str | None, "can_reopen": bool, "note": str | None}], notice,
-  refresh_user_ids`. Buttons `task.complete` / `task.reopen` with `{"task_id"}`. Refresh
+  "done_at": str | None, "can_reopen": bool, "note": str | None, "kind"?: str,
+  "letter"?: str | None, "referral_draft"?: str | None,
+  "referral"?: {"on", "clinic": str | None} | None}], notice, refresh_user_ids`. Buttons
+  `task.complete` / `task.reopen` with `{"task_id"}`; a `book_visit` task asks for
+  `booked_date` and `booked_time`, a `physio` task for `referral_on` and `referral_clinic`
+  first. `letter` and `referral_draft` are shown to copy; `referral` (a done physio task)
+  says when the referral went, and where (the summary card's task rows too). Refresh
   data `{"task_id"}` of the first task (`{"case_id"}` when there is none).
 - `notice_card`: `title, text, case: {...} | None, facts: [{"title", "value"}]`. No refresh.
 - `help_card`: `commands: [{"command", "description"}]`. No refresh.

@@ -18,6 +18,7 @@ DEFAULT_UNIT_SETTINGS: dict[str, Any] = {
     "retention_days": 180,
     "digest_time": "07:30",
     "task_texts": {},  # task kind -> title replacing the default (bot.tasks.service.TASK_TEXTS)
+    "physio_due_working_days": 5,  # the physiotherapy referral task, after the visit
 }
 
 

@@ -97,6 +97,7 @@ class UnitSettings(_Strict):
     retention_days: StrictInt = 180
     digest_time: str = "07:30"
     task_texts: dict[str, str] = {}
+    physio_due_working_days: StrictInt = 5
 
     @field_validator("card_identity", mode="before")
     @classmethod
@@ -124,6 +125,13 @@ class UnitSettings(_Strict):
     def _retention(cls, value: Any) -> Any:
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 36_500:
             raise _fail("a whole number of days, 1–36500")
+        return value
+
+    @field_validator("physio_due_working_days", mode="before")
+    @classmethod
+    def _physio_days(cls, value: Any) -> Any:
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 60:
+            raise _fail("a whole number of working days, 1–60")
         return value
 
     @field_validator("digest_time", mode="before")

@@ -1,5 +1,7 @@
 """`task.complete`: an assignee ticks a task off. "Boka läkartid" takes the booked visit's
 date and time and books the call-in visit (its checklist goes to the physician on the day).
+"Fysioterapikontakt" takes the day the referral went (not later than today) and the clinic
+that receives it; the case's history and summary show them.
 
 The case closes when no task is left open, except a call-in, which closes when the
 physician records the visit. The answer is the task card again (or the morning digest, when
@@ -8,7 +10,7 @@ clicked there), showing who ticked it off and when.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,6 +18,7 @@ from bot.cases import service as cases
 from bot.cases.audit import audit_case
 from bot.cases.enums import CaseState, DecisionKind, EventKind
 from bot.cases.models import Case
+from bot.core.calendar import local_date
 from bot.core.refusal import Refusal
 from bot.core.texts import too_long
 from bot.directory.actor import Actor
@@ -29,7 +32,7 @@ from bot.messaging import views
 from bot.messaging.format import fmt_time
 from bot.tasks import service as tasks
 from bot.tasks.enums import TaskKind, TaskStatus
-from bot.tasks.models import MAX_TASK_NOTE, Task
+from bot.tasks.models import MAX_REFERRAL_CLINIC, MAX_TASK_NOTE, Task
 from bot.visits import service as visits
 
 __all__ = ["VERB", "complete_task", "on_complete_task"]
@@ -47,6 +50,8 @@ async def on_complete_task(
             task_id=data.task_id,
             note=data.note,
             booked_at=data.booked_at(),
+            referral_on=data.referral_on,
+            referral_clinic=data.referral_clinic,
             actor=actor,
             now=invoke.now,
         )
@@ -61,10 +66,13 @@ async def complete_task(
     actor: Actor,
     now: datetime,
     booked_at: datetime | None = None,
+    referral_on: date | None = None,
+    referral_clinic: str | None = None,
 ) -> Result:
     """Tick the task off by `actor` (its MVA, or its assigned physician), in the caller's
     transaction. `note` is kept with the task; `booked_at` is required for "Boka läkartid"
-    and may not be before `now` (a time later today is fine)."""
+    and may not be before `now` (a time later today is fine); `referral_on` (not after
+    today, Stockholm) and `referral_clinic` are required for "Fysioterapikontakt"."""
     task: Task | None = None
     case: Case | None = None
     try:
@@ -79,6 +87,9 @@ async def complete_task(
             )
         if task.kind == TaskKind.BOOK_VISIT:
             _check_booking(booked_at, now=now)
+        if task.kind == TaskKind.PHYSIO:
+            referral_clinic = _clean(referral_clinic)
+            _check_referral(referral_on, referral_clinic, today=local_date(now))
     except Refusal as refusal:
         return refused(session, refusal, actor=actor, action=VERB, case=case, task=task)
     person = actor.staff
@@ -86,9 +97,17 @@ async def complete_task(
         assert booked_at is not None
         await visits.book(session, case=case, booked_at=booked_at, by=person)
         task.booked_at = booked_at
+    reason = task.title
+    detail = None
+    if task.kind == TaskKind.PHYSIO:
+        assert referral_on is not None and referral_clinic is not None
+        task.referral_on = referral_on
+        task.referral_clinic = referral_clinic
+        reason = f"{task.title}: remiss skickad {referral_on.isoformat()} till {referral_clinic}"
+        detail = {"referral_on": referral_on.isoformat()}
     tasks.mark_done(task, by=person, note=note, now=now)
-    cases.record_event(session, case, EventKind.TASK_DONE, actor=actor, reason=task.title, now=now)
-    audit_case(session, actor=actor, action=VERB, case=case, task_id=task.id)
+    cases.record_event(session, case, EventKind.TASK_DONE, actor=actor, reason=reason, now=now)
+    audit_case(session, actor=actor, action=VERB, case=case, task_id=task.id, detail=detail)
     log_on_commit(
         session, Event.TASK_DONE, task_id=task.id, case_id=case.id, task_kind=task.kind
     )
@@ -137,4 +156,23 @@ def _check_booking(booked_at: datetime | None, *, now: datetime) -> None:
         raise Refusal(
             "booking in the past",
             f"Tiden har redan passerat ({fmt_time(booked_at)}). Välj en senare tid.",
+        )
+
+
+def _check_referral(referral_on: date | None, clinic: str | None, *, today: date) -> None:
+    if referral_on is None or clinic is None:
+        raise Refusal(
+            "referral without date or clinic",
+            "Ange datum då remissen skickades och mottagande mottagning.",
+        )
+    if len(clinic) > MAX_REFERRAL_CLINIC:
+        raise Refusal(
+            "clinic too long",
+            too_long("Mottagande mottagning", length=len(clinic), limit=MAX_REFERRAL_CLINIC),
+        )
+    if referral_on > today:
+        raise Refusal(
+            "referral in the future",
+            f"Datumet {referral_on.isoformat()} har inte kommit än. Ange dagen då remissen "
+            "skickades (i dag eller tidigare).",
         )

@@ -18,7 +18,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from bot.cases.models import MAX_NOTE
 from bot.core.calendar import STOCKHOLM
 from bot.core.texts import grouped, too_long
-from bot.tasks.models import MAX_TASK_NOTE
+from bot.tasks.models import MAX_REFERRAL_CLINIC, MAX_TASK_NOTE
 from bot.visits.service import MAX_INVESTIGATION, MAX_NO_TREATMENT_REASON
 
 __all__ = [
@@ -117,6 +117,9 @@ View = Annotated[str, PlainValidator(_Choice(32))]
 Note = Annotated[str, PlainValidator(_FreeText("Anteckningen", MAX_NOTE))]
 OtherNote = Annotated[str, PlainValidator(_FreeText("Beskrivningen av åtgärden", MAX_NOTE))]
 TaskNote = Annotated[str, PlainValidator(_FreeText("Anteckningen", MAX_TASK_NOTE))]
+ReferralClinic = Annotated[
+    str, PlainValidator(_FreeText("Mottagande mottagning", MAX_REFERRAL_CLINIC))
+]
 Investigation = Annotated[
     str, PlainValidator(_FreeText("Kompletterande utredning", MAX_INVESTIGATION))
 ]
@@ -167,13 +170,17 @@ class AssignData(VerbData):
 
 
 class TaskData(VerbData):
-    """`task.complete` and `task.reopen`: the task, a note, and for "Boka läkartid" the
-    booked date and time (per task on cards listing several: `booked_date_<id>`)."""
+    """`task.complete` and `task.reopen`: the task, a note, for "Boka läkartid" the
+    booked date and time, and for "Fysioterapikontakt" the day the referral went and the
+    receiving clinic (per task on cards listing several: `booked_date_<id>`,
+    `referral_on_<id>`)."""
 
     task_id: Id
     note: TaskNote | None = None
     booked_date: date | None = None
     booked_time: time | None = None
+    referral_on: date | None = None
+    referral_clinic: ReferralClinic | None = None
     view: View | None = None  # "digest" when clicked on the morning digest
 
     @model_validator(mode="before")
@@ -181,7 +188,7 @@ class TaskData(VerbData):
     def _per_task_inputs(cls, value: Any) -> Any:
         # cards listing several tasks name the booking inputs per task: booked_date_<id>
         if isinstance(value, dict) and "task_id" in value:
-            for name in ("booked_date", "booked_time"):
+            for name in ("booked_date", "booked_time", "referral_on", "referral_clinic"):
                 suffixed = f"{name}_{value['task_id']}"
                 if suffixed in value and name not in value:
                     value = {**value, name: value[suffixed]}

@@ -1,7 +1,9 @@
-"""Swedish letter drafts for patients, from Jinja2 templates, to copy into the record system.
+"""Swedish drafts from Jinja2 templates, to copy into the record system: letters for
+patients, and the referral to a physiotherapist after the visit.
 
-Plain text in plain Swedish a patient understands. For a protected identity the name is a
-placeholder: the draft is shown in Teams, where no protected identity may appear.
+Plain text in plain Swedish a patient (or a physiotherapy clinic) understands. For a
+protected identity the name (and the personal number) are placeholders: the draft is shown
+in Teams, where no protected identity may appear.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from pathlib import Path
 
 import jinja2
 
+from bot.cases.clinical import Suggestion, format_score
+from bot.core.identifiers import format_personal_number
 from bot.tasks.enums import TaskKind
 
 LETTERS: dict[str, str] = {
@@ -20,6 +24,7 @@ LETTERS: dict[str, str] = {
 }
 """Task kind -> the letter template that goes with it."""
 NAME_PLACEHOLDER = "[Patientens namn]"
+NUMBER_PLACEHOLDER = "[Personnummer]"
 
 
 @cache
@@ -56,6 +61,60 @@ def letter_for_task(
             physician=physician,
             unit=unit,
             months=months,
+            date=today.isoformat(),
+        )
+    )
+
+
+def physio_referral(
+    *,
+    patient_name: str | None,
+    patient_number: str | None,
+    protected: bool,
+    fracture_label: str | None,
+    fracture_code: str | None,
+    fracture_text: str | None,
+    scan_date: date | None,
+    suggestion: Suggestion,
+    treatment: str | None,
+    decision_note: str | None,
+    investigation: str | None,
+    physician: str,
+    unit: str,
+    today: date,
+) -> str:
+    """The referral draft of the physiotherapy task (routine §5): the fragility fracture and
+    the DXA finding as the cards show it (`suggestion`) as the reason, a fall-risk assessment
+    and strength and balance training as the ask, and the physician's notes. `protected`
+    leaves the name and the personal number as placeholders (`patient_number`: 12 digits)."""
+    if suggestion.use_z:
+        score, site, name = suggestion.lowest_z, suggestion.lowest_z_site_label, "Z-score"
+        below: bool | None = suggestion.z_below_expected
+    else:
+        score, site, name = suggestion.lowest_t, suggestion.lowest_t_site_label, "T-score"
+        below = None
+    return (
+        _environment()
+        .get_template("physio_referral.txt.j2")
+        .render(
+            patient=NAME_PLACEHOLDER if protected or not patient_name else patient_name,
+            personal_number=NUMBER_PLACEHOLDER
+            if protected or not patient_number
+            else format_personal_number(patient_number),
+            fracture={"label": fracture_label, "code": fracture_code, "text": fracture_text},
+            scan_date=scan_date.isoformat() if scan_date else None,
+            finding={
+                "name": name,
+                "score": format_score(score) if score is not None else None,
+                "site": site,
+                "category": None if suggestion.use_z else suggestion.category_label,
+                "below_expected": below,
+            },
+            treatment=treatment,
+            decision_note=decision_note,
+            investigation=investigation,
+            physician=physician,
+            unit=unit,
             date=today.isoformat(),
         )
     )

@@ -22,6 +22,7 @@ from bot.messaging.context import (
     common_context,
     decision_context,
     event_text,
+    has_referral_draft,
     patient_context,
     physician_choices,
     task_group,
@@ -32,7 +33,7 @@ from bot.messaging.format import fmt_time
 from bot.tasks import queries as task_queries
 from bot.tasks.models import Task
 from bot.visits.models import Visit
-from bot.visits.service import TREATMENTS
+from bot.visits.service import TREATMENTS, visit_of
 from cards.render import render
 
 __all__ = [
@@ -147,13 +148,15 @@ async def task_card(
         viewers = [t.assignee for t in tasks[:1]]
     decision = decision_context(case)
     label = decision["label"] if decision else "beslut"
+    drafts = any(has_referral_draft(t) for t in tasks)
+    visit = await visit_of(session, case_id=case.id) if drafts else None
     return render(
         "task_card",
         case=case_context(case),
         patient=patient_context(case),
         title=f"Uppgifter efter beslut: {label}",
         decision=decision,
-        tasks=[task_row(t, now=now, case=case) for t in tasks],
+        tasks=[task_row(t, now=now, case=case, visit=visit) for t in tasks],
         notice=notice,
         refresh_user_ids=user_ids(viewers),
     )

@@ -20,11 +20,13 @@ from bot.directory import service as directory
 from bot.directory.actor import shown_name
 from bot.directory.enums import Role
 from bot.directory.models import Staff
-from bot.letters.render import LETTERS, letter_for_task
+from bot.letters.render import LETTERS, letter_for_task, physio_referral
 from bot.messaging.format import case_ref, fmt_date, fmt_time, patient_display
-from bot.tasks.enums import TASK_STATUS_LABELS, TaskStatus
+from bot.tasks.enums import TASK_STATUS_LABELS, TaskKind, TaskStatus
 from bot.tasks.models import Task
 from bot.tasks.service import REOPEN_WINDOW
+from bot.visits.models import Visit
+from bot.visits.service import TREATMENTS
 
 __all__ = [
     "MAX_REFRESH_USERS",
@@ -33,6 +35,7 @@ __all__ = [
     "common_context",
     "decision_context",
     "event_text",
+    "has_referral_draft",
     "patient_context",
     "physician_choices",
     "task_group",
@@ -160,15 +163,70 @@ def _letter(task: Task, case: Case | None, today: date) -> str | None:
     )
 
 
-def task_row(task: Task, *, now: datetime, case: Case | None = None) -> dict[str, Any]:
+def has_referral_draft(task: Task) -> bool:
+    """Whether a task card shows the task with a referral draft (an open physiotherapy
+    task): its row wants the case's visit (`task_row`)."""
+    return task.kind == TaskKind.PHYSIO and task.status == TaskStatus.OPEN
+
+
+def _referral_draft(
+    task: Task, case: Case | None, visit: Visit | None, today: date
+) -> str | None:
+    """The referral draft of an open physiotherapy task: the case's fracture and DXA finding
+    as its cards show them, the visit's treatment and the physician's notes. No name or
+    personal number where the unit's cards show none, nor for a protected identity."""
+    if case is None or not has_referral_draft(task):
+        return None
+    decision = case.decision
+    group = fracture_group(case.fracture_code)
+    physician = (visit.physician if visit else None) or case.physician
+    if physician is None and decision is not None:
+        physician = decision.by
+    started = visit is not None and visit.treatment_started and visit.treatment_drug
+    return physio_referral(
+        patient_name=case.patient_name,
+        patient_number=case.patient_number,
+        protected=case.protected_identity or case.unit.setting("card_identity") != "full",
+        fracture_label=FRACTURE_LABELS[group] if group else None,
+        fracture_code=case.fracture_code,
+        fracture_text=case.fracture_text,
+        scan_date=case.scan_date,
+        suggestion=suggest(
+            measurements=measurements_of(case),
+            birth_date=case.patient_birth_date,
+            scan_date=case.scan_date,
+            fracture_code=case.fracture_code,
+        ),
+        treatment=TREATMENTS.get(visit.treatment_drug or "") if visit and started else None,
+        decision_note=decision.note if decision else None,
+        investigation=visit.investigation if visit else None,
+        physician=physician.name if physician else "",
+        unit=case.unit.name,
+        today=today,
+    )
+
+
+def _referral_sent(task: Task) -> dict[str, str | None] | None:
+    if task.status != TaskStatus.DONE or task.referral_on is None:
+        return None
+    return {"on": fmt_date(task.referral_on), "clinic": task.referral_clinic}
+
+
+def task_row(
+    task: Task, *, now: datetime, case: Case | None = None, visit: Visit | None = None
+) -> dict[str, Any]:
     """One task as a card lists it; with `case`, an open letter task carries its letter
-    draft. `can_reopen` while the task was done less than `REOPEN_WINDOW` ago."""
+    draft and an open physiotherapy task its referral draft (with the case's `visit`, its
+    treatment and notes); a done physiotherapy task says when the referral went, and where.
+    `can_reopen` while the task was done less than `REOPEN_WINDOW` ago."""
     today = local_date(now)
     booked = f" Bokad tid: {fmt_time(task.booked_at)}." if task.booked_at else ""
     return {
         "id": task.id,
         "kind": task.kind,
         "letter": _letter(task, case, today),
+        "referral_draft": _referral_draft(task, case, visit, today),
+        "referral": _referral_sent(task),
         "title": task.title,
         "description": task.description,
         "assignee": "MVA"

@@ -13,6 +13,8 @@ from bot.tasks.enums import TaskStatus
 
 MAX_TASK_NOTE = 1000
 """Characters of a task's note: kept whole or refused, never cut (the cards' `maxLength`)."""
+MAX_REFERRAL_CLINIC = 200
+"""Characters of the clinic a physiotherapy referral went to (`Task.referral_clinic`)."""
 
 
 class Task(Base):
@@ -36,7 +38,7 @@ class Task(Base):
     booked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # "Boka läkartid"
     # "Fysioterapikontakt": when the referral was sent, and to which clinic
     referral_on: Mapped[date | None] = mapped_column(Date)
-    referral_clinic: Mapped[str | None] = mapped_column(String(200))
+    referral_clinic: Mapped[str | None] = mapped_column(String(MAX_REFERRAL_CLINIC))
 
     assignee: Mapped[Staff | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
     done_by: Mapped[Staff | None] = relationship(foreign_keys=[done_by_id], lazy="joined")

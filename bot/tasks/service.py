@@ -212,11 +212,14 @@ def mark_done(task: Task, *, by: Staff, note: str | None, now: datetime) -> None
 
 
 def mark_open(task: Task) -> None:
-    """Undo a tick: the task is open again, as if never done."""
+    """Undo a tick: the task is open again, as if never done (a physiotherapy referral's
+    day and clinic are forgotten; a booked visit stays booked)."""
     task.status = TaskStatus.OPEN
     task.done_by_id = None
     task.done_by = None
     task.done_at = None
+    task.referral_on = None
+    task.referral_clinic = None
 
 
 async def open_count(session: AsyncSession, *, case_id: int) -> int:

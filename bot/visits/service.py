@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases.models import Case
-from bot.core.calendar import STOCKHOLM, local_date
+from bot.core.calendar import STOCKHOLM, add_working_days, local_date
 from bot.core.texts import too_long
 from bot.directory.enums import Role
 from bot.directory.models import Staff
@@ -33,6 +33,10 @@ TREATMENTS = {
 }
 """Treatment value -> label; "none" needs a reason."""
 PHYSIO_TASK = "Fysioterapikontakt"
+PHYSIO_DESCRIPTION = (
+    "Skicka remiss till fysioterapeut: bedömning av fallrisk samt träning av styrka och "
+    "balans. Kopiera remissutkastet till regionens säkra meddelandetjänst eller journalen."
+)
 # Free text of the checklist, kept whole or refused (the card's `maxLength` is the same)
 MAX_INVESTIGATION = 500
 MAX_NO_TREATMENT_REASON = 500
@@ -110,17 +114,20 @@ def record_checklist(visit: Visit, checklist: Checklist, *, by: Staff, now: date
 
 
 def add_physio_task(session: AsyncSession, case: Case, *, now: datetime) -> Task:
-    """The MVA task to pass the patient on to a physiotherapist (falls, strength and
-    balance), due in 7 days."""
+    """The MVA task to refer the patient to a physiotherapist (fall-risk assessment,
+    strength and balance training), due the unit's `physio_due_working_days` working days
+    after the visit is recorded. Its card shows the referral draft (`bot.letters`); ticking
+    it off records when the referral went, and to which clinic."""
+    days = int(case.unit.setting("physio_due_working_days"))
     task = Task(
         case_id=case.id,
         unit_id=case.unit_id,
         kind=TaskKind.PHYSIO,
         position=10,
         title=PHYSIO_TASK,
-        description="Förmedla kontakt med fysioterapeut (fall, styrka och balans).",
+        description=PHYSIO_DESCRIPTION,
         assignee_role=Role.MVA,
-        due=local_date(now) + timedelta(days=7),
+        due=add_working_days(local_date(now), days),
         status=TaskStatus.OPEN,
         created_at=now,
     )

@@ -246,6 +246,70 @@ def call_in_tasks() -> list[dict[str, Any]]:
     ]
 
 
+PHYSIO_DRAFT = """Remiss till fysioterapeut
+
+Från: Erik Lund, läkare, Tingvalla vårdcentral
+Datum: 2027-01-14
+
+Patient: [Patientens namn]
+Personnummer: [Personnummer]
+
+Frågeställning
+Bedömning av fallrisk samt träning av styrka och balans.
+
+Bakgrund
+Patienten har haft en fragilitetsfraktur (benbrott efter ett lindrigt fall eller annat lågt våld).
+Fraktur: Handledsfraktur (S52.5) – Distal radiusfraktur vänster efter fall i halka
+
+Bentäthetsmätning 2026-11-10: lägsta T-score −2,9 (Ländrygg L1–L4), osteoporos enligt WHO.
+Behandling mot benskörhet har satts in: Alendronat.
+Patienten följs i frakturkedjan på Tingvalla vårdcentral för att förebygga nya frakturer.
+
+Vi ber er
+- bedöma patientens risk att falla
+- ge träning av styrka och balans, gärna med ett program som patienten kan fortsätta med hemma.
+
+Läkarens anteckningar
+Vid beslutet: Tolk behövs (finska). Helst förmiddag.
+
+Med vänliga hälsningar
+Erik Lund
+Läkare, Tingvalla vårdcentral
+"""
+
+
+def physio_task(**overrides: Any) -> dict[str, Any]:
+    """The task a "Ja" on physiotherapy contact creates, open, with its referral draft."""
+    return task(
+        **{
+            "id": 401,
+            "kind": "physio",
+            "title": "Fysioterapikontakt",
+            "description": (
+                "Skicka remiss till fysioterapeut: bedömning av fallrisk samt träning av "
+                "styrka och balans. Kopiera remissutkastet till regionens säkra "
+                "meddelandetjänst eller journalen."
+            ),
+            "due": "2027-01-21",
+            "referral_draft": PHYSIO_DRAFT,
+            "referral": None,
+            **overrides,
+        }
+    )
+
+
+def physio_task_done() -> dict[str, Any]:
+    return physio_task(
+        status="done",
+        status_label="Klar",
+        done_by="Maria Svensson",
+        done_at="2027-01-18 14:05",
+        can_reopen=True,
+        referral_draft=None,
+        referral={"on": "2027-01-18", "clinic": "Fysioterapin Tingvalla"},
+    )
+
+
 def task_context(**overrides: Any) -> dict[str, Any]:
     ctx: dict[str, Any] = {
         "case": case(version=2, state="decided", state_label="Beslutat"),
@@ -475,6 +539,58 @@ def _variants() -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
                     ),
                     task(id=302, title="Boka läkartid", kind="book_visit", due="2027-01-21"),
                 ],
+            ),
+        ),
+        "task_card_physio": (
+            "task_card",
+            lambda: task_context(
+                case=case(version=6, state="follow_up", state_label="Uppföljning pågår"),
+                tasks=[physio_task()],
+            ),
+        ),
+        "task_card_physio_done": (
+            "task_card",
+            lambda: task_context(
+                case=case(version=6, state="closed", state_label="Avslutat"),
+                tasks=[physio_task_done()],
+            ),
+        ),
+        "case_summary_card_physio": (
+            "case_summary_card",
+            lambda: case_summary_context(
+                case=case(version=6, state="closed", state_label="Avslutat"),
+                tasks=[
+                    {
+                        "title": "Fysioterapikontakt",
+                        "assignee": "MVA",
+                        "due": "2027-01-21",
+                        "status_label": "Klar",
+                        "done": True,
+                        "done_by": "Maria Svensson",
+                        "done_at": "2027-01-18 14:05",
+                        "overdue": False,
+                        "referral": {"on": "2027-01-18", "clinic": "Fysioterapin Tingvalla"},
+                    },
+                ],
+                history=[
+                    {
+                        "at": "2027-01-14 10:20",
+                        "text": "Besök registrerat (Alendronat) – Erik Lund",
+                    },
+                    {
+                        "at": "2027-01-18 14:05",
+                        "text": "Uppgift klar (Fysioterapikontakt: remiss skickad 2027-01-18 "
+                        "till Fysioterapin Tingvalla) – Maria Svensson",
+                    },
+                ],
+            ),
+        ),
+        "task_list_card_physio": (
+            "task_list_card",
+            lambda: task_list_context(
+                counts={"open": 1, "overdue": 0},
+                tasks=[task_row(id=401, kind="physio", title="Fysioterapikontakt",
+                                due="2027-01-21")],
             ),
         ),
         "case_list_card": ("case_list_card", case_list_context),

@@ -314,6 +314,19 @@ async def test_unit_settings_are_updated(made: Factory) -> None:
     assert (await load(made, dump(data))).changed is False
 
 
+async def test_physio_due_working_days_defaults_to_5(made: Factory) -> None:
+    await load(made, SAMPLE)
+    async with made() as session:
+        unit = await unit_by_hsa(session, TNG)
+        assert unit is not None and unit.setting("physio_due_working_days") == 5
+    data = sample()
+    data["units"][0]["settings"]["physio_due_working_days"] = 10
+    await load(made, dump(data))
+    async with made() as session:
+        unit = await unit_by_hsa(session, TNG)
+        assert unit is not None and unit.setting("physio_due_working_days") == 10
+
+
 async def test_settings_may_be_left_out(made: Factory) -> None:
     data = sample()
     del data["units"][0]["settings"]
@@ -377,6 +390,16 @@ def _months(value: Any) -> Any:
     return mutate
 
 
+def _physio_days(value: Any) -> Any:
+    def mutate(data: dict[str, Any]) -> None:
+        data["units"][0]["settings"]["physio_due_working_days"] = value
+
+    return mutate
+
+
+PHYSIO_DAYS = "units[0].settings.physio_due_working_days: a whole number of working days, 1–60"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -410,6 +433,10 @@ def _months(value: Any) -> Any:
         pytest.param(_bad(_months("2")), ["units[0].settings.call_in_months"], id="months-text"),
         pytest.param(_bad(_months(True)), ["units[0].settings.call_in_months"], id="months-bool"),
         pytest.param(_bad(_months(2.5)), ["units[0].settings.call_in_months"], id="months-float"),
+        pytest.param(_bad(_physio_days(0)), [PHYSIO_DAYS], id="physio-days-0"),
+        pytest.param(_bad(_physio_days(61)), [PHYSIO_DAYS], id="physio-days-61"),
+        pytest.param(_bad(_physio_days("5")), [PHYSIO_DAYS], id="physio-days-text"),
+        pytest.param(_bad(_physio_days(True)), [PHYSIO_DAYS], id="physio-days-bool"),
     ],
 )
 async def test_malformed_file_is_refused_and_changes_nothing(
