@@ -25,6 +25,13 @@ ALL: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
             tasks=[digest_task(id=104, kind="book_visit", title="Boka läkartid")]
         ),
     ),
+    # the digest's physiotherapy referral inputs (likewise)
+    "digest_card_physio": (
+        "digest_card",
+        lambda: digest_context(
+            tasks=[digest_task(id=401, kind="physio", title="Fysioterapikontakt")]
+        ),
+    ),
 }
 
 # words of the clients' English defaults ("Select a date...", "Select an option", "Enter text")

@@ -169,6 +169,8 @@ REFUSED: dict[str, dict[str, Strategy]] = {
         "note": not_a_text(1000),
         "booked_date": not_a_date,
         "booked_time": not_a_date,
+        "referral_on": not_a_date,
+        "referral_clinic": not_a_text(200),
         "view": CHOICE,
     },
     "task.reopen": {"task_id": ID},
