@@ -44,6 +44,11 @@ COMMANDS = [
         "description_en": "Your unit's open tasks",
     },
     {
+        "title": "uppföljning",
+        "description": "Dina uppföljningar som är planerade i dag eller försenade",
+        "description_en": "Your follow-ups due today or overdue",
+    },
+    {
         "title": "ärende",
         "description": "Visa ett ärende: ärende <nummer>",
         "description_en": "Show a case: ärende <number>",

@@ -41,6 +41,7 @@ from bot.messaging import views
 from cards.render import CONTENT_TYPE
 from dialogs.help import help_reply
 from dialogs.my_cases import my_cases
+from dialogs.my_followups import my_followups
 from dialogs.one_case import one_case
 from dialogs.open_tasks import open_tasks
 from dialogs.replies import Reply
@@ -80,7 +81,11 @@ class ListCommand(Protocol):
     ) -> Reply: ...
 
 
-LISTS: dict[CommandName, ListCommand] = {"my_cases": my_cases, "tasks": open_tasks}
+LISTS: dict[CommandName, ListCommand] = {
+    "my_cases": my_cases,
+    "tasks": open_tasks,
+    "followups": my_followups,
+}
 
 
 class Answers:

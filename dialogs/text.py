@@ -1,8 +1,8 @@
 """What people type, made into commands.
 
 Matching ignores case, surrounding whitespace, trailing punctuation, Swedish diacritics
-("hjalp", "mina arenden", "arende 12" work) and the `<at>…</at>` mention Teams puts in
-front of a message addressed to the bot.
+("hjalp", "mina arenden", "uppfoljning", "arende 12" work) and the `<at>…</at>` mention
+Teams puts in front of a message addressed to the bot.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Literal
 
 __all__ = ["MAX_CASE_ID", "Command", "CommandName", "case_number", "normalize", "parse"]
 
-CommandName = Literal["help", "my_cases", "tasks", "case", "cancel", "unknown"]
+CommandName = Literal["help", "my_cases", "tasks", "followups", "case", "cancel", "unknown"]
 
 MAX_CASE_ID = 2**31 - 1
 """Case ids are PostgreSQL `integer`s: a larger number names no case."""
@@ -30,6 +30,9 @@ _WORDS: dict[str, CommandName] = {
     "mina arenden": "my_cases",
     "uppgifter": "tasks",
     "mina uppgifter": "tasks",
+    "uppfoljning": "followups",
+    "uppfoljningar": "followups",
+    "mina uppfoljningar": "followups",
     "avbryt": "cancel",
 }
 

@@ -12,7 +12,7 @@ from tests.cards.contexts import VARIANTS, patient
 
 LEAKING = patient(display="Margareta Lindqvist, 19520314-2384", protected=True)
 # List cards carry a patient per row: tests/dialogs/test_list_cards.py checks them row by row.
-LIST_CARDS = {"case_list_card", "task_list_card"}
+LIST_CARDS = {"case_list_card", "task_list_card", "followup_list_card"}
 CASE_CARDS = sorted(
     name
     for name, (template, _) in VARIANTS.items()

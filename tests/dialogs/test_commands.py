@@ -1,11 +1,12 @@
 """Text commands in the personal chat over the loopback harness, on both databases:
-`hjälp`, `mina ärenden`, `uppgifter`, `ärende <id>` and the "Vilket ärende?" question."""
+`hjälp`, `mina ärenden`, `uppgifter`, `uppföljning`, `ärende <id>` and the "Vilket ärende?"
+question."""
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -13,15 +14,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.audit.models import AuditEntry
 from bot.botstate.models import BotStateItem
+from bot.cases.enums import CaseState
 from bot.cases.models import Case
 from bot.core.calendar import local_date, working_days_between
 from bot.db import transaction, utcnow
+from bot.directory.models import Staff
 from bot.directory.service import load_directory
+from bot.manifest import COMMANDS
 from bot.tasks.models import Task
 from bot.teams.handler import COMMAND_FAILED, HELP_COMMANDS, PERSONAL_CHAT_ONLY
-from dialogs.main import ASK_CASE, CANCELLED, GAVE_UP, NOTHING_TO_CANCEL, RETRY_CASE
+from bot.visits.models import FollowUp
+from dialogs.main import ASK_CASE, CANCELLED, GAVE_UP, LISTS, NOTHING_TO_CANCEL, RETRY_CASE
 from dialogs.my_cases import NOT_A_PHYSICIAN
+from dialogs.my_followups import NOT_A_PHYSICIAN as NOT_A_FOLLOWUP_PHYSICIAN
 from dialogs.replies import STRANGER
+from dialogs.text import parse
 from tests.harness import (
     ANNA,
     ERIK,
@@ -115,6 +122,9 @@ async def decide(teams: Teams, physician: dict[str, str], case_id: int, decision
     status, answer = await teams.invoke(physician, "card.refresh", {"case_id": case_id})
     [action] = [a for a in actions_of(card_of(answer)) if a["data"].get("decision") == decision]
     status, answer = await teams.invoke(physician, "case.decide", action["data"])
+    confirm = [a for a in actions_of(card_of(answer)) if a["data"].get("confirmed")]
+    if confirm:  # a decision against the answer is asked again first
+        status, answer = await teams.invoke(physician, "case.decide", confirm[0]["data"])
     assert "Beslut:" in card_text(card_of(answer))
 
 
@@ -256,6 +266,14 @@ async def test_help_and_any_other_text_get_the_help_card(db_url: str, factory: F
         assert texts(card)[0] == "Frakturkedjan – kommandon"
 
 
+def test_every_command_is_in_the_help_and_the_manifest_menu() -> None:
+    """The help card and the Teams command menu list every command, "uppföljning" too."""
+    for listed in ([c["command"] for c in HELP_COMMANDS], [c["title"] for c in COMMANDS]):
+        named = {parse(text.removesuffix(" <id>")).name for text in listed}
+        assert named == {"help", "case", *LISTS}, listed
+    assert "uppföljning" in [c["command"] for c in HELP_COMMANDS]
+
+
 async def test_commands_are_answered_only_in_the_personal_chat(
     db_url: str, factory: Factory
 ) -> None:
@@ -367,6 +385,9 @@ async def test_my_cases_opens_the_decision_card_and_a_decision_from_it_counts(
         }
 
         status, answer = await teams.invoke(ANNA, "case.decide", decisions["normal_letter"])
+        assert "Bekräfta beslut" in card_text(card_of(answer))  # the sample shows osteoporosis
+        confirmed = {**decisions["normal_letter"], "confirmed": True}
+        status, answer = await teams.invoke(ANNA, "case.decide", confirmed)
         summary = card_text(card_of(answer))
         assert "Beslut: Ingen osteoporos – brevsvar" in summary
         assert NORMAL_LETTER in summary
@@ -601,6 +622,170 @@ async def test_a_long_task_list_is_capped_and_only_shown_rows_are_audited(
     assert len(entry.detail["task_ids"]) == 30
 
 
+# ------------------------------------------------------------------------------ uppföljning
+
+
+async def in_follow_up(
+    factory: Factory, plans: dict[int, tuple[int, dict[str, str] | None]]
+) -> None:
+    """Put each case in follow-up, its follow-up 1 planned `days` from today (negative:
+    overdue) for `physician` (None: the case's)."""
+    now = utcnow()
+    async with transaction(factory) as session:
+        for case_id, (days, physician) in plans.items():
+            staff = None
+            if physician is not None:
+                staff = await session.scalar(
+                    select(Staff.id).where(Staff.aad_object_id == physician["aad"])
+                )
+                assert staff is not None
+            await session.execute(
+                update(Case).where(Case.id == case_id).values(state=CaseState.FOLLOW_UP)
+            )
+            session.add(
+                FollowUp(
+                    case_id=case_id,
+                    number=1,
+                    due=local_date(now) + timedelta(days=days),
+                    physician_id=staff,
+                    created_at=now,
+                )
+            )
+
+
+def day(offset: int) -> str:
+    return (local_date(utcnow()) + timedelta(days=offset)).isoformat()
+
+
+async def test_followups_lists_my_due_and_overdue_followups_earliest_first(
+    db_url: str, factory: Factory
+) -> None:
+    await two_units(factory)
+    async with running_bot(db_url) as (teams, connector):
+        margareta = await intake(teams, "01_osteoporosis_named.json")
+        karl = await intake(teams, "02_normal_named.json")
+        protected = await intake(teams, "05_protected_identity.json")
+        eriks = await intake(teams, "04_hip_fracture_osteopenia.json")  # Anna's case
+        later = await intake(teams, "06_samordningsnummer.json")
+        olles = await intake(teams, "09_young_zscore.json", unit=SOLBERGA)
+        await in_follow_up(
+            factory,
+            {
+                margareta: (-7, ANNA),
+                protected: (-1, None),  # planned with no physician: the case's, Anna
+                karl: (0, ANNA),
+                eriks: (-3, ERIK),  # Erik does this follow-up
+                later: (3, ANNA),  # not due yet
+                olles: (-2, OLLE),
+            },
+        )
+        unit = "Tingvalla vårdcentral"
+        texts_sent = (
+            "uppföljning",
+            "Uppföljningar",
+            "UPPFOLJNING",
+            "<at>Bot</at> mina uppföljningar",
+        )
+        for text in texts_sent:
+            card = await card_reply(teams, connector, ANNA, text)
+            assert texts(card) == [
+                "Uppföljningar att registrera",
+                f"Anna Berg · {today()}",
+                "3 uppföljningar efter läkarbesök väntar på dig, 2 försenade, "
+                "tidigast planerade först.",
+            ], text
+            assert rows(card) == [
+                [
+                    f"Ärende {margareta} · Uppföljning 1",
+                    MARGARETA,
+                    f"Planerad {day(-7)} · 7 dagar försenad",
+                    unit,
+                ],
+                [
+                    f"Ärende {protected} · Uppföljning 1",
+                    "Skyddad identitet",
+                    f"Planerad {day(-1)} · 1 dag försenad",
+                    unit,
+                ],
+                [f"Ärende {karl} · Uppföljning 1", KARL, f"Planerad {day(0)} · i dag", unit],
+            ]
+            assert buttons(card) == [
+                ("Öppna uppföljningen", "card.refresh", {"case_id": case_id, "view": "followup"})
+                for case_id in (margareta, protected, karl)
+            ]
+            assert "Uppgift" not in json.dumps(card, ensure_ascii=False)  # the protected name
+
+        [[erik_row, *_]] = rows(await card_reply(teams, connector, ERIK, "uppföljning"))
+        assert erik_row == f"Ärende {eriks} · Uppföljning 1"
+        [[olle_row, _, olle_due, olle_unit]] = rows(
+            await card_reply(teams, connector, OLLE, "uppföljning")
+        )
+        assert (olle_row, olle_due, olle_unit) == (
+            f"Ärende {olles} · Uppföljning 1",
+            f"Planerad {day(-2)} · 2 dagar försenad",
+            "Solberga vårdcentral",
+        )
+        for person in (MARIA, SARA):
+            reply = await text_reply(teams, connector, person, "uppföljning")
+            assert reply == NOT_A_FOLLOWUP_PHYSICIAN
+        assert await text_reply(teams, connector, NOBODY, "uppföljning") == STRANGER
+
+    listed = await audit_rows(factory, "followups.listed")
+    shown = [(a.actor, a.case_id) for a in listed if a.outcome == "ok"]
+    anna = f"staff:{ANNA['aad']}"
+    assert shown == [(anna, margareta), (anna, protected), (anna, karl)] * len(texts_sent) + [
+        (f"staff:{ERIK['aad']}", eriks),
+        (f"staff:{OLLE['aad']}", olles),
+    ]
+    assert all(a.patient_key and a.detail["command"] == "uppföljning" for a in listed if a.case_id)
+    refused = [(a.actor, a.detail["reason"]) for a in listed if a.outcome == "refused"]
+    assert refused == [
+        (f"staff:{MARIA['aad']}", "not a physician"),
+        (f"staff:{SARA['aad']}", "not a physician"),
+        (f"aad:{NOBODY['aad']}", "not in the directory"),
+    ]
+
+
+async def test_followups_button_opens_the_followup_card_and_recording_empties_the_list(
+    db_url: str, factory: Factory
+) -> None:
+    async with running_bot(db_url) as (teams, connector):
+        case_id = await intake(teams, "01_osteoporosis_named.json")
+        await in_follow_up(factory, {case_id: (-2, ANNA)})
+        card = await card_reply(teams, connector, ANNA, "uppföljning")
+        [(title, verb, data)] = buttons(card)
+        assert (title, verb, data) == (
+            "Öppna uppföljningen",
+            "card.refresh",
+            {"case_id": case_id, "view": "followup"},
+        )
+
+        status, answer = await teams.invoke(ANNA, verb, data)
+        followup_card = card_of(answer)
+        check_card(followup_card)
+        assert "Uppföljning 1 – frakturkedjan" in card_text(followup_card)
+        [record] = actions_of(followup_card)
+        assert record["verb"] == "followup.record"
+
+        # recorded without a next follow-up: the case closes and leaves the list
+        answers = {
+            "treatment": "alendronat",
+            "on_treatment": "true",
+            "falls": "false",
+            "new_fracture": "false",
+        }
+        status, answer = await teams.invoke(ANNA, "followup.record", {**record["data"], **answers})
+        assert "Ärendet är avslutat" in card_text(card_of(answer))
+        empty = await card_reply(teams, connector, ANNA, "uppföljning")
+        assert texts(empty)[2] == "Inga uppföljningar att registrera just nu."
+        assert rows(empty) == [] and actions_of(empty) == []
+    [entry] = await audit_rows(factory, "followups.listed")
+    assert (entry.case_id, entry.detail) == (
+        case_id,
+        {"command": "uppföljning", "follow_up": 1},
+    )
+
+
 # ------------------------------------------------------------------------------ ärende <id>
 
 
@@ -746,6 +931,7 @@ async def test_every_reply_of_a_conversation_round_validates(db_url: str, factor
                 "hjälp",
                 "mina ärenden",
                 "uppgifter",
+                "uppföljning",
                 f"ärende {ids['b']}",
                 f"ärende {ids['s']}",
                 "ärende",

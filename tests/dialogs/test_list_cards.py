@@ -1,4 +1,4 @@
-"""The two list cards, row by row: protected identities, caps and what each row offers.
+"""The list cards, row by row: protected identities, caps and what each row offers.
 (`tests/cards` covers their goldens, schema, escaping and size.)"""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Any
 from cards.render import LIMITS, render
 from tests.cards.cardtools import input_ids, markdown_texts, schema_errors
 from tests.cards.contexts import case_list_context, patient, task_list_context, task_row
+from tests.cards.followup_contexts import followup_list_context, followup_list_row
 
 LEAKING = patient(display="Margareta Lindqvist, 19520314-2384", protected=True)
 
@@ -106,3 +107,54 @@ def test_overdue_rows_are_marked() -> None:
         ("Senast 2026-11-27 · Läkare: Anna Berg", None),
         ("Senast 2027-01-21", None),
     ]
+
+
+def test_followup_list_rows_never_show_a_protected_identity() -> None:
+    ctx = followup_list_context()
+    ctx["follow_ups"] = [{**f, "patient": dict(LEAKING)} for f in ctx["follow_ups"]]
+    card = render("followup_list_card", **ctx)
+    assert_no_leak(card)
+    for row, follow_up in zip(containers(card), ctx["follow_ups"], strict=True):
+        assert row["items"][0]["text"] == f"{follow_up['ref']} · Uppföljning {follow_up['number']}"
+        assert row["items"][1]["text"] == "Skyddad identitet"
+
+
+def test_followup_list_rows_open_the_followup_card_late_ones_in_red() -> None:
+    card = render("followup_list_card", **followup_list_context())
+    assert markdown_texts(card)[2] == (
+        "3 uppföljningar efter läkarbesök väntar på dig, 2 försenade, tidigast planerade först."
+    )
+    assert [row["id"] for row in containers(card)] == ["followup-21", "followup-23", "followup-12"]
+    assert [
+        (row["items"][2]["text"], row["items"][2].get("color")) for row in containers(card)
+    ] == [
+        ("Planerad 2026-11-16 · 7 dagar försenad", "attention"),
+        ("Planerad 2026-11-22 · 1 dag försenad", "attention"),
+        ("Planerad 2026-11-23 · i dag", None),
+    ]
+    buttons = [
+        (a["title"], a["verb"], a["data"])
+        for row in containers(card)
+        for a in row["items"][-1]["actions"]
+    ]
+    assert buttons == [
+        ("Öppna uppföljningen", "card.refresh", {"case_id": case_id, "view": "followup"})
+        for case_id in (21, 23, 12)
+    ]
+    assert input_ids(card) == [] and "refresh" not in card
+
+
+def test_followup_list_of_one_due_today() -> None:
+    ctx = followup_list_context(follow_ups=[followup_list_row(days_overdue=0, due="2026-11-23")])
+    card = render("followup_list_card", **ctx)
+    assert markdown_texts(card)[2] == "1 uppföljning efter läkarbesök väntar på dig."
+
+
+def test_followup_list_is_capped_with_a_count() -> None:
+    rows = [followup_list_row(id=i) for i in range(95)]
+    card = render("followup_list_card", **followup_list_context(follow_ups=rows))
+    assert len(containers(card)) == LIMITS["tasks"]
+    assert card["body"][-1]["text"] == (
+        "… och 65 till. Registrera de äldsta först; skriv sedan uppföljning igen."
+    )
+    assert schema_errors(card) == []

@@ -35,7 +35,7 @@ from .manifesttools import (
 
 APP_ID = "8f0c7a2e-1b3d-4c5e-9f60-7a8b9c0d1e2f"
 HOST = "frakturkedjan.regionvarmland.se"
-TITLES = ["hjälp", "mina ärenden", "uppgifter", "ärende"]
+TITLES = ["hjälp", "mina ärenden", "uppgifter", "uppföljning", "ärende"]
 
 
 def _manifest(version: str = "1.2.3") -> dict[str, Any]:
@@ -68,6 +68,7 @@ def test_manifest_is_valid_and_filled_from_settings() -> None:
         "hjälp": "Visar hjälpen",
         "mina ärenden": "Dina DXA-svar som väntar på beslut",
         "uppgifter": "Enhetens öppna uppgifter",
+        "uppföljning": "Dina uppföljningar som är planerade i dag eller försenade",
         "ärende": "Visa ett ärende: ärende <nummer>",
     }
     assert manifest["validDomains"] == [HOST]
@@ -106,7 +107,10 @@ def test_english_strings_are_valid_and_match_the_manifest() -> None:
         "/MicrosoftTeams.Localization.schema.json"
     )
     assert english["name.short"] == "Fracture chain"
-    assert english["bots[0].commandLists[1].commands[3].description"].startswith("Show a case")
+    assert english["bots[0].commandLists[1].commands[3].description"] == (
+        "Your follow-ups due today or overdue"
+    )
+    assert english["bots[0].commandLists[1].commands[4].description"].startswith("Show a case")
     # Every command key names a command that exists in the manifest.
     lists = _manifest()["bots"][0]["commandLists"]
     keys = [k for k in english if k.startswith("bots[")]
