@@ -277,7 +277,8 @@ async def _purge(settings: Settings) -> int:
         await engine.dispose()
     print(
         f"purged {report.cases} cases ({report.answer_messages} answer messages), "
-        f"{report.rejected_bodies} rejected-message bodies, {report.dialog_states} dialog states"
+        f"{report.rejected_bodies} rejected-message bodies, {report.dialog_states} dialog states, "
+        f"{report.clicks} answered clicks"
     )
     return 0
 

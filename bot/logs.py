@@ -70,6 +70,7 @@ class Event(StrEnum):
     ANSWER_REJECTED = "answer.rejected"  # status, problems, channel
     CASE_ROUTED = "case.routed"  # case_id, unit_id, physician_id, by (assign, reassign)
     DECISION_RECORDED = "decision.recorded"  # case_id, unit_id, decision, tasks
+    DECISION_UNDONE = "decision.undone"  # case_id, unit_id, decision, tasks (cancelled)
     TASK_DONE = "task.done"  # task_id, case_id, task_kind
     TASK_REOPENED = "task.reopened"  # task_id, case_id, task_kind
     CARD_SENT = "card.sent"  # outbox_id, purpose, case_id, to (user, channel, fallback)
@@ -84,6 +85,7 @@ _TEXTS = {
     Event.ANSWER_REJECTED: "DXA answer rejected",
     Event.CASE_ROUTED: "case routed to a physician",
     Event.DECISION_RECORDED: "decision recorded",
+    Event.DECISION_UNDONE: "decision undone",
     Event.TASK_DONE: "task done",
     Event.TASK_REOPENED: "task reopened",
     Event.CARD_SENT: "card sent",

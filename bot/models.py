@@ -3,6 +3,7 @@
 from bot.audit.models import AuditEntry
 from bot.botstate.models import BotStateItem
 from bot.cases.models import AnswerMessage, Case, CaseEvent, Decision
+from bot.clicks.models import Click
 from bot.db import Base
 from bot.directory.models import Staff, StaffRole, Unit
 from bot.intake.models import AnswerKey, RejectedMessage
@@ -19,6 +20,7 @@ __all__ = [
     "BotStateItem",
     "Case",
     "CaseEvent",
+    "Click",
     "ConversationRef",
     "Decision",
     "FollowUp",

@@ -63,8 +63,14 @@ Templates:
   refresh_user_ids, decision: {"label", "by", "at", "note": str | None,
   "visit_physician": str | None} | None, tasks: [{"title", "assignee", "due", "status_label",
   "done": bool, "done_by": str | None, "done_at": str | None, "overdue": bool}],
-  history: [{"at", "text"}]` (oldest first; the latest `limits.history` are shown).
-  Read-only; refresh data `{"case_id"}`.
+  history: [{"at", "text"}]` (oldest first; the latest `limits.history` are shown),
+  `refresh_view: str | None, undo: {"until"} | None`. Read-only but for "Ångra beslut"
+  (`case.undo` with `{"case_id", "version"}`) when `undo` is given; refresh data
+  `{"case_id"}`, with `"view": refresh_view` when given.
+- `confirm_decision_card`: `case, patient, answer, measurements, notice, refresh_user_ids,
+  decision: {"value", "label"}, reasons: [str]`. Buttons: "Tillbaka" (`card.refresh` with
+  `{"case_id"}`) and "Bekräfta: <label>" (`case.decide` with `{"case_id", "version",
+  "decision", "confirmed": true}`). Refresh data `{"case_id"}`.
 - `triage_card`: `case, patient, answer, suggestion, notice, refresh_user_ids,
   physicians: [{"id", "name"}], assigned: {"to", "by", "at"} | None`. Unassigned: input
   `physician` and `case.assign` with `{"case_id", "version"}`. Refresh data `{"case_id"}`.
@@ -86,9 +92,17 @@ Multi-case cards (no top-level `patient`; each row carries its own, protected ro
 "Skyddad identitet"):
 
 - `digest_card`: `unit{name}, day, horizon, counts{overdue, due, awaiting_assignment},
-  tasks[{id, case_id, case_ref, patient, title, kind, due, overdue, assignee | None}]`
+  tasks[{id, case_id, case_ref, patient, title, kind, due, overdue, assignee | None}],
+  follow_ups[followup row]` (the unit's overdue follow-ups)
 - `reminder_card`: `physician{name}, unit{name}, day, threshold_days,
-  cases[{id, ref, patient, received, waiting_days}]`
+  cases[{id, ref, patient, received, waiting_days}], follow_ups[followup row]` (the
+  physician's overdue follow-ups; `cases` or `follow_ups` may be empty, not both)
+- `followup_list_card` ("uppföljning"): `physician{name}, day, follow_ups[followup row]`
+  (due today or overdue)
+
+A followup row is `{id (the case's), ref, patient, number, due, days_overdue,
+physician | None, unit}` (`bot.messaging.followup_rows.followup_row`); each is shown as a
+Container with the id `followup-{case id}`, read back for the audit.
 - `visit_card`: `case, patient, visit{booked_at}, treatments[{value, title}],
   refresh_user_ids` (verb `visit.record`)
 """

@@ -51,6 +51,13 @@ def _decided(e: dict[str, Any]) -> str:
     return f"beslut registrerat: {_case(e)} ({e['decision']}){count}"
 
 
+def _undone(e: dict[str, Any]) -> str:
+    tasks = e.get("tasks")
+    cancelled = "uppgift avbruten" if tasks == 1 else "uppgifter avbrutna"
+    count = f", {tasks} {cancelled}" if tasks else ""
+    return f"beslut ångrat: {_case(e)} ({e['decision']}){count}"
+
+
 def _task(what: str) -> Callable[[dict[str, Any]], str]:
     def text(e: dict[str, Any]) -> str:
         kind = f" ({e['task_kind']})" if e.get("task_kind") else ""
@@ -95,6 +102,7 @@ EVENTS: dict[str, Callable[[dict[str, Any]], str]] = {
     "answer.rejected": _rejected,
     "case.routed": _routed,
     "decision.recorded": _decided,
+    "decision.undone": _undone,
     "task.done": _task("uppgift klar"),
     "task.reopened": _task("uppgift ångrad"),
     "card.sent": _sent,

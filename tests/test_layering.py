@@ -33,6 +33,7 @@ LAYERS = (
     "bot.audit",
     "bot.directory",  # units, staff, roles, the Actor
     "bot.botstate",
+    "bot.clicks",  # clicks answered once: their keys and answers
     "bot.intake",  # FHIR parser, limits, the rejected-message log
     "bot.config",  # Settings: its body limit is the intake's
     "bot.state",

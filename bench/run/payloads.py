@@ -84,6 +84,8 @@ def click_body(service_url: str, person: Person, case_id: int, decision: str, n:
         data["note"] = "Tolk behövs"
     elif decision == "other":
         data["other_note"] = "Remiss till fysioterapeut för balansträning"
+    else:  # sample 01 shows osteoporosis: a normal decision is its confirmation's click
+        data["confirmed"] = True
     conversation = {"id": personal_conversation(person), "conversationType": "personal"}
     activity = {
         **activity_base(service_url, person, conversation),

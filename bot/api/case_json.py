@@ -14,13 +14,20 @@ from bot.cases.models import Case, CaseEvent
 from bot.directory.models import Unit
 from bot.tasks import queries as task_queries
 from bot.tasks.models import Task
+from bot.visits import followups
+from bot.visits.models import FollowUp
 
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def case_json(case: Case, tasks: Sequence[Task], history: Sequence[CaseEvent]) -> dict[str, Any]:
+def case_json(
+    case: Case,
+    tasks: Sequence[Task],
+    history: Sequence[CaseEvent],
+    follow_ups: Sequence[FollowUp] = (),
+) -> dict[str, Any]:
     """The case as `GET /api/cases/{id}` answers it (the `Case` schema of the OpenAPI
     document): history entries carry the event's code (`kind`) and its label (`action`)."""
     decision = case.decision
@@ -68,6 +75,23 @@ def case_json(case: Case, tasks: Sequence[Task], history: Sequence[CaseEvent]) -
             }
             for t in tasks
         ],
+        "follow_ups": [
+            {
+                "number": f.number,
+                "due": f.due.isoformat(),
+                "recorded_at": _iso(f.recorded_at),
+                "treatment_started": f.treatment_started,
+                "treatment_drug": f.treatment_drug,
+                "on_treatment": f.on_treatment,
+                "stopped_reason": f.stopped_reason,
+                "falls": f.falls,
+                "new_fracture": f.new_fracture,
+                "next_due": _iso(f.next_due),
+                "dxa_planned": _iso(f.dxa_planned),
+                "physio_assessed_on": _iso(f.physio_assessed_on),
+            }
+            for f in follow_ups
+        ],
         "history": [
             {
                 "at": _iso(e.at),
@@ -89,7 +113,10 @@ async def read_case(session: AsyncSession, case_id: int) -> tuple[Case, dict[str
     if case is None:
         return None
     tasks = await task_queries.of_case(session, case_id=case.id)
-    return case, case_json(case, tasks, await case_queries.history(session, case_id=case.id))
+    history = await case_queries.history(session, case_id=case.id)
+    return case, case_json(
+        case, tasks, history, await followups.of_case(session, case_id=case.id)
+    )
 
 
 async def list_cases(

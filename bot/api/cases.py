@@ -14,6 +14,7 @@ from bot.db import transaction
 from bot.directory.actor import Actor
 from bot.state import STATE
 from bot.tasks import queries as task_queries
+from bot.visits import followups
 
 MAX_LIMIT = 1000
 MAX_CASE_ID = 2**31 - 1
@@ -80,6 +81,7 @@ async def list_cases(request: web.Request) -> web.Response:
         for case in found:
             tasks = await task_queries.of_case(session, case_id=case.id)
             history = await case_queries.history(session, case_id=case.id)
-            body.append(case_api.case_json(case, tasks, history))
+            follow_ups = await followups.of_case(session, case_id=case.id)
+            body.append(case_api.case_json(case, tasks, history, follow_ups))
             audit_case(session, actor=reader, action="api.case.read", case=case)
     return web.json_response({"cases": body, "count": len(body)})

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases import states
+from bot.cases.clinical import Suggestion, suggest
 from bot.cases.enums import CaseState, EventKind
 from bot.cases.models import AnswerMessage, Case, CaseEvent
 from bot.cases.service import transition
@@ -18,7 +19,7 @@ from bot.directory.actor import Actor
 from bot.directory.models import Staff, Unit
 from bot.intake.fhir import DxaAnswer
 
-__all__ = ["current_for", "measurements_of", "open_case", "supersede"]
+__all__ = ["current_for", "measurements_of", "open_case", "suggestion_of", "supersede"]
 
 
 async def current_for(session: AsyncSession, *, system: str, value: str) -> Case | None:
@@ -116,6 +117,16 @@ def measurements_of(case: Case) -> list[Measurement]:
         )
         for m in case.measurements
     ]
+
+
+def suggestion_of(case: Case) -> Suggestion:
+    """The clinical suggestion of the case's answer (what its cards show)."""
+    return suggest(
+        measurements=measurements_of(case),
+        birth_date=case.patient_birth_date,
+        scan_date=case.scan_date,
+        fracture_code=case.fracture_code,
+    )
 
 
 def _measurements_json(answer: DxaAnswer) -> list[dict[str, Any]]:

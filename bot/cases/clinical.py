@@ -25,6 +25,7 @@ __all__ = [
     "Category",
     "FractureGroup",
     "Suggestion",
+    "against_no_osteoporosis",
     "age_on",
     "format_score",
     "fracture_group",
@@ -210,3 +211,27 @@ def _lowest(
         if value is not None and (lowest is None or value < lowest):
             lowest, label = value, measurement.site_label
     return lowest, label
+
+
+def against_no_osteoporosis(suggestion: Suggestion) -> list[str]:
+    """Why a decision of no osteoporosis (a normal letter or call) goes against the
+    answer, one Swedish line each as the card shows it; empty when it does not.
+
+    For a patient judged by T-score (50 or older, or of unknown age): the lowest T-score
+    at or below −2.5. Under 50: the lowest Z-score at or below −2.0 (the card says that
+    T-scores are not used then). At any age: a hip or vertebral index fracture.
+    """
+    s = suggestion
+    reasons = []
+    if not s.use_z and s.category == "osteoporosis" and s.lowest_t is not None:
+        reasons.append(
+            f"Lägsta T-score {format_score(s.lowest_t)} ({s.lowest_t_site_label}): osteoporos"
+        )
+    if s.use_z and s.z_below_expected and s.lowest_z is not None:
+        reasons.append(
+            f"Lägsta Z-score {format_score(s.lowest_z)} ({s.lowest_z_site_label}): "
+            "under förväntat för åldern"
+        )
+    if s.treat_regardless and s.fracture_label is not None:
+        reasons.append(f"{s.fracture_label}: behandling bör övervägas oavsett T-score")
+    return reasons

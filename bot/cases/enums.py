@@ -26,6 +26,7 @@ class CaseState(StrEnum):
     AWAITING_ASSIGNMENT = "awaiting_assignment"
     AWAITING_DECISION = "awaiting_decision"
     DECIDED = "decided"
+    FOLLOW_UP = "follow_up"  # after a call-in visit that planned a follow-up
     CLOSED = "closed"
     SUPERSEDED = "superseded"
     CANCELLED = "cancelled"
@@ -49,11 +50,14 @@ class EventKind(StrEnum):
     ASSIGNED = "assigned"
     REASSIGNED = "reassigned"
     DECIDED = "decided"
+    DECISION_UNDONE = "decision_undone"
     TASK_DONE = "task_done"
     TASK_REOPENED = "task_reopened"
     CLOSED = "closed"
     REOPENED = "reopened"
     VISIT_RECORDED = "visit_recorded"
+    FOLLOW_UP_PLANNED = "follow_up_planned"
+    FOLLOW_UP_RECORDED = "follow_up_recorded"
     SUPERSEDED = "superseded"
     CANCELLED = "cancelled"
 
@@ -62,6 +66,7 @@ STATE_LABELS: Final[dict[str, str]] = {
     CaseState.AWAITING_ASSIGNMENT: "Väntar på fördelning",
     CaseState.AWAITING_DECISION: "Väntar på beslut",
     CaseState.DECIDED: "Beslutat",
+    CaseState.FOLLOW_UP: "Uppföljning pågår",
     CaseState.CLOSED: "Avslutat",
     CaseState.SUPERSEDED: "Ersatt av korrigerat svar",
     CaseState.CANCELLED: "Makulerat",
@@ -82,11 +87,14 @@ EVENT_LABELS: Final[dict[str, str]] = {
     EventKind.ASSIGNED: "Fördelat",
     EventKind.REASSIGNED: "Fördelat om",
     EventKind.DECIDED: "Beslut",
+    EventKind.DECISION_UNDONE: "Beslut ångrat",
     EventKind.TASK_DONE: "Uppgift klar",
     EventKind.TASK_REOPENED: "Uppgift ångrad",
     EventKind.CLOSED: "Avslutat",
     EventKind.REOPENED: "Återöppnat",
     EventKind.VISIT_RECORDED: "Besök registrerat",
+    EventKind.FOLLOW_UP_PLANNED: "Uppföljning planerad",
+    EventKind.FOLLOW_UP_RECORDED: "Uppföljning registrerad",
     EventKind.SUPERSEDED: "Ersatt",
     EventKind.CANCELLED: "Makulerat",
 }

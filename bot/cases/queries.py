@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.cases.enums import CaseState
 from bot.cases.models import Case, CaseEvent
 
-__all__ = ["by_ids", "history", "undecided_for"]
+__all__ = ["by_ids", "earlier_of_patient", "history", "undecided_for"]
 
 
 async def undecided_for(session: AsyncSession, *, physician_id: int) -> Sequence[Case]:
@@ -38,5 +38,23 @@ async def history(session: AsyncSession, *, case_id: int) -> Sequence[CaseEvent]
     """The case's events, oldest first."""
     rows = await session.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
+    )
+    return rows.all()
+
+
+async def earlier_of_patient(session: AsyncSession, case: Case) -> Sequence[Case]:
+    """The same patient's earlier cases still kept (not purged), oldest first: matched on
+    the patient pseudonym, received before `case`. A case a correction replaced, and
+    anything of the same answer's chain, is left out (it is this case, corrected)."""
+    rows = await session.scalars(
+        select(Case)
+        .where(
+            Case.patient_key == case.patient_key,
+            Case.id != case.id,
+            Case.received_at <= case.received_at,
+            Case.purged_at.is_(None),
+            Case.state.not_in((CaseState.SUPERSEDED, CaseState.CANCELLED)),
+        )
+        .order_by(Case.received_at, Case.id)
     )
     return rows.all()

@@ -1,11 +1,11 @@
 """Primitives on one case, in the caller's transaction: find or lock it, move it to a
-state (checked, versioned, in its history), record an event, hand it to a physician and
-record the physician's decision. What a user does with them is in `bot.flows`.
+state (checked, versioned, in its history), record an event, hand it to a physician,
+record the physician's decision and undo it. What a user does with them is in `bot.flows`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,10 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.cases import states
 from bot.cases.enums import DECISION_LABELS, CaseState, DecisionKind, EventKind
 from bot.cases.models import Case, CaseEvent, Decision
+from bot.core.calendar import STOCKHOLM
 from bot.core.refusal import Refusal
 from bot.db import load_locked
 from bot.directory.actor import Actor
 from bot.directory.models import Staff
+
+UNDO_WINDOW = timedelta(minutes=30)
+"""How long the deciding physician may undo a decision ("Ångra beslut"), while none of
+its tasks is done; the summary card offers it as long."""
 
 
 async def get_case(session: AsyncSession, *, case_id: int, for_update: bool = False) -> Case | None:
@@ -143,6 +148,58 @@ def record_decision(
         actor=actor,
         event=EventKind.DECIDED,
         reason=DECISION_LABELS[kind],
+        now=now,
+    )
+    return decision
+
+
+def undo_refusal(
+    case: Case, *, person: Staff | None, done_task: str | None, now: datetime
+) -> Refusal | None:
+    """Why `person` may not undo the case's decision now, or None when they may: only the
+    physician who decided, while the case is decided (not closed or replaced), none of
+    its tasks is done (`done_task`: the title of one that is), and within `UNDO_WINDOW`."""
+    decision = case.decision
+    if decision is None or person is None or decision.by_id != person.id:
+        return Refusal("role", "Endast läkaren som fattade beslutet kan ångra det.")
+    if case.state != CaseState.DECIDED:
+        return Refusal(
+            "case ended", "Ärendet är avslutat; beslutet kan inte ångras.", on_card=True
+        )
+    if done_task is not None:
+        return Refusal(
+            "task done",
+            f"Uppgiften \"{done_task[:80]}\" är redan klar; beslutet kan inte ångras.",
+            on_card=True,
+        )
+    if now - decision.at >= UNDO_WINDOW:
+        at = decision.at.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")
+        return Refusal(
+            "window",
+            f"Ett beslut kan bara ångras inom 30 minuter; det här fattades {at}.",
+            on_card=True,
+        )
+    return None
+
+
+async def undo_decision(
+    session: AsyncSession, case: Case, *, actor: Actor, now: datetime
+) -> Decision:
+    """Remove the case's decision (which must be set) and take the case back to
+    `awaiting_decision`, recorded in its history with the decision's label; returns the
+    removed decision. Its tasks are the caller's to cancel."""
+    decision = case.decision
+    assert decision is not None
+    await session.delete(decision)
+    case.decision = None
+    case.decided_at = None
+    transition(
+        session,
+        case,
+        CaseState.AWAITING_DECISION,
+        actor=actor,
+        event=EventKind.DECISION_UNDONE,
+        reason=DECISION_LABELS.get(decision.kind, decision.kind),
         now=now,
     )
     return decision

@@ -9,7 +9,9 @@ from bot.cases.enums import CaseState
 __all__ = ["TRANSITIONS", "IllegalTransition", "check_transition"]
 
 # from-state -> states it may move to. A reassignment keeps `awaiting_decision`; a task
-# reopened within 24 hours takes a closed case back to `decided`, recorded like any other.
+# reopened within 24 hours takes a closed case back to `decided`, recorded like any other;
+# a decision undone within 30 minutes takes the case back to `awaiting_decision`.
+# A call-in visit that plans a follow-up takes the case to `follow_up` (SPEC 2.1).
 TRANSITIONS: Final[dict[str | None, frozenset[str]]] = {
     None: frozenset({CaseState.AWAITING_ASSIGNMENT, CaseState.AWAITING_DECISION}),
     CaseState.AWAITING_ASSIGNMENT: frozenset(
@@ -23,7 +25,19 @@ TRANSITIONS: Final[dict[str | None, frozenset[str]]] = {
             CaseState.CANCELLED,
         }
     ),
-    CaseState.DECIDED: frozenset({CaseState.CLOSED, CaseState.SUPERSEDED, CaseState.CANCELLED}),
+    CaseState.DECIDED: frozenset(
+        {
+            CaseState.AWAITING_DECISION,
+            CaseState.FOLLOW_UP,
+            CaseState.CLOSED,
+            CaseState.SUPERSEDED,
+            CaseState.CANCELLED,
+        }
+    ),
+    # a follow-up that plans the next keeps `follow_up`; one that plans none closes the case
+    CaseState.FOLLOW_UP: frozenset(
+        {CaseState.FOLLOW_UP, CaseState.CLOSED, CaseState.SUPERSEDED, CaseState.CANCELLED}
+    ),
     CaseState.CLOSED: frozenset({CaseState.DECIDED, CaseState.SUPERSEDED}),
     CaseState.SUPERSEDED: frozenset(),
     CaseState.CANCELLED: frozenset(),

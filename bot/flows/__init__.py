@@ -4,6 +4,7 @@
 action              verb                 module
 ==================  ===================  ============================================
 decide a case       ``case.decide``      `decide` (with handing it to a colleague)
+undo a decision     ``case.undo``        `undo_decision`
 assign a case       ``case.assign``      `assign`
 tick a task off     ``task.complete``    `complete_task` (books the visit)
 undo a tick         ``task.reopen``      `reopen_task`

@@ -1,33 +1,41 @@
-"""A click on a card: who clicked and when (`Invoke`), what to answer (`Answer`), and the
-transaction an action runs in with its `Actor` (`acting`)."""
+"""A click on a card: who clicked and when (`Invoke`), what to answer (`Answer`), the
+transaction an action runs in with its `Actor` (`acting`), and a state-changing click
+answered once (`answer_once`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clicks import service as clicks
 from bot.db import transaction
 from bot.directory import service as directory
 from bot.directory.actor import Actor
 from bot.flows.result import Refused, Stale
 from bot.messaging import cards
 
-__all__ = ["Answer", "Invoke", "acting", "error_of"]
+__all__ = ["Answer", "Invoke", "acting", "answer_once", "error_of"]
 
 
 @dataclass(frozen=True)
 class Invoke:
     """Who clicked (the Entra object id Teams sent, None when it sent none usable), and
-    when; `trigger` is ``automatic`` for a refresh, ``manual`` for a click."""
+    when; `trigger` is ``automatic`` for a refresh, ``manual`` for a click; `activity_id`
+    the id of the invoke activity (a retry of it has the same). `claimed` is the
+    transaction `answer_once` opened with the click's row: `acting` runs in it."""
 
     actor_aad: str | None
     now: datetime
     trigger: str | None
+    activity_id: str | None = None
+    claimed: AsyncSession | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -48,11 +56,65 @@ async def acting(
 ) -> AsyncIterator[tuple[AsyncSession, Actor]]:
     """One transaction for one click, and who clicked in it (their directory row read
     with their roles, in one query): committed when the block ends, rolled back when it
-    raises."""
+    raises. A click `answer_once` claimed runs in the transaction it opened, which
+    `answer_once` ends."""
+    if invoke.claimed is not None:
+        yield invoke.claimed, await _clicker(invoke.claimed, invoke)
+        return
     async with transaction(factory) as session:
-        aad = invoke.actor_aad
-        person = await directory.staff_by_aad(session, aad) if aad else None
-        yield session, Actor.clicker(person, aad)
+        yield session, await _clicker(session, invoke)
+
+
+async def _clicker(session: AsyncSession, invoke: Invoke) -> Actor:
+    aad = invoke.actor_aad
+    person = await directory.staff_by_aad(session, aad) if aad else None
+    return Actor.clicker(person, aad)
+
+
+D = TypeVar("D", bound=BaseModel)
+_CLAIM_ATTEMPTS = 3
+
+
+class _Claimed(Exception):
+    """The click's keys are held by a row already (`clicks.claim` failed)."""
+
+
+async def answer_once(
+    factory: async_sessionmaker[AsyncSession],
+    verb: str,
+    data: D,
+    invoke: Invoke,
+    flow: Callable[[async_sessionmaker[AsyncSession], D, Invoke], Awaitable[Answer]],
+) -> Answer:
+    """Run `flow` for a state-changing click once: the click's row is the first statement
+    of the flow's transaction and its answer the last (`bot.clicks`). The same click
+    arriving again gets the stored answer and records nothing (`changed` false); one
+    arriving while the first still runs waits for it. A click only looking the same
+    (outside the window, or after another click of the person) runs as a new one."""
+    keys = clicks.keys_of(
+        clicker=invoke.actor_aad,
+        activity_id=invoke.activity_id,
+        verb=verb,
+        data=data.model_dump(mode="json"),
+    )
+    for _ in range(_CLAIM_ATTEMPTS):
+        try:
+            async with transaction(factory) as session:
+                try:
+                    await clicks.claim(session, keys, verb=verb, now=invoke.now)
+                except IntegrityError:
+                    raise _Claimed from None
+                answer = await flow(factory, data, replace(invoke, claimed=session))
+                stored = {"card": answer.card, "error": answer.error}
+                await clicks.keep_answer(session, keys, stored)
+            return answer
+        except _Claimed:
+            pass
+        async with transaction(factory) as session:
+            repeated = await clicks.answer_of_repeat(session, keys, now=invoke.now)
+        if repeated is not None:
+            return Answer(card=repeated.get("card"), error=repeated.get("error"))
+    return await flow(factory, data, invoke)  # still contended: answered unrecorded
 
 
 def error_of(result: Stale | Refused) -> Answer | None:

@@ -19,6 +19,7 @@ from bot.cases.models import MAX_NOTE
 from bot.core.calendar import STOCKHOLM
 from bot.core.texts import grouped, too_long
 from bot.tasks.models import MAX_REFERRAL_CLINIC, MAX_TASK_NOTE
+from bot.visits.followups import MAX_FOLLOWUP_TEXT
 from bot.visits.service import MAX_INVESTIGATION, MAX_NO_TREATMENT_REASON
 
 __all__ = [
@@ -26,8 +27,10 @@ __all__ = [
     "MAX_ID",
     "AssignData",
     "DecideData",
+    "FollowUpData",
     "RefreshData",
     "TaskData",
+    "UndoData",
     "VerbData",
     "VisitData",
     "describe",
@@ -130,6 +133,18 @@ NoTreatmentReason = Annotated[
     ),
 ]
 Treatment = Annotated[str, PlainValidator(_Choice(32))]
+NotStartedReason = Annotated[
+    str,
+    PlainValidator(
+        _FreeText("Skälet till att behandling inte har satts in", MAX_FOLLOWUP_TEXT)
+    ),
+]
+StoppedNote = Annotated[
+    str,
+    PlainValidator(
+        _FreeText("Beskrivningen av varför behandlingen avslutades", MAX_FOLLOWUP_TEXT)
+    ),
+]
 
 
 class VerbData(BaseModel):
@@ -150,7 +165,8 @@ class VerbData(BaseModel):
 class DecideData(VerbData):
     """`case.decide`: the decision (`bot.cases.enums.DecisionKind`) on the case as the card
     showed it (`version`); `note` (call-in) or `other_note` (other), the physician of the
-    visit (call-in) or the one to hand the case to (`physician`, reassign)."""
+    visit (call-in) or the one to hand the case to (`physician`, reassign). `confirmed`:
+    sent by the confirmation card, for a decision that goes against the answer."""
 
     case_id: Id
     version: Version
@@ -159,6 +175,14 @@ class DecideData(VerbData):
     other_note: OtherNote | None = None
     visit_physician: Physician | None = None
     physician: Physician | None = None
+    confirmed: bool = False
+
+
+class UndoData(VerbData):
+    """`case.undo`: undo the decision on the case as the card showed it (`version`)."""
+
+    case_id: Id
+    version: Version
 
 
 class AssignData(VerbData):
@@ -219,6 +243,24 @@ class VisitData(VerbData):
     no_treatment_reason: NoTreatmentReason | None = None
     followup_date: date | None = None
     physio_contact: bool = False
+
+
+class FollowUpData(VerbData):
+    """`followup.record`: the follow-up card's answers, on the case as the card showed it
+    (`version`). `falls` and `new_fracture` are required answers (checked by the flow)."""
+
+    case_id: Id
+    version: Version
+    treatment: Treatment | None = None
+    not_started_reason: NotStartedReason | None = None
+    on_treatment: bool | None = None
+    stopped_reason: Treatment | None = None
+    stopped_note: StoppedNote | None = None
+    falls: bool | None = None
+    new_fracture: bool | None = None
+    next_due: date | None = None
+    dxa_planned: date | None = None
+    physio_assessed_on: date | None = None
 
 
 _BUILTIN_PROBLEMS = (

@@ -2,19 +2,24 @@
 colleague (`reassign`).
 
 A decision is recorded once, on the case as the card showed it (`version`): it creates
-the decision's tasks and posts their cards to the assignees. A reassignment makes another
+the decision's tasks and posts their cards to the assignees. A decision of no osteoporosis
+that goes against the answer (`clinical.against_no_osteoporosis`) records nothing until
+the physician confirms it (`Unconfirmed`: the card asks, saying why). A reassignment makes another
 physician of the unit the case's owner and posts the decision card to them. A card drawn
 from an older state records nothing (`Stale`), and neither does a refusal (`Refused`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cases import service as cases
+from bot.cases.answers import suggestion_of
 from bot.cases.audit import audit_case
+from bot.cases.clinical import against_no_osteoporosis
 from bot.cases.enums import CaseState, DecisionKind, EventKind
 from bot.cases.models import MAX_NOTE, Case
 from bot.core.refusal import Refusal
@@ -32,9 +37,20 @@ from bot.messaging import cards, notify, views
 from bot.messaging.format import already_decided, case_ref
 from bot.tasks import service as tasks
 
-__all__ = ["VERB", "decide_case", "on_decide"]
+__all__ = ["VERB", "Unconfirmed", "decide_case", "on_decide"]
 
 VERB = Verb.DECIDE
+_NO_OSTEOPOROSIS = (DecisionKind.NORMAL_LETTER, DecisionKind.NORMAL_CALL)
+
+
+@dataclass(frozen=True)
+class Unconfirmed:
+    """The decision goes against the answer: nothing is recorded until the physician
+    confirms it. `reasons`: why, in Swedish, one line each."""
+
+    case: Case
+    decision: DecisionKind
+    reasons: tuple[str, ...]
 
 
 async def on_decide(
@@ -54,15 +70,26 @@ async def on_decide(
             reassign_to_aad=data.physician or data.visit_physician,
             actor=actor,
             now=invoke.now,
+            confirmed=data.confirmed,
         )
         match result:
+            case Unconfirmed():
+                card = cards.confirm_decision_card(
+                    result.case, decision=result.decision, reasons=result.reasons
+                )
+                return Answer(card=card)
             case Refused():
                 return Answer(error=result.message)
             case Stale():
                 return await stale_case_answer(session, result, actor=actor, now=invoke.now)
             case Done():
                 card = await cards.summary_card(
-                    session, result.case, now=invoke.now, notice=result.message, tasks=result.tasks
+                    session,
+                    result.case,
+                    now=invoke.now,
+                    notice=result.message,
+                    tasks=result.tasks,
+                    undo_for=actor.person,
                 )
                 return Answer(card=card, changed=True, decision=data.decision)
 
@@ -78,11 +105,14 @@ async def decide_case(
     reassign_to_aad: str | None,
     actor: Actor,
     now: datetime,
-) -> Result:
+    confirmed: bool = False,
+) -> Result | Unconfirmed:
     """Record `decision` (a `DecisionKind` value) on the case by `actor`, who must be a
     physician of its unit, in the caller's transaction. `note` is required for `other`;
     `visit_physician_aad` chooses who sees a call-in patient (default: the decider);
-    `reassign_to_aad` is the physician a `reassign` hands the case to."""
+    `reassign_to_aad` is the physician a `reassign` hands the case to. A decision of no
+    osteoporosis against the answer is `Unconfirmed` (audited, outcome ``confirm``)
+    unless `confirmed`."""
     case: Case | None = None
     try:
         case = await cases.lock_case(session, case_id=case_id)
@@ -100,6 +130,10 @@ async def decide_case(
             )
         if kind == DecisionKind.REASSIGN:
             return await _reassign(session, case, to_aad=reassign_to_aad, actor=actor, now=now)
+        if kind in _NO_OSTEOPOROSIS and not confirmed:
+            reasons = against_no_osteoporosis(suggestion_of(case))
+            if reasons:
+                return _unconfirmed(session, case, kind=kind, reasons=reasons, actor=actor)
         return await _decide(
             session,
             case,
@@ -116,6 +150,20 @@ async def decide_case(
 def _clean(note: str | None) -> str | None:
     text = note.strip() if note is not None else ""
     return text or None
+
+
+def _unconfirmed(
+    session: AsyncSession, case: Case, *, kind: DecisionKind, reasons: list[str], actor: Actor
+) -> Unconfirmed:
+    audit_case(
+        session,
+        actor=actor,
+        action=VERB,
+        case=case,
+        outcome="confirm",
+        detail={"decision": kind.value, "reasons": reasons},
+    )
+    return Unconfirmed(case=case, decision=kind, reasons=tuple(reasons))
 
 
 def _stale(session: AsyncSession, case: Case, *, actor: Actor, version: int) -> Stale:

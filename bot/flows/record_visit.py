@@ -25,6 +25,7 @@ from bot.flows.result import Done, Result, Stale, refused
 from bot.flows.verbs import Verb
 from bot.messaging import cards, notify, views
 from bot.messaging.format import fmt_time
+from bot.visits import followups
 from bot.visits import service as visits
 from bot.visits.models import Visit
 
@@ -63,7 +64,8 @@ async def record_visit(
     session: AsyncSession, *, case_id: int, checklist: visits.Checklist, actor: Actor, now: datetime
 ) -> Result:
     """Record the checklist of the case's booked visit by `actor` (a physician of the unit:
-    the visit's or the case's), in the caller's transaction; the case closes."""
+    the visit's or the case's), in the caller's transaction; the case goes to follow-up
+    when the checklist plans one, else it closes."""
     case: Case | None = None
     try:
         case = await cases.lock_case(session, case_id=case_id)
@@ -86,16 +88,40 @@ async def record_visit(
         reason=visits.TREATMENTS[checklist.treatment],
         now=now,
     )
-    cases.transition(
-        session,
-        case,
-        CaseState.CLOSED,
-        actor=actor,
-        event=EventKind.CLOSED,
-        reason="besök genomfört",
-        now=now,
-    )
-    case.closed_at = now
+    if checklist.followup_date is not None:
+        followups.plan(
+            session,
+            case,
+            due=checklist.followup_date,
+            physician=visit.physician or physician,
+            number=1,
+            now=now,
+        )
+        cases.transition(
+            session,
+            case,
+            CaseState.FOLLOW_UP,
+            actor=actor,
+            event=EventKind.FOLLOW_UP_PLANNED,
+            reason=checklist.followup_date.isoformat(),
+            now=now,
+        )
+        message = (
+            f"Besöket registrerat av {physician.name}. Uppföljning "
+            f"{checklist.followup_date.isoformat()}."
+        )
+    else:
+        cases.transition(
+            session,
+            case,
+            CaseState.CLOSED,
+            actor=actor,
+            event=EventKind.CLOSED,
+            reason="besök genomfört",
+            now=now,
+        )
+        case.closed_at = now
+        message = f"Besöket registrerat av {physician.name}. Ärendet är avslutat."
     audit_case(
         session,
         actor=actor,
@@ -111,9 +137,7 @@ async def record_visit(
         task = visits.add_physio_task(session, case, now=now)
         await session.flush()
         await notify.post_task_cards(session, case, [task], now=now)
-    return Done(
-        case=case, message=f"Besöket registrerat av {physician.name}. Ärendet är avslutat."
-    )
+    return Done(case=case, message=message)
 
 
 def _check_physician(case: Case, visit: Visit | None, actor: Actor) -> None:

@@ -18,12 +18,23 @@ from bot.flows import (
     assign,
     complete_task,
     decide,
+    record_followup,
     record_visit,
     refresh_card,
     reopen_task,
+    undo_decision,
 )
-from bot.flows.click import Answer, Invoke
-from bot.flows.data import AssignData, DecideData, RefreshData, TaskData, VerbData, VisitData
+from bot.flows.click import Answer, Invoke, answer_once
+from bot.flows.data import (
+    AssignData,
+    DecideData,
+    FollowUpData,
+    RefreshData,
+    TaskData,
+    UndoData,
+    VerbData,
+    VisitData,
+)
 from bot.flows.verbs import Verb
 
 __all__ = ["ROUTES", "Route", "bind", "check_routes", "route_of"]
@@ -33,27 +44,43 @@ D = TypeVar("D", bound=VerbData)
 
 @dataclass(frozen=True)
 class Route(Generic[D]):
-    """A verb's data model and the flow that answers it (one transaction per call)."""
+    """A verb's data model and the flow that answers it (one transaction per call).
+    `once`: the verb changes state, so the same click arriving twice records once and
+    gets the same answer (`answer_once`)."""
 
     model: type[D]
     handler: Callable[[async_sessionmaker[AsyncSession], D, Invoke], Awaitable[Answer]]
+    once: bool = True
+
+    async def answer(
+        self, factory: async_sessionmaker[AsyncSession], verb: Verb, data: D, invoke: Invoke
+    ) -> Answer:
+        """The flow's answer to a click with the verb's checked `data`."""
+        if self.once:
+            return await answer_once(factory, verb, data, invoke, self.handler)
+        return await self.handler(factory, data, invoke)
 
 
 def bind(
     model: type[D],
     handler: Callable[[async_sessionmaker[AsyncSession], D, Invoke], Awaitable[Answer]],
+    *,
+    once: bool = True,
 ) -> Route[Any]:
-    """The route of a verb: mypy checks here that `handler` takes `model`'s data."""
-    return Route(model, handler)
+    """The route of a verb: mypy checks here that `handler` takes `model`'s data.
+    `once=False` for a verb that changes nothing (it is answered afresh each time)."""
+    return Route(model, handler, once)
 
 
 ROUTES: dict[Verb, Route[Any]] = {
     Verb.DECIDE: bind(DecideData, decide.on_decide),
+    Verb.UNDO_DECISION: bind(UndoData, undo_decision.on_undo_decision),
     Verb.ASSIGN: bind(AssignData, assign.on_assign),
     Verb.COMPLETE_TASK: bind(TaskData, complete_task.on_complete_task),
     Verb.REOPEN_TASK: bind(TaskData, reopen_task.on_reopen_task),
     Verb.RECORD_VISIT: bind(VisitData, record_visit.on_record_visit),
-    Verb.REFRESH_CARD: bind(RefreshData, refresh_card.on_refresh_card),
+    Verb.RECORD_FOLLOWUP: bind(FollowUpData, record_followup.on_record_followup),
+    Verb.REFRESH_CARD: bind(RefreshData, refresh_card.on_refresh_card, once=False),
 }
 
 

@@ -12,8 +12,10 @@ class Verb(StrEnum):
     """A card action's `verb`; also the audit log's action for it."""
 
     DECIDE = "case.decide"
+    UNDO_DECISION = "case.undo"
     ASSIGN = "case.assign"
     COMPLETE_TASK = "task.complete"
     REOPEN_TASK = "task.reopen"
     RECORD_VISIT = "visit.record"
+    RECORD_FOLLOWUP = "followup.record"
     REFRESH_CARD = "card.refresh"

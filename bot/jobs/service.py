@@ -3,11 +3,15 @@
 On a working day (Europe/Stockholm), from each unit's `digest_time` (default 07:30):
 
 - the unit's MVA channel gets a digest card: open tasks due within the next
-  `digest.LOOKAHEAD_WORKING_DAYS` working days and the overdue ones, earliest due first, and
-  the number of cases awaiting assignment. An empty digest is sent too, saying so.
+  `digest.LOOKAHEAD_WORKING_DAYS` working days and the overdue ones, earliest due first, the
+  number of cases awaiting assignment and the unit's overdue follow-ups. An empty digest is
+  sent too, saying so.
 - each active physician of the unit gets, in their personal chat, the cases waiting for
   their decision more than `reminders.REMIND_AFTER_WORKING_DAYS` working days (received date to
-  today), oldest first: one card per unit that has such cases, nothing when none has.
+  today), oldest first, and their overdue follow-ups (planned before today, not recorded):
+  one card per unit that has either, nothing when none has.
+- each follow-up due by today gets its card, once (`bot.jobs.followups`; marked sent on the
+  follow-up row, not claimed per day, so a follow-up planned later in the day still goes).
 
 "Once per day" holds across processes: each scope is claimed by inserting a `JobRun`
 (`digest`, `unit:{id}`, day) or (`reminder`, `staff:{id}`, day) in the same transaction
@@ -45,6 +49,7 @@ from bot.directory import service as directory
 from bot.directory.enums import Role
 from bot.directory.models import DEFAULT_UNIT_SETTINGS, Staff, Unit
 from bot.jobs import digest, reminders
+from bot.jobs.followups import send_due_followups
 from bot.jobs.models import JobRun
 
 __all__ = ["DIGEST_JOB", "REMINDER_JOB", "DailyResult", "digest_time", "run_daily"]
@@ -71,6 +76,7 @@ class DailyResult:
     digests_skipped: int = 0
     reminders_sent: int = 0
     reminders_skipped: int = 0
+    followups_sent: int = 0
     failed: int = 0
     sent: list[str] = field(default_factory=list)
 
@@ -170,6 +176,17 @@ async def run_daily(
             result.sent.extend(lines)
         else:  # done by another process, or nothing to remind about
             result.reminders_skipped += 1
+
+    try:
+        lines = await send_due_followups(
+            factory, unit_ids=[u.id for u in due_units], today=today, now=now
+        )
+    except Exception:
+        log.exception("follow-up cards failed; tried again on the next run")
+        result.failed += 1
+    else:
+        result.followups_sent += len(lines)
+        result.sent.extend(lines)
     return result
 
 

@@ -16,6 +16,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError
 
+from bot.clicks.service import KEEP as CLICK_KEEP
 from bot.config import Settings
 from bot.directory.models import DEFAULT_UNIT_SETTINGS
 from bot.retention.service import (
@@ -67,6 +68,7 @@ def render_page(name: str, settings: Settings, *, units: list[UnitRetention] | N
             units=units,
             rejected_days=REJECTED_KEEP.days,
             dialog_days=DIALOG_STATE_KEEP.days,
+            click_hours=int(CLICK_KEEP.total_seconds() // 3600),
             audit_years=AUDIT_KEEP_YEARS,
         )
     )

@@ -16,12 +16,13 @@ from bot.messaging.context import task_group
 from bot.messaging.format import case_ref
 from bot.messaging.post import post
 from bot.tasks.models import Task
-from bot.visits.models import Visit
+from bot.visits.models import FollowUp, Visit
 
 __all__ = [
     "post_checklist",
     "post_correction_notice",
     "post_decision_card",
+    "post_followup_card",
     "post_task_cards",
     "post_triage_card",
 ]
@@ -85,6 +86,22 @@ async def post_task_cards(
             case_id=case.id,
             task_id=first.id,
         )
+
+
+async def post_followup_card(
+    session: AsyncSession, case: Case, follow_up: FollowUp, *, to: Staff, now: datetime
+) -> None:
+    """The follow-up card to the physician `to`."""
+    card = await cards.followup_card(session, case, follow_up, now=now)
+    post(
+        session,
+        card,
+        to=to,
+        summary=f"Uppföljning: {case_ref(case.id)}",
+        purpose="followup_card",
+        unit_id=case.unit_id,
+        case_id=case.id,
+    )
 
 
 def post_checklist(session: AsyncSession, case: Case, visit: Visit) -> None:

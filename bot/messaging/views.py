@@ -49,6 +49,7 @@ LIVE_PURPOSES = (
     "task_card",
     "visit_checklist",
     "command_card",
+    "followup_card",
 )
 
 
@@ -134,8 +135,9 @@ async def message_card(
         ):
             return cards.checklist_card(case, visit)
     if person is None:
-        return await cards.summary_card(session, case, now=now)
-    return await cards.card_for_viewer(session, case, viewer=person, now=now)
+        return await cards.summary_card(session, case, now=now, view=cards.CHANNEL)
+    view = "followup" if shown.purpose == "followup_card" else None
+    return await cards.card_for_viewer(session, case, viewer=person, now=now, view=view)
 
 
 async def rerouted_card(
@@ -152,5 +154,5 @@ async def rerouted_card(
         and case.physician_id == meant_for.id
     ):
         return await cards.triage_card(session, case, meant_for=meant_for)
-    return await cards.summary_card(session, case, now=now)
+    return await cards.summary_card(session, case, now=now, view=cards.CHANNEL)
 

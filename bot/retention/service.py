@@ -2,10 +2,11 @@
 
 `purge` removes the identifying fields of cases ended (closed, superseded or cancelled)
 longer than their unit's `retention_days` ago, with the raw answer bundles, and drops old
-rejected-message bodies and stale dialog state. What stays: the pseudonymised figures
-(states, dates, decisions, tasks, visit checklist answers) for the quality report, and
-the audit log, whose patient key is a keyed hash (`audit.patient_key`), so the export
-per patient still works from the personal number.
+rejected-message bodies, stale dialog state and the clicks answered more than a day ago
+(`bot.clicks.service.KEEP`: their stored answer is a card, with the patient on it). What
+stays: the pseudonymised figures (states, dates, decisions, tasks, visit checklist
+answers) for the quality report, and the audit log, whose patient key is a keyed hash
+(`audit.patient_key`), so the export per patient still works from the personal number.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.botstate.models import BotStateItem
 from bot.cases.audit import audit_case
 from bot.cases.enums import CaseState
 from bot.cases.models import AnswerMessage, Case
+from bot.clicks import service as clicks
 from bot.directory.actor import Actor
 from bot.directory.models import Unit
 from bot.intake.models import RejectedMessage
@@ -50,6 +52,7 @@ class PurgeReport:
     answer_messages: int
     rejected_bodies: int
     dialog_states: int
+    clicks: int = 0
 
 
 async def purge(session: AsyncSession, *, now: datetime, actor: Actor) -> PurgeReport:
@@ -86,11 +89,13 @@ async def purge(session: AsyncSession, *, now: datetime, actor: Actor) -> PurgeR
     dialogs = await session.execute(
         delete(BotStateItem).where(BotStateItem.updated_at < now - DIALOG_STATE_KEEP)
     )
+    answered = await clicks.purge(session, now=now)
     return PurgeReport(
         cases=purged,
         answer_messages=messages,
         rejected_bodies=int(getattr(rejected, "rowcount", 0) or 0),
         dialog_states=int(getattr(dialogs, "rowcount", 0) or 0),
+        clicks=answered,
     )
 
 

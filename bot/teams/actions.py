@@ -28,6 +28,7 @@ __all__ = [
     "UNKNOWN_VERB",
     "Answer",
     "Invoke",
+    "activity_id_of",
     "actor_aad_of",
     "check_verbs",
     "database_unavailable",
@@ -37,6 +38,7 @@ __all__ = [
 
 DATABASE_UNAVAILABLE = "Databasen svarar inte just nu. Försök igen om en stund."
 UNKNOWN_VERB = "Okänd åtgärd. Ladda om kortet."
+MAX_ACTIVITY_ID = 512  # Teams' ids are far shorter; a longer one is not an id of theirs
 
 
 def known_verb(verb: Any) -> str | None:
@@ -58,6 +60,14 @@ def actor_aad_of(value: Any) -> str | None:
     return None
 
 
+def activity_id_of(value: Any) -> str | None:
+    """The invoke activity's id (`id`: a retry of the invoke has the same) when it is a
+    usable text, else None (the click is then told apart by its content only)."""
+    if isinstance(value, str) and 0 < len(value) <= MAX_ACTIVITY_ID and storable(value):
+        return value
+    return None
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """Whether `exc` means the database cannot be reached or stopped answering (an outage
     worth trying again), rather than a fault of ours (constraint, data, SQL)."""
@@ -72,8 +82,9 @@ async def dispatch(
     """Run one card action in one transaction and return what to answer Teams with.
 
     `verb` and `data` are the raw JSON of the click: any type. Data the verb's model
-    refuses records nothing but the audit row of the refusal. Database errors propagate
-    (`database_unavailable` tells an outage from a fault).
+    refuses records nothing but the audit row of the refusal. A click that changes state
+    is answered once (`Route.answer`): the same click again gets the same answer. Database
+    errors propagate (`database_unavailable` tells an outage from a fault).
     """
     found = registry.route_of(verb)
     if found is None:
@@ -92,4 +103,4 @@ async def dispatch(
                 detail={"reason": "invalid data", "fields": fields},
             )
         return Answer(error=describe(exc))
-    return await route.handler(factory, parsed, inv)
+    return await route.answer(factory, known, parsed, inv)

@@ -263,7 +263,7 @@ class TeamsAdapter(CloudAdapter):  # type: ignore[misc]
             if card_action:
                 assert isinstance(bot, CardActionBot)
                 invoke_response = await bot.answer_card_action(
-                    body.get("value"), _aad_object_id(body)
+                    body.get("value"), _aad_object_id(body), body.get("id")
                 )
             else:
                 invoke_response = await self.process_activity(auth_result, activity, bot.on_turn)

@@ -45,6 +45,13 @@ HELP_COMMANDS = [
             "tidigast förfallna först."
         ),
     },
+    {
+        "command": "uppföljning",
+        "description": (
+            "Dina uppföljningar efter läkarbesök som är planerade till i dag eller försenade, "
+            "tidigast planerade först."
+        ),
+    },
     {"command": "ärende <id>", "description": "Ett ärende med dess historik."},
 ]
 PERSONAL_CHAT_ONLY = "Skriv kommandona i den personliga chatten med Frakturkedjan."
@@ -141,14 +148,17 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
             return await super().on_invoke_activity(turn_context)
         sender = activity.from_property
         actor_aad = getattr(sender, "aad_object_id", None) if sender else None
-        return await self.answer_card_action(activity.value, actor_aad)
+        return await self.answer_card_action(activity.value, actor_aad, activity.id)
 
-    async def answer_card_action(self, value: Any, actor_aad: str | None) -> InvokeResponse:
+    async def answer_card_action(
+        self, value: Any, actor_aad: str | None, activity_id: Any = None
+    ) -> InvokeResponse:
         """A card click (`adaptiveCard/action`): the verb's service, and its card or error.
 
         `TeamsAdapter` calls this straight from the request's JSON (`CardActionBot`);
-        `on_invoke_activity` for a click that comes through the SDK's turn. `value` may be
-        any JSON. The answer is always an invoke answer: the card, a Swedish error for
+        `on_invoke_activity` for a click that comes through the SDK's turn. `value` and
+        `activity_id` (the activity's raw `id`: a retried invoke has the same) may be any
+        JSON. The answer is always an invoke answer: the card, a Swedish error for
         refused data or verbs, "try again" when the database is down, and InternalError
         only for a fault of ours.
         """
@@ -156,7 +166,10 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
         raw_action = value.get("action")
         action: dict[str, Any] = raw_action if isinstance(raw_action, dict) else {}
         invoke = actions.Invoke(
-            actor_aad=actions.actor_aad_of(actor_aad), now=self._clock(), trigger=trigger_of(value)
+            actor_aad=actions.actor_aad_of(actor_aad),
+            now=self._clock(),
+            trigger=trigger_of(value),
+            activity_id=actions.activity_id_of(activity_id),
         )
         verb = actions.known_verb(action.get("verb"))
         label = verb or "unknown"

@@ -46,9 +46,12 @@ class CardActionBot(Protocol):
     which an invoke answer uses.
     """
 
-    async def answer_card_action(self, value: Any, actor_aad: str | None) -> InvokeResponse:
+    async def answer_card_action(
+        self, value: Any, actor_aad: str | None, activity_id: Any = None
+    ) -> InvokeResponse:
         """The answer to a click: `value` is the activity's raw `value`, `actor_aad` the
-        clicker's Entra object id (`from.aadObjectId`)."""
+        clicker's Entra object id (`from.aadObjectId`), `activity_id` the activity's raw
+        `id` (the same for a retry of the invoke)."""
         ...
 
 

@@ -64,3 +64,6 @@ class FollowUp(Base):
     physio_assessed_on: Mapped[date | None] = mapped_column(Date)
 
     physician: Mapped[Staff | None] = relationship(foreign_keys=[physician_id], lazy="joined")
+    recorded_by: Mapped[Staff | None] = relationship(
+        foreign_keys=[recorded_by_id], lazy="joined"
+    )

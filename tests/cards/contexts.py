@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tests.cards.followup_contexts import followup_list_context
+
 ANNA_AAD = "00000000-0000-0000-0000-000000000101"
 MARIA_AAD = "00000000-0000-0000-0000-000000000102"
 ERIK_AAD = "00000000-0000-0000-0000-000000000103"
@@ -114,6 +116,7 @@ def decision_context(**overrides: Any) -> dict[str, Any]:
         "physician": {"name": "Anna Berg"},
         "physicians": [dict(p) for p in PHYSICIANS],
         "default_visit_physician": ANNA_AAD,
+        "earlier": None,
     }
     return {**ctx, **overrides}
 
@@ -164,10 +167,35 @@ def case_summary_context(**overrides: Any) -> dict[str, Any]:
         "refresh_user_ids": [ANNA_TEAMS, MARIA_TEAMS],
         "decision": decision(),
         "tasks": summary_tasks(),
+        "refresh_view": None,
+        "undo": None,
         "history": [
             {"at": "2026-11-12 09:30", "text": "Svar mottaget: Väntar på beslut – integration"},
             {"at": "2026-11-21 10:02", "text": "Beslut: Kalla till läkarbesök – Anna Berg"},
             {"at": "2026-11-21 10:15", "text": "Uppgift klar – Maria Svensson"},
+        ],
+    }
+    return {**ctx, **overrides}
+
+
+def confirm_decision_context(**overrides: Any) -> dict[str, Any]:
+    """`confirm_decision_card`: a normal letter chosen on an answer showing osteoporosis
+    and a hip fracture."""
+    ctx: dict[str, Any] = {
+        "case": case(),
+        "patient": patient(),
+        "answer": answer(
+            fracture_label="Höftfraktur",
+            fracture_code="S72.0",
+            fracture_text="Collum femoris-fraktur höger",
+        ),
+        "measurements": measurements(),
+        "notice": None,
+        "refresh_user_ids": [],
+        "decision": {"value": "normal_letter", "label": "Ingen osteoporos – brevsvar"},
+        "reasons": [
+            "Lägsta T-score −2,9 (Ländrygg L1–L4): osteoporos",
+            "Höftfraktur: behandling bör övervägas oavsett T-score",
         ],
     }
     return {**ctx, **overrides}
@@ -190,6 +218,7 @@ def triage_context(**overrides: Any) -> dict[str, Any]:
         "refresh_user_ids": [MARIA_TEAMS, ANNA_TEAMS, ERIK_TEAMS],
         "physicians": [dict(p) for p in PHYSICIANS],
         "assigned": None,
+        "meant_for": None,
     }
     return {**ctx, **overrides}
 
@@ -469,11 +498,36 @@ def _variants() -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
                 refresh_user_ids=[],
             ),
         ),
+        "decision_card_earlier": (
+            "decision_card",
+            lambda: decision_context(
+                earlier={
+                    "lines": [
+                        "Ärende 3 (2025-10-02): Kalla till läkarbesök, Alendronat, "
+                        "senaste uppföljning 2026-04-14, behandling pågår",
+                        "Ärende 9 (2026-02-11): Ingen osteoporos – brevsvar",
+                    ],
+                    "refracture": True,
+                }
+            ),
+        ),
         "decision_card_protected": (
             "decision_card",
             lambda: decision_context(patient=protected, measurements=[]),
         ),
         "case_summary_card": ("case_summary_card", case_summary_context),
+        "case_summary_card_undo": (
+            "case_summary_card",
+            lambda: case_summary_context(
+                decision=decision(
+                    label="Ingen osteoporos – brevsvar", note=None, visit_physician=None
+                ),
+                tasks=[summary_tasks()[2] | {"title": "Skicka brevsvar om normal bentäthet"}],
+                undo={"until": "2026-11-21 10:32"},
+                refresh_user_ids=[ANNA_TEAMS],
+            ),
+        ),
+        "confirm_decision_card": ("confirm_decision_card", confirm_decision_context),
         "case_summary_card_superseded": (
             "case_summary_card",
             lambda: case_summary_context(
@@ -490,6 +544,23 @@ def _variants() -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
             lambda: triage_context(
                 assigned={"to": "Erik Lund", "by": "Maria Svensson", "at": "2026-11-21 08:40"},
                 case=case(id=14, ref="Ärende 14", version=2),
+            ),
+        ),
+        "triage_card_rerouted": (
+            "triage_card",
+            lambda: triage_context(
+                case=case(id=14, ref="Ärende 14", version=2),
+                meant_for="Erik Lund",
+                physicians=[dict(p) for p in PHYSICIANS if p["name"] != "Erik Lund"],
+                refresh_user_ids=[ANNA_TEAMS, ERIK_TEAMS],
+            ),
+        ),
+        "followup_card": ("followup_card", followup_context),
+        "followup_card_first": (
+            "followup_card",
+            lambda: followup_context(
+                current_treatment=None, suggested_next=None, physio=None,
+                follow_up={"number": 1, "due": "2027-04-14", "visit": None},
             ),
         ),
         "task_card": ("task_card", task_context),
@@ -595,6 +666,11 @@ def _variants() -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
         ),
         "case_list_card": ("case_list_card", case_list_context),
         "case_list_card_empty": ("case_list_card", lambda: case_list_context(cases=[])),
+        "followup_list_card": ("followup_list_card", followup_list_context),
+        "followup_list_card_empty": (
+            "followup_list_card",
+            lambda: followup_list_context(follow_ups=[]),
+        ),
         "task_list_card": ("task_list_card", task_list_context),
         "task_list_card_empty": (
             "task_list_card",
@@ -616,6 +692,29 @@ def visit_context(**overrides: Any) -> dict[str, Any]:
             {"value": "none", "title": "Ingen behandling"},
         ],
         "refresh_user_ids": [ERIK_TEAMS],
+    }
+    return {**ctx, **overrides}
+
+
+def followup_context(**overrides: Any) -> dict[str, Any]:
+    ctx: dict[str, Any] = {
+        "case": case(state="follow_up", state_label="Uppföljning pågår", version=7),
+        "patient": patient(),
+        "follow_up": {"number": 2, "due": "2027-04-14", "visit": "2027-01-14 · Alendronat"},
+        "treatments": [
+            {"value": "alendronat", "title": "Alendronat"},
+            {"value": "denosumab", "title": "Denosumab"},
+            {"value": "none", "title": "Ingen behandling"},
+        ],
+        "current_treatment": "alendronat",
+        "stopped_reasons": [
+            {"value": "side_effects", "title": "Biverkningar"},
+            {"value": "patient_choice", "title": "Patientens val"},
+            {"value": "other", "title": "Annat"},
+        ],
+        "suggested_next": "2027-11-20",
+        "physio": {"referral": "skickad 2027-01-20 till Fysioterapin Tingvalla"},
+        "refresh_user_ids": [ANNA_TEAMS],
     }
     return {**ctx, **overrides}
 

@@ -55,10 +55,22 @@ def test_input_ids_are_unique(variant: str) -> None:
 
 
 DECISION_INPUTS = {"note": False, "other_note": True, "physician": True, "visit_physician": True}
+FOLLOWUP_INPUTS = {
+    "treatment": True,
+    "not_started_reason": False,
+    "on_treatment": False,
+    "stopped_reason": False,
+    "stopped_note": False,
+    "falls": True,
+    "new_fracture": True,
+    "next_due": False,
+    "dxa_planned": False,
+}
 # The inputs of each variant, id -> required; a variant not named here has none.
 EXPECTED_INPUTS: dict[str, dict[str, bool]] = {
     "decision_card": DECISION_INPUTS,
     "decision_card_hip_notice": DECISION_INPUTS,
+    "decision_card_earlier": DECISION_INPUTS,
     "decision_card_protected": DECISION_INPUTS,
     "decision_card_young": DECISION_INPUTS,
     "task_card_booking_letter": {"booked_date": True, "booked_time": True, "letter_301": False},
@@ -66,6 +78,9 @@ EXPECTED_INPUTS: dict[str, dict[str, bool]] = {
     "task_card_physio": {"referral_on": True, "referral_clinic": True},
     "task_list_card_physio": {"referral_on_401": True, "referral_clinic_401": True},
     "triage_card": {"physician": True},
+    "triage_card_rerouted": {"physician": True},
+    "followup_card": {**FOLLOWUP_INPUTS, "physio_assessed_on": False},
+    "followup_card_first": FOLLOWUP_INPUTS,
     "visit_card": {
         "followup_date": False,
         "investigation": False,
@@ -102,11 +117,13 @@ def test_every_button_is_action_execute_with_a_known_verb(variant: str) -> None:
     assert not of_type(card, "Action.OpenUrl")
     known = {
         "case.decide",
+        "case.undo",
         "case.assign",
         "task.complete",
         "task.reopen",
         "card.refresh",
         "visit.record",
+        "followup.record",
     }
     assert {a["verb"] for a in of_type(card, "Action.Execute")} <= known
 
@@ -262,6 +279,45 @@ def test_summary_card_has_no_inputs_or_buttons() -> None:
     assert not of_type(card, "Action.ShowCard")
 
 
+def test_summary_card_offers_undo_only_when_given() -> None:
+    card = render("case_summary_card", **VARIANTS["case_summary_card_undo"][1]())
+    assert card["actions"] == [
+        {
+            "type": "Action.Execute",
+            "title": "Ångra beslut",
+            "verb": "case.undo",
+            "data": {"case_id": 12, "version": 2},
+        }
+    ]
+    assert input_ids(card) == []
+    texts = markdown_texts(card)
+    assert "Du kan ångra beslutet till 2026-11-21 10:32, så länge ingen uppgift är klar." in texts
+
+
+def test_summary_card_of_a_channel_says_so_in_its_refresh() -> None:
+    card = render("case_summary_card", **case_summary_context(refresh_view="channel"))
+    assert card["refresh"]["action"]["data"] == {"case_id": 12, "view": "channel"}
+
+
+def test_confirm_card_goes_back_or_confirms_the_same_decision() -> None:
+    template, make = VARIANTS["confirm_decision_card"]
+    card = render(template, **make())
+    assert [(a["title"], a["verb"], a["data"]) for a in card["actions"]] == [
+        ("Tillbaka", "card.refresh", {"case_id": 12}),
+        (
+            "Bekräfta: Ingen osteoporos – brevsvar",
+            "case.decide",
+            {"case_id": 12, "version": 1, "decision": "normal_letter", "confirmed": True},
+        ),
+    ]
+    assert all("style" not in action for action in card["actions"])  # nothing preferred
+    assert input_ids(card) == []
+    texts = markdown_texts(card)
+    assert "• Lägsta T-score −2,9 \\(Ländrygg L1–L4\\): osteoporos" in texts
+    assert "• Höftfraktur: behandling bör övervägas oavsett T-score" in texts
+    assert "refresh" in card and "userIds" not in card["refresh"]  # the clicker's only
+
+
 @pytest.mark.parametrize(
     ("variant", "data", "user_ids"),
     [
@@ -308,10 +364,12 @@ def test_information_cards_have_no_refresh(variant: str) -> None:
 # The least data each verb's model takes, to try one input at a time against.
 MINIMAL_DATA = {
     "case.decide": {"case_id": 1, "version": 1, "decision": "other"},
+    "case.undo": {"case_id": 1, "version": 1},
     "case.assign": {"case_id": 1, "version": 1, "physician": ANNA_AAD},
     "task.complete": {"task_id": 1},
     "task.reopen": {"task_id": 1},
     "visit.record": {"case_id": 1},
+    "followup.record": {"case_id": 1, "version": 1},
 }
 ALL_VARIANTS = {**VARIANTS, **JOB_VARIANTS}
 
@@ -356,4 +414,6 @@ def test_every_kept_text_input_has_its_limit() -> None:
         ("task.complete", "referral_clinic", 200),
         ("visit.record", "investigation", 500),
         ("visit.record", "no_treatment_reason", 500),
+        ("followup.record", "not_started_reason", 500),
+        ("followup.record", "stopped_note", 500),
     }

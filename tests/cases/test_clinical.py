@@ -8,6 +8,7 @@ from bot.cases.clinical import (
     CATEGORY_LABELS,
     FRACTURE_LABELS,
     Suggestion,
+    against_no_osteoporosis,
     age_on,
     format_score,
     fracture_group,
@@ -503,3 +504,45 @@ def test_suggest_from_parsed_sample_03():
         treat_regardless=False,
         text="Lägsta T-score −1,9 (Lårbenshals): osteopeni.",
     )
+
+
+# -- a decision of no osteoporosis against the answer (issue 11) --------------------
+
+OLD = date(1950, 1, 1)
+YOUNG = date(1990, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("measurements", "birth_date", "fracture_code", "reasons"),
+    [
+        ([spine(-2.9, -1.4), neck(-2.6, -1.0)], OLD, "S52.5",
+         ["Lägsta T-score −2,9 (Ländrygg): osteoporos"]),
+        ([neck(-2.45, -1.0)], OLD, None, ["Lägsta T-score −2,5 (Lårbenshals): osteoporos"]),
+        ([neck(-2.44, -1.0)], OLD, None, []),  # shown as −2,4: osteopenia
+        ([spine(-2.5, -2.2)], None, None, ["Lägsta T-score −2,5 (Ländrygg): osteoporos"]),
+        ([spine(-1.0, -2.5)], OLD, None, []),  # Z counts under 50 only
+        ([spine(-3.0, -2.0)], YOUNG, None,
+         ["Lägsta Z-score −2,0 (Ländrygg): under förväntat för åldern"]),
+        ([spine(-3.0, -1.9)], YOUNG, None, []),  # under 50 the card does not judge by T
+        ([spine(-0.5, 0.2)], OLD, "S72.0",
+         ["Höftfraktur: behandling bör övervägas oavsett T-score"]),
+        ([spine(-0.5, 0.2)], YOUNG, "s220",
+         ["Kotfraktur: behandling bör övervägas oavsett T-score"]),
+        ([spine(-3.4, -1.9)], OLD, "S32.0", [
+            "Lägsta T-score −3,4 (Ländrygg): osteoporos",
+            "Kotfraktur: behandling bör övervägas oavsett T-score",
+        ]),
+        ([spine(-0.5, 0.2)], OLD, "S52.5", []),
+        ([], OLD, None, []),
+    ],
+)
+def test_what_a_decision_of_no_osteoporosis_goes_against(
+    measurements, birth_date, fracture_code, reasons
+):
+    suggestion = suggest(
+        measurements=measurements,
+        birth_date=birth_date,
+        scan_date=SCAN,
+        fracture_code=fracture_code,
+    )
+    assert against_no_osteoporosis(suggestion) == reasons

@@ -145,13 +145,15 @@ async def test_two_assignments_at_once_give_one_owner(db_url: str, factory: Any)
 
 
 async def test_two_decisions_at_once_give_one_decision(db_url: str, factory: Any) -> None:
+    # the sample shows osteoporosis: a normal decision is the confirmation's click
+    letter = {"decision": "normal_letter", "confirmed": True}
     races: list[tuple[tuple[dict[str, str], dict[str, Any]], ...]] = [
-        ((ANNA, {"decision": "call_in"}), (ERIK, {"decision": "normal_letter"})),
+        ((ANNA, {"decision": "call_in"}), (ERIK, letter)),
         (
             (ERIK, {"decision": "other", "other_note": "Ring patienten"}),
-            (ANNA, {"decision": "normal_call"}),
+            (ANNA, {"decision": "normal_call", "confirmed": True}),
         ),
-        ((ANNA, {"decision": "normal_letter"}), (ERIK, {"decision": "call_in"})),
+        ((ANNA, letter), (ERIK, {"decision": "call_in"})),
     ]
     async with running_bot(db_url) as (teams, _connector):
         await setup(teams)
@@ -225,12 +227,16 @@ async def test_two_completions_of_one_task_at_once(db_url: str, factory: Any) ->
         await setup(teams)
         for round_no in range(ROUNDS):
             case_id, task_ids = await _call_in(teams, factory, round_no)
+            # two different clicks (the same click twice is answered once: test_clicks)
             answers = await asyncio.gather(
                 *(
                     teams.invoke(
-                        MARIA, "task.complete", {"task_id": task_ids[0]}, conversation_id=CHANNEL
+                        MARIA,
+                        "task.complete",
+                        {"task_id": task_ids[0], "note": f"klick {i}"},
+                        conversation_id=CHANNEL,
                     )
-                    for _ in range(2)
+                    for i in range(2)
                 )
             )
             assert [status for status, _ in answers] == [200, 200]
@@ -266,7 +272,10 @@ async def test_two_clicks_on_the_last_task_close_the_case_once(db_url: str, fact
                     await session.scalars(select(Task.id).where(Task.case_id == case_id))
                 ).all()
             answers = await asyncio.gather(
-                *(teams.invoke(ANNA, "task.complete", {"task_id": task_id}) for _ in range(2))
+                *(
+                    teams.invoke(ANNA, "task.complete", {"task_id": task_id, "note": f"klick {i}"})
+                    for i in range(2)
+                )
             )
             texts = [card_text(card_of(answer)) for _, answer in answers]
             assert sum("Redan klar – Anna Berg" in text for text in texts) == 1, texts

@@ -64,7 +64,7 @@ async def test_call_in_from_install_to_closed_case(db_url: str, factory: Any) ->
         status, answer = await teams.invoke(ANNA, "case.decide", data)
         assert status == 200
         summary = card_of(answer)
-        assert actions_of(summary) == []  # read-only
+        assert [a["verb"] for a in actions_of(summary)] == ["case.undo"]  # read-only but undo
         assert "Kalla till läkarbesök" in card_text(summary)
         assert "Anna Berg" in card_text(summary)
 

@@ -28,10 +28,12 @@ def template_verbs() -> dict[str, set[str]]:
 def test_the_verbs_are_the_contract() -> None:
     assert [verb.value for verb in Verb] == [
         "case.decide",
+        "case.undo",
         "case.assign",
         "task.complete",
         "task.reopen",
         "visit.record",
+        "followup.record",
         "card.refresh",
     ]
 

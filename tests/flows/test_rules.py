@@ -92,16 +92,26 @@ async def test_only_mva_completes_mva_tasks(db_url: str, factory: Any) -> None:
         status, answer = await teams.invoke(
             MARIA, "task.complete", first["data"], conversation_id=CHANNEL
         )
-        assert "Maria Svensson" in card_text(card_of(answer))
-        # a second click on the same task changes nothing and says who did it
+        done = card_of(answer)
+        assert "Maria Svensson" in card_text(done)
+        # the same click again (a retry, a double click) changes nothing: the same card
         status, answer = await teams.invoke(
             MARIA, "task.complete", first["data"], conversation_id=CHANNEL
+        )
+        assert card_of(answer) == done
+        # another click on the done task (here with a note) changes nothing and says who
+        status, answer = await teams.invoke(
+            MARIA, "task.complete", {**first["data"], "note": "x"}, conversation_id=CHANNEL
         )
         assert "Redan klar" in card_text(card_of(answer))
     audit = await _audit(factory, case_id)
     assert (f"staff:{ANNA['aad']}", "task.complete", "refused") in audit
-    assert (f"staff:{MARIA['aad']}", "task.complete", "ok") in audit
-    assert (f"staff:{MARIA['aad']}", "task.complete", "stale") in audit
+    maria = [
+        outcome
+        for actor, action, outcome in audit
+        if actor == f"staff:{MARIA['aad']}" and action == "task.complete"
+    ]
+    assert maria == ["ok", "stale"]
 
 
 async def test_physician_completes_own_letter_task_and_can_reopen(
@@ -135,14 +145,17 @@ async def test_physician_completes_own_letter_task_and_can_reopen(
 async def test_second_decision_and_stale_card_record_nothing(db_url: str, factory: Any) -> None:
     async with running_bot(db_url) as (teams, connector):
         case_id, card = await _decision_card(teams, connector)
-        status, answer = await teams.invoke(ANNA, "case.decide", _data(card, "normal_call"))
+        status, answer = await teams.invoke(
+            ANNA, "case.decide", _data(card, "normal_call", confirmed=True)
+        )
         card_of(answer)
         # the same (now stale) card clicked again, with another decision
         status, answer = await teams.invoke(ANNA, "case.decide", _data(card, "call_in"))
         assert status == 200
         again = card_of(answer)
         assert "Redan beslutat av Anna Berg" in card_text(again)
-        assert actions_of(again) == []
+        # nothing to decide; the decider may only undo (issue 11, point 4)
+        assert [a["verb"] for a in actions_of(again)] == ["case.undo"]
         # another physician with the card of an old version
         status, answer = await teams.invoke(
             ERIK, "case.decide", _data(card, "other", other_note="x")
@@ -209,11 +222,13 @@ async def test_refusals_and_actions_all_write_audit_rows(db_url: str, factory: A
         await teams.invoke(STRANGER, "card.refresh", {"case_id": case_id}, trigger="automatic")
         await teams.invoke(ANNA, "card.refresh", {"case_id": case_id}, trigger="automatic")
         await teams.invoke(ANNA, "case.decide", _data(card, "normal_call"))
+        await teams.invoke(ANNA, "case.decide", _data(card, "normal_call", confirmed=True))
         await teams.case(case_id)
     audit = await _audit(factory, case_id)
     assert (f"aad:{STRANGER['aad']}", "card.refresh", "refused") in audit
     assert (f"staff:{ANNA['aad']}", "card.shown", "ok") in audit
-    assert (f"staff:{ANNA['aad']}", "case.decide", "ok") in audit
+    decide = [(actor, outcome) for actor, action, outcome in audit if action == "case.decide"]
+    assert decide == [(f"staff:{ANNA['aad']}", "confirm"), (f"staff:{ANNA['aad']}", "ok")]
     assert any(a[1] == "api.case.read" for a in audit)
     async with factory() as session:
         shown = (
@@ -232,9 +247,14 @@ async def test_refresh_returns_the_current_card_for_each_viewer(db_url: str, fac
         assert {a["data"]["decision"] for a in actions_of(card_of(answer))} >= {"call_in"}
         status, answer = await teams.invoke(MARIA, "card.refresh", {"case_id": case_id})
         assert actions_of(card_of(answer)) == []  # MVA sees the read-only summary
-        await teams.invoke(ANNA, "case.decide", _data(card, "normal_call"))
-        status, answer = await teams.invoke(ANNA, "card.refresh", {"case_id": case_id})
+        await teams.invoke(ANNA, "case.decide", _data(card, "call_in"))
+        status, answer = await teams.invoke(MARIA, "card.refresh", {"case_id": case_id})
         assert actions_of(card_of(answer)) == []
+        status, answer = await teams.invoke(ERIK, "card.refresh", {"case_id": case_id})
+        assert actions_of(card_of(answer)) == []
+        # the deciding physician may undo it, for a while
+        status, answer = await teams.invoke(ANNA, "card.refresh", {"case_id": case_id})
+        assert [a["verb"] for a in actions_of(card_of(answer))] == ["case.undo"]
 
 
 async def test_outside_text_cannot_add_links_or_break_the_card(db_url: str, factory: Any) -> None:

@@ -175,9 +175,9 @@ async def test_secretary_hands_on_a_card_that_went_to_the_channel(
         shown = connector.showing(CHANNEL, rerouted.activity_id or "")
         assert shown is not None and actions_of(shown) == []
         check_card(shown)
-        # the same (now stale) card clicked again records nothing
+        # the same (now stale) card clicked again, for another physician, records nothing
         status, answer = await teams.invoke(
-            MARIA, "case.assign", {**hand_on["data"], "physician": ANNA["aad"]},
+            MARIA, "case.assign", {**hand_on["data"], "physician": ERIK["aad"]},
             conversation_id=CHANNEL,
         )
         assert "Redan fördelat till Anna Berg" in card_text(card_of(answer))

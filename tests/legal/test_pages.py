@@ -60,6 +60,7 @@ async def test_both_pages_are_swedish_and_filled_from_settings(db_url: str, fact
         assert '<a href="mailto:dataskydd@regionvarmland.se">' in html
         assert "Tingvalla vårdcentral: 365 dagar" in text
         assert "minst 5 år" in text and "efter 90 dagar" in text and "efter 30 dagar" in text
+        assert "sparas i 24 timmar" in text  # the answered clicks (bot.clicks)
         assert "bentäthetsmätningen" in text and "pseudonym" in text
 
         status, content_type, html = await _get(teams.http, f"{teams.bot_url}/terms")

@@ -56,9 +56,13 @@ def _migration(name: str) -> ModuleType:
     return module
 
 
+# Kinds of event added after 0005: never stored as a label, so 0005 need not know them.
+LATER_KINDS = {"decision_undone", "follow_up_planned", "follow_up_recorded"}
+
+
 def test_the_event_migration_knows_every_kind_and_its_label() -> None:
     assert _migration("0005_event_kinds").LABELS_TO_CODES == {
-        label: kind for kind, label in EVENT_LABELS.items()
+        label: kind for kind, label in EVENT_LABELS.items() if kind not in LATER_KINDS
     }
     assert set(EVENT_LABELS) == set(EventKind)
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from bot.teams.adapter import create_adapter
 from bot.teams.handler import FrakturkedjanBot
 from bot.teams.invoke import CardActionBot, adaptive_card_invoke_response
-from tests.harness import ANNA, card_of, card_text, running_bot
+from tests.harness import ANNA, ERIK, card_of, card_text, running_bot
 from tests.helpers import fixture_bytes
 from tests.teams.conftest import (
     CARD,
@@ -37,13 +37,17 @@ class CardBot(RecordingBot):
     def __init__(self, *, fail: bool = False) -> None:
         super().__init__(invoke_answer=self._sdk_answer)
         self.clicks: list[tuple[Any, str | None]] = []
+        self.activity_ids: list[Any] = []
         self._fail_click = fail
 
     async def _sdk_answer(self, _turn_context: TurnContext) -> InvokeResponse:
         return adaptive_card_invoke_response(CARD)
 
-    async def answer_card_action(self, value: Any, actor_aad: str | None) -> InvokeResponse:
+    async def answer_card_action(
+        self, value: Any, actor_aad: str | None, activity_id: Any = None
+    ) -> InvokeResponse:
         self.clicks.append((value, actor_aad))
+        self.activity_ids.append(activity_id)
         if self._fail_click:
             raise ValueError(f"cannot handle {value!r}")
         return adaptive_card_invoke_response(CARD)
@@ -84,6 +88,7 @@ async def test_a_click_with_a_valid_token_reaches_the_bot_without_a_turn(
             "value": CARD,
         }
     assert bot.clicks == [(click["value"], click["from"]["aadObjectId"])]
+    assert bot.activity_ids == [click["id"]]  # a retried invoke has the same
     assert bot.turns == []
 
 
@@ -164,11 +169,14 @@ async def test_routing_fields_msrest_refuses_are_still_400() -> None:
 
 async def test_the_sdk_turn_of_a_click_gives_the_same_call(monkeypatch: pytest.MonkeyPatch) -> None:
     """`FrakturkedjanBot.on_invoke_activity` (the SDK path) hands a click to
-    `answer_card_action` with the same value and actor the direct path reads."""
-    seen: list[tuple[Any, str | None]] = []
+    `answer_card_action` with the same value, actor and activity id the direct path
+    reads."""
+    seen: list[tuple[Any, str | None, Any]] = []
 
-    async def record(_self: Any, value: Any, actor_aad: str | None) -> InvokeResponse:
-        seen.append((value, actor_aad))
+    async def record(
+        _self: Any, value: Any, actor_aad: str | None, activity_id: Any = None
+    ) -> InvokeResponse:
+        seen.append((value, actor_aad, activity_id))
         return adaptive_card_invoke_response(CARD)
 
     monkeypatch.setattr(FrakturkedjanBot, "answer_card_action", record)
@@ -178,7 +186,7 @@ async def test_the_sdk_turn_of_a_click_gives_the_same_call(monkeypatch: pytest.M
     async with serve(create_adapter(local_config()), bot) as client:
         response = await client.post("/api/messages", json=click)
         assert response.status == 200
-    assert seen == [(click["value"], click["from"]["aadObjectId"])]
+    assert seen == [(click["value"], click["from"]["aadObjectId"], click["id"])]
 
 
 async def test_the_product_answers_a_click_without_the_sdk_turn(
@@ -191,10 +199,14 @@ async def test_the_product_answers_a_click_without_the_sdk_turn(
         status, body = await teams.intake(fixture_bytes("01_osteoporosis_named.json"))
         assert status == 201, body
         no_sdk_turn(monkeypatch)
-        data = {"case_id": body["case_id"], "version": 1, "decision": "normal_letter"}
+        data = {"case_id": body["case_id"], "version": 1, "decision": "normal_call"}
         status, answer = await teams.invoke(ANNA, "case.decide", data)
         assert status == 200
-        assert "Ingen osteoporos – brevsvar" in card_text(card_of(answer))
-        status, answer = await teams.invoke(ANNA, "case.decide", data)
+        assert "Bekräfta: Ingen osteoporos – ring patienten" in card_text(card_of(answer))
+        confirmed = {**data, "confirmed": True}
+        status, answer = await teams.invoke(ANNA, "case.decide", confirmed)
+        assert status == 200
+        assert "Beslut: Ingen osteoporos – ring patienten" in card_text(card_of(answer))
+        status, answer = await teams.invoke(ERIK, "case.decide", confirmed)
         assert status == 200
         assert "Redan beslutat av Anna Berg" in card_text(card_of(answer))

@@ -270,7 +270,12 @@ async def test_ids_sent_as_numbers_or_digits_still_work(
             assert f"Ärende {w.undecided}" in str(card_of(answer))
         status, answer = await p.act(
             "case.decide",
-            {"case_id": str(w.undecided), "version": "1", "decision": "normal_letter"},
+            {
+                "case_id": str(w.undecided),
+                "version": "1",
+                "decision": "normal_letter",
+                "confirmed": "true",  # the sample shows osteoporosis
+            },
         )
         card_of(answer)
     async with factory() as session:
