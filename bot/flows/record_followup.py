@@ -166,6 +166,8 @@ def _summary(outcome: followups.Outcome) -> str:
         parts.append("fall")
     if outcome.new_fracture:
         parts.append("ny fraktur")
+    if outcome.physio_assessed_on is not None:
+        parts.append(f"fysioterapibedömning genomförd {outcome.physio_assessed_on.isoformat()}")
     return "; ".join(parts)
 
 

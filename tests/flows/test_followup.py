@@ -174,3 +174,40 @@ async def test_follow_up_card_on_the_day_then_the_next_then_closed(
     ]
     assert rows[0].next_due == nxt and rows[1].next_due is None
     assert rows[0].dxa_planned == today + timedelta(days=700)
+
+
+async def test_the_physiotherapy_assessment_is_recorded_from_the_follow_up_card(
+    db_url: str, factory: Any
+) -> None:
+    today = local_date(utcnow())
+    first = add_working_days(today, 1)
+    async with running_bot(db_url) as (teams, connector):
+        case_id = await _visit_recorded(
+            teams, connector, factory, treatment="none", no_treatment_reason="Avböjer",
+            followup_date=first.isoformat(), physio_contact="true",
+        )
+        await run_daily(factory, now=_at(first), force_time=True)
+        card = await _followup_card(connector, 1)
+        text = card_text(card)
+        assert "Fysioterapiremiss" in text and "ej skickad ännu" in text
+        ids = {item.get("id") for item in card["body"] if isinstance(item, dict)}
+        assert "physio_assessed_on" in ids
+        [record] = actions_of(card)
+        answers = {"treatment": "none", "not_started_reason": "Avböjer fortfarande",
+                   "falls": "false", "new_fracture": "false"}
+        tomorrow = (today + timedelta(days=1)).isoformat()
+        status, answer = await teams.invoke(
+            ANNA, "followup.record", {**record["data"], **answers, "physio_assessed_on": tomorrow}
+        )
+        assert "i framtiden" in error_of(answer)
+        status, answer = await teams.invoke(
+            ANNA, "followup.record",
+            {**record["data"], **answers, "physio_assessed_on": today.isoformat()},
+        )
+        card_of(answer)
+        status, case = await teams.case(case_id)
+        assert case["state"] == "closed"
+        assert case["follow_ups"][0]["physio_assessed_on"] == today.isoformat()
+        assert case["follow_ups"][0]["treatment_started"] is False
+        reasons = [e["reason"] or "" for e in case["history"]]
+        assert any(f"fysioterapibedömning genomförd {today.isoformat()}" in r for r in reasons)
