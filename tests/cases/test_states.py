@@ -20,6 +20,7 @@ from tests.helpers import ingest_sample
 AWAITING_ASSIGNMENT = CaseState.AWAITING_ASSIGNMENT
 AWAITING_DECISION = CaseState.AWAITING_DECISION
 DECIDED = CaseState.DECIDED
+FOLLOW_UP = CaseState.FOLLOW_UP
 CLOSED = CaseState.CLOSED
 SUPERSEDED = CaseState.SUPERSEDED
 CANCELLED = CaseState.CANCELLED
@@ -51,7 +52,8 @@ def test_the_table_is_the_workflow() -> None:
         None: {AWAITING_ASSIGNMENT, AWAITING_DECISION},
         AWAITING_ASSIGNMENT: {AWAITING_DECISION, SUPERSEDED, CANCELLED},
         AWAITING_DECISION: {AWAITING_DECISION, DECIDED, SUPERSEDED, CANCELLED},
-        DECIDED: {AWAITING_DECISION, CLOSED, SUPERSEDED, CANCELLED},
+        DECIDED: {AWAITING_DECISION, FOLLOW_UP, CLOSED, SUPERSEDED, CANCELLED},
+        FOLLOW_UP: {FOLLOW_UP, CLOSED, SUPERSEDED, CANCELLED},
         CLOSED: {DECIDED, SUPERSEDED},
         SUPERSEDED: set(),
         CANCELLED: set(),
@@ -73,7 +75,7 @@ def test_unlisted_transition_raises(from_state: str | None, to_state: str) -> No
 def test_every_pair_is_either_allowed_or_forbidden() -> None:
     assert len(ALLOWED) + len(FORBIDDEN) == len(FROM_STATES) * len(STATES)
     assert not set(ALLOWED) & set(FORBIDDEN)
-    assert len(ALLOWED) == 15
+    assert len(ALLOWED) == 20
 
 
 @pytest.mark.parametrize("to_state", [None, "", "open", "Decided", "deleted"])
