@@ -127,8 +127,12 @@ async def test_correction_supersedes_and_tells_the_physician(db_url: str, factor
         assert new["state"] == "awaiting_decision"
         assert new["supersedes"] == first["case_id"]
         assert new["physician"]["aad_object_id"] == ANNA["aad"]
-        # the old card can no longer decide anything
-        status, answer = await teams.invoke(ANNA, "case.decide", decide["data"])
+        # the old card can no longer decide anything (another of its buttons: the same
+        # click again within seconds would be answered as the repeat it is)
+        other = next(a for a in _actions(card1.card) if a["data"].get("decision") == "other")
+        status, answer = await teams.invoke(
+            ANNA, "case.decide", {**other["data"], "other_note": "Remiss till reumatolog."}
+        )
         assert "Redan beslutat" in card_text(answer["value"]) or "Ersatt" in card_text(
             answer["value"]
         )

@@ -45,7 +45,7 @@ async def _decide(factory: Any, decision: str, *, now: datetime = DECIDED,
         outcome = await decide_case(
             session, case_id=case_id, version=1, decision=decision, note=note,
             visit_physician_aad=visit, reassign_to_aad=None, actor=Actor.clicker(actor, by),
-            now=now,
+            now=now, confirmed=True,  # the sample is osteoporotic: a "normal" decision confirms
         )
         assert isinstance(outcome, Done), outcome
     async with factory() as session:
