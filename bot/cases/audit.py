@@ -11,7 +11,7 @@ from bot.audit.models import AuditEntry
 from bot.cases.models import Case
 from bot.directory.actor import Actor
 
-__all__ = ["audit_case"]
+__all__ = ["audit_case", "audit_stale"]
 
 
 def audit_case(
@@ -36,4 +36,19 @@ def audit_case(
         task_id=task_id,
         patient=case.patient_key,
         detail=detail,
+    )
+
+
+def audit_stale(
+    session: AsyncSession, *, actor: Actor, action: str, case: Case, version: int
+) -> AuditEntry:
+    """Audit a click on a card of the case drawn at `version`, which the case has left:
+    outcome ``stale``, with both versions."""
+    return audit_case(
+        session,
+        actor=actor,
+        action=action,
+        case=case,
+        outcome="stale",
+        detail={"card_version": version, "case_version": case.version},
     )

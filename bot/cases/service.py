@@ -91,6 +91,14 @@ def transition(
     case.version += 1
 
 
+def close(session: AsyncSession, case: Case, *, actor: Actor, reason: str, now: datetime) -> None:
+    """Close the case (a transition to `closed`, with `reason` in its history)."""
+    transition(
+        session, case, CaseState.CLOSED, actor=actor, event=EventKind.CLOSED, reason=reason, now=now
+    )
+    case.closed_at = now
+
+
 def give_to(
     session: AsyncSession,
     case: Case,

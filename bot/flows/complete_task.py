@@ -118,16 +118,7 @@ async def complete_task(
         and not closes_on_visit
         and await tasks.open_count(session, case_id=case.id) == 0
     ):
-        cases.transition(
-            session,
-            case,
-            CaseState.CLOSED,
-            actor=actor,
-            event=EventKind.CLOSED,
-            reason="alla uppgifter klara",
-            now=now,
-        )
-        case.closed_at = now
+        cases.close(session, case, actor=actor, reason="alla uppgifter klara", now=now)
     await views.keep_current(session, case)
     return Done(case=case, task=task)
 

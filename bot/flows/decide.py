@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cases import service as cases
 from bot.cases.answers import suggestion_of
-from bot.cases.audit import audit_case
+from bot.cases.audit import audit_case, audit_stale
 from bot.cases.clinical import against_no_osteoporosis
 from bot.cases.enums import CaseState, DecisionKind, EventKind
 from bot.cases.models import MAX_NOTE, Case
@@ -167,14 +167,7 @@ def _unconfirmed(
 
 
 def _stale(session: AsyncSession, case: Case, *, actor: Actor, version: int) -> Stale:
-    audit_case(
-        session,
-        actor=actor,
-        action=VERB,
-        case=case,
-        outcome="stale",
-        detail={"card_version": version, "case_version": case.version},
-    )
+    audit_stale(session, actor=actor, action=VERB, case=case, version=version)
     if case.state == CaseState.SUPERSEDED:
         message = f"Ersatt av korrigerat svar: {case_ref(case.superseded_by_id or 0)}."
     elif case.decision is not None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cases import service as cases
-from bot.cases.audit import audit_case
+from bot.cases.audit import audit_case, audit_stale
 from bot.cases.enums import CaseState, EventKind
 from bot.cases.models import Case
 from bot.core.calendar import local_date
@@ -111,29 +111,12 @@ async def record_followup(
             due=outcome.next_due,
             physician=follow_up.physician or physician,
             number=follow_up.number + 1,
-            now=now,
-        )
-        cases.transition(
-            session,
-            case,
-            CaseState.FOLLOW_UP,
             actor=actor,
-            event=EventKind.FOLLOW_UP_PLANNED,
-            reason=outcome.next_due.isoformat(),
             now=now,
         )
         message = f"Uppföljningen registrerad. Nästa uppföljning {outcome.next_due.isoformat()}."
     else:
-        cases.transition(
-            session,
-            case,
-            CaseState.CLOSED,
-            actor=actor,
-            event=EventKind.CLOSED,
-            reason="uppföljning klar",
-            now=now,
-        )
-        case.closed_at = now
+        cases.close(session, case, actor=actor, reason="uppföljning klar", now=now)
         message = "Uppföljningen registrerad. Ärendet är avslutat."
     audit_case(
         session,
@@ -184,14 +167,7 @@ def _check_physician(case: Case, follow_up: FollowUp | None, actor: Actor) -> No
 
 
 async def _stale(session: AsyncSession, case: Case, *, actor: Actor, version: int) -> Stale:
-    audit_case(
-        session,
-        actor=actor,
-        action=VERB,
-        case=case,
-        outcome="stale",
-        detail={"card_version": version, "case_version": case.version},
-    )
+    audit_stale(session, actor=actor, action=VERB, case=case, version=version)
     latest = next(
         (
             f

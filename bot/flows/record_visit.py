@@ -95,15 +95,7 @@ async def record_visit(
             due=checklist.followup_date,
             physician=visit.physician or physician,
             number=1,
-            now=now,
-        )
-        cases.transition(
-            session,
-            case,
-            CaseState.FOLLOW_UP,
             actor=actor,
-            event=EventKind.FOLLOW_UP_PLANNED,
-            reason=checklist.followup_date.isoformat(),
             now=now,
         )
         message = (
@@ -111,16 +103,7 @@ async def record_visit(
             f"{checklist.followup_date.isoformat()}."
         )
     else:
-        cases.transition(
-            session,
-            case,
-            CaseState.CLOSED,
-            actor=actor,
-            event=EventKind.CLOSED,
-            reason="besök genomfört",
-            now=now,
-        )
-        case.closed_at = now
+        cases.close(session, case, actor=actor, reason="besök genomfört", now=now)
         message = f"Besöket registrerat av {physician.name}. Ärendet är avslutat."
     audit_case(
         session,

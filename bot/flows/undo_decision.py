@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cases import service as cases
-from bot.cases.audit import audit_case
+from bot.cases.audit import audit_case, audit_stale
 from bot.cases.enums import CaseState
 from bot.cases.models import Case
 from bot.core.refusal import Refusal
@@ -114,14 +114,7 @@ async def undo_decision(
 
 
 def _stale(session: AsyncSession, case: Case, *, actor: Actor, version: int) -> Stale:
-    audit_case(
-        session,
-        actor=actor,
-        action=VERB,
-        case=case,
-        outcome="stale",
-        detail={"card_version": version, "case_version": case.version},
-    )
+    audit_stale(session, actor=actor, action=VERB, case=case, version=version)
     if case.state == CaseState.SUPERSEDED:
         message = f"Ersatt av korrigerat svar: {case_ref(case.superseded_by_id or 0)}."
     elif case.decision is None:

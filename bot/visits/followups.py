@@ -17,10 +17,12 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cases.enums import CaseState
+from bot.cases import service as cases
+from bot.cases.enums import CaseState, EventKind
 from bot.cases.models import Case
 from bot.core.calendar import local_date
 from bot.core.texts import too_long
+from bot.directory.actor import Actor
 from bot.directory.models import Staff
 from bot.visits.models import FollowUp, Visit
 from bot.visits.service import TREATMENTS
@@ -120,9 +122,11 @@ def plan(
     due: date,
     physician: Staff | None,
     number: int,
+    actor: Actor,
     now: datetime,
 ) -> FollowUp:
-    """Plan follow-up number `number` of the case on `due`, for `physician`."""
+    """Plan follow-up number `number` of the case on `due`, for `physician`: the case is
+    (or stays) in `follow_up`, with the plan in its history."""
     follow_up = FollowUp(
         case_id=case.id,
         number=number,
@@ -131,6 +135,15 @@ def plan(
         created_at=now,
     )
     session.add(follow_up)
+    cases.transition(
+        session,
+        case,
+        CaseState.FOLLOW_UP,
+        actor=actor,
+        event=EventKind.FOLLOW_UP_PLANNED,
+        reason=due.isoformat(),
+        now=now,
+    )
     return follow_up
 
 
