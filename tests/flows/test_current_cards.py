@@ -215,3 +215,27 @@ async def test_a_case_card_a_command_answered_with_is_kept_current(
         await teams.invoke(ANNA, "case.decide", _decide(posted.card, "call_in"))
         card = await _shows(connector, reply, lambda c: "Kalla till läkarbesök" in card_text(c))
         assert header + "Beslutat" in card_text(card)
+
+
+async def test_a_task_reopened_shows_open_again_for_everyone(db_url: str, factory: Any) -> None:
+    async with running_bot(db_url) as (teams, connector):
+        await teams.install_personal(ANNA)
+        await teams.install_channel(MARIA)
+        await teams.intake(fixture_bytes("01_osteoporosis_named.json"))
+        [posted] = await connector.wait_count(ANNA_CHAT, 1)
+        assert posted.card is not None
+        await teams.invoke(ANNA, "case.decide", _decide(posted.card, "call_in"))
+        [task_message] = await connector.wait_count(CHANNEL, 1)
+        assert task_message.card is not None
+        [first, *_] = [a for a in actions_of(task_message.card) if a["verb"] == "task.complete"]
+        await teams.invoke(MARIA, "task.complete", first["data"], conversation_id=CHANNEL)
+        await _shows(connector, task_message, lambda c: ("task.reopen", first["data"]) in [
+            (a["verb"], a["data"]) for a in actions_of(c)
+        ])
+        status, answer = await teams.invoke(
+            MARIA, "task.reopen", first["data"], conversation_id=CHANNEL
+        )
+        card_of(answer)
+        await _shows(connector, task_message, lambda c: ("task.complete", first["data"]) in [
+            (a["verb"], a["data"]) for a in actions_of(c)
+        ])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.cases.models import Case
 from bot.db import utcnow
 from bot.demo import fresh_answer
 from tests.harness import (
@@ -51,3 +52,26 @@ async def test_a_new_answer_shows_the_patients_earlier_case(db_url: str, factory
         check_card(latest)
         assert f"Ärende {first['case_id']} (" in card_text(latest)
         assert "Kalla till läkarbesök" in card_text(latest)
+
+
+async def test_a_protected_patients_earlier_case_shows_without_identity(
+    db_url: str, factory: Any
+) -> None:
+    sample = fixture_bytes("05_protected_identity.json")
+    async with running_bot(db_url) as (teams, connector):
+        await teams.install_personal(ANNA)
+        status, first = await teams.intake(sample)
+        await connector.wait_count(ANNA_CHAT, 1)
+        status, second = await teams.intake(fresh_answer(sample, now=utcnow(), suffix="b"))
+        assert status == 201, second
+        [_, again] = await connector.wait_count(ANNA_CHAT, 2)
+        assert again.card is not None
+        check_card(again.card)
+        text = card_text(again.card)
+        assert "Tidigare i frakturkedjan" in text and f"Ärende {first['case_id']} (" in text
+        assert "Skyddad identitet" in text
+    async with factory() as session:
+        case = await session.get(Case, first["case_id"])
+        assert case is not None and case.protected_identity
+        for secret in (case.patient_name, case.patient_number):
+            assert secret and secret not in text
