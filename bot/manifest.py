@@ -35,13 +35,13 @@ COMMANDS = [
     {"title": "hjälp", "description": "Visar hjälpen", "description_en": "Shows the help"},
     {
         "title": "mina ärenden",
-        "description": "Dina DXA-svar som väntar på beslut",
-        "description_en": "Your DXA answers waiting for a decision",
+        "description": "Dina DXA-svar som väntar på beslut och besök att registrera",
+        "description_en": "Your DXA answers waiting for a decision and visits to record",
     },
     {
         "title": "uppgifter",
-        "description": "Enhetens öppna uppgifter",
-        "description_en": "Your unit's open tasks",
+        "description": "Enhetens svar att fördela och öppna uppgifter",
+        "description_en": "Your unit's answers to assign and open tasks",
     },
     {
         "title": "uppföljning",

@@ -1,28 +1,28 @@
-"""`mina ärenden`: the physician's cases awaiting their decision, oldest first.
+"""`mina ärenden`: the physician's cases awaiting their decision, oldest first, then their
+visits whose checklist is out and not recorded yet, earliest booked first.
 
-Each row opens the decision card (verb `card.refresh`). Cases of a unit where the person
-is no longer a physician are left out: their decision card would refuse to open. Every
-case shown gets a `cases.listed` audit row; a refusal gets one with outcome `refused`.
+Each case row opens the decision card (verb `card.refresh`), each visit row the checklist
+(`card.refresh` with view `visit`): after a reload of the chat, these bring back every card
+the physician has still to act on. Cases of a unit where the person is no longer a
+physician are left out: their cards would refuse them. Every case shown gets a
+`cases.listed` audit row (a visit's with `"card": "visit"`); a refusal gets one with outcome
+`refused`.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases import queries as case_queries
 from bot.cases.audit import audit_case
-from bot.cases.clinical import FRACTURE_LABELS, fracture_group
-from bot.cases.models import Case
-from bot.core.calendar import local_date, working_days_between
+from bot.core.calendar import local_date
 from bot.directory import service as directory
 from bot.directory.actor import Actor
 from bot.directory.enums import Role
-from bot.messaging.cards import shown_rows
-from bot.messaging.context import patient_context
-from bot.messaging.format import case_ref
+from bot.messaging.list_rows import VISIT_ROW, case_row, rows_without, shown_cases, visit_row
+from bot.visits import service as visits
 from cards.render import render
 from dialogs.replies import STRANGER, Reply, find_sender, refuse_list
 
@@ -36,7 +36,8 @@ NOT_A_PHYSICIAN = (
 
 
 async def my_cases(session: AsyncSession, *, actor_aad: str | None, now: datetime) -> Reply:
-    """The `case_list_card` of the sender's undecided cases, audited per case shown."""
+    """The `case_list_card` of the sender's undecided cases and open visit checklists,
+    audited per case shown."""
     person = await find_sender(session, actor_aad)
     who = Actor.clicker(person, actor_aad)
     if person is None:
@@ -50,31 +51,35 @@ async def my_cases(session: AsyncSession, *, actor_aad: str | None, now: datetim
         for case in await case_queries.undecided_for(session, physician_id=person.id)
         if directory.has_role(person, case.unit_id, Role.PHYSICIAN)
     ]
+    checklists = [
+        (visit, case)
+        for visit, case in await visits.open_checklists(session, physician_id=person.id)
+        if directory.has_role(person, case.unit_id, Role.PHYSICIAN)
+    ]
     today = local_date(now)
     card = render(
         "case_list_card",
         physician={"name": person.name},
         day=today.isoformat(),
-        cases=[_row(case, today) for case in cases],
+        cases=[case_row(case, today=today) for case in cases],
+        visits=[visit_row(visit, case) for visit, case in checklists],
     )
-    for case in cases[: shown_rows(card)]:
-        audit_case(
-            session, actor=who, action=ACTION, case=case, detail={"command": "mina ärenden"}
-        )
-    count = len(cases)
-    summary = f"{count} svar väntar på ditt beslut" if count else "Inga svar väntar på ditt beslut"
-    return Reply(card=card, summary=summary)
+    for case in cases[: rows_without(card, VISIT_ROW)]:
+        audit_case(session, actor=who, action=ACTION, case=case, detail={"command": "mina ärenden"})
+    shown_visits = set(shown_cases(card, VISIT_ROW))
+    for _, case in checklists:
+        if case.id in shown_visits:
+            audit_case(
+                session,
+                actor=who,
+                action=ACTION,
+                case=case,
+                detail={"command": "mina ärenden", "card": "visit"},
+            )
+    return Reply(card=card, summary=_summary(len(cases), visits=len(checklists)))
 
 
-def _row(case: Case, today: date) -> dict[str, Any]:
-    received = local_date(case.received_at)
-    group = fracture_group(case.fracture_code)
-    return {
-        "id": case.id,
-        "ref": case_ref(case.id),
-        "patient": patient_context(case),
-        "received": received.isoformat(),
-        "waiting_days": working_days_between(received, today),
-        "unit": case.unit.name,
-        "fracture_label": FRACTURE_LABELS[group] if group else None,
-    }
+def _summary(count: int, *, visits: int) -> str:
+    """The notification line, e.g. "2 svar väntar på ditt beslut, 1 besök att registrera"."""
+    text = f"{count} svar väntar på ditt beslut" if count else "Inga svar väntar på ditt beslut"
+    return f"{text}, {visits} besök att registrera" if visits else text

@@ -1,11 +1,14 @@
-"""`uppgifter`: the open tasks the sender may tick off, earliest due first.
+"""`uppgifter`: the open tasks the sender may tick off, earliest due first; before them, for
+an MVA, the answers of their units awaiting assignment, oldest first, each opening its
+triage card (verb `card.refresh` with view `triage`). After a reload of the chat, these
+bring back every card the MVA has still to act on.
 
 That is what `bot.tasks.service.may_handle` allows: the MVA tasks of every unit where the
 person is MVA, and the tasks assigned to the person (a physician's letter, call or other
 task). A physician therefore sees their own tasks, not the unit's MVA tasks, which only
 an MVA can tick off; a person who is both sees both. Overdue tasks (due before today,
 Europe/Stockholm) are marked. Each case shown gets one `tasks.listed` audit row naming
-its tasks on the card.
+its tasks on the card (an answer awaiting assignment: `"card": "triage"`).
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from bot.core.calendar import local_date
 from bot.directory.actor import Actor
 from bot.directory.enums import Role
 from bot.directory.models import Staff
-from bot.messaging.cards import shown_rows
 from bot.messaging.context import patient_context
 from bot.messaging.format import case_ref
+from bot.messaging.list_rows import TRIAGE_ROW, case_row, rows_without, shown_cases
 from bot.tasks import queries as task_queries
 from bot.tasks.models import Task
 from cards.render import render
@@ -37,7 +40,8 @@ ACTION = "tasks.listed"
 
 
 async def open_tasks(session: AsyncSession, *, actor_aad: str | None, now: datetime) -> Reply:
-    """The `task_list_card` of the sender's open tasks, audited per case shown."""
+    """The `task_list_card` of the sender's open tasks (and, for an MVA, the answers
+    awaiting assignment), audited per case shown."""
     person = await find_sender(session, actor_aad)
     who = Actor.clicker(person, actor_aad)
     if person is None:
@@ -52,6 +56,7 @@ async def open_tasks(session: AsyncSession, *, actor_aad: str | None, now: datet
     names = await task_queries.unit_names(
         session, unit_ids=mva_units | {task.unit_id for task in tasks}
     )
+    awaiting = await case_queries.awaiting_assignment(session, unit_ids=mva_units)
     today = local_date(now)
     rows = [_row(task, cases[task.case_id], names, today) for task in tasks]
     overdue = sum(1 for row in rows if row["overdue"])
@@ -59,10 +64,21 @@ async def open_tasks(session: AsyncSession, *, actor_aad: str | None, now: datet
         "task_list_card",
         scope=_scope(person, mva_units, names),
         day=today.isoformat(),
+        awaiting=[case_row(case, today=today) for case in awaiting],
         counts={"open": len(rows), "overdue": overdue},
         tasks=rows,
     )
-    shown = tasks[: shown_rows(card)]
+    shown_awaiting = set(shown_cases(card, TRIAGE_ROW))
+    for case in awaiting:
+        if case.id in shown_awaiting:
+            audit_case(
+                session,
+                actor=who,
+                action=ACTION,
+                case=case,
+                detail={"command": "uppgifter", "card": "triage"},
+            )
+    shown = tasks[: rows_without(card, TRIAGE_ROW)]
     for case_id in first_seen(task.case_id for task in shown):
         case = cases[case_id]
         audit_case(
@@ -79,6 +95,8 @@ async def open_tasks(session: AsyncSession, *, actor_aad: str | None, now: datet
         summary = "Inga öppna uppgifter"
     else:
         summary = f"{len(rows)} öppna uppgifter, {overdue} försenade"
+    if awaiting:
+        summary += f", {len(awaiting)} svar att fördela"
     return Reply(card=card, summary=summary)
 
 

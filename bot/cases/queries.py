@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.cases.enums import CaseState
 from bot.cases.models import Case, CaseEvent
 
-__all__ = ["by_ids", "earlier_of_patient", "history", "undecided_for"]
+__all__ = ["awaiting_assignment", "by_ids", "earlier_of_patient", "history", "undecided_for"]
 
 
 async def undecided_for(session: AsyncSession, *, physician_id: int) -> Sequence[Case]:
@@ -19,6 +19,21 @@ async def undecided_for(session: AsyncSession, *, physician_id: int) -> Sequence
     rows = await session.scalars(
         select(Case)
         .where(Case.physician_id == physician_id, Case.state == CaseState.AWAITING_DECISION)
+        .order_by(Case.received_at, Case.id)
+    )
+    return rows.all()
+
+
+async def awaiting_assignment(
+    session: AsyncSession, *, unit_ids: Collection[int]
+) -> Sequence[Case]:
+    """Cases of these units awaiting assignment to a physician, oldest first (received,
+    then id)."""
+    if not unit_ids:
+        return []
+    rows = await session.scalars(
+        select(Case)
+        .where(Case.unit_id.in_(sorted(unit_ids)), Case.state == CaseState.AWAITING_ASSIGNMENT)
         .order_by(Case.received_at, Case.id)
     )
     return rows.all()

@@ -50,7 +50,6 @@ __all__ = [
     "decision_card",
     "followup_card",
     "notice_card",
-    "shown_rows",
     "summary_card",
     "task_card",
     "triage_card",
@@ -292,12 +291,6 @@ def notice_card(
     """A titled notice, about `case` when given, with optional `facts`."""
     ctx_case = case_context(case) if case is not None else None
     return render("notice_card", title=title, text=text, case=ctx_case, facts=facts or [])
-
-
-def shown_rows(card: dict[str, Any]) -> int:
-    """How many list rows (one Container each) a rendered list card shows: fewer than its
-    context holds when the list was capped or shrunk by the compact fallback of `render`."""
-    return sum(1 for item in card["body"] if item.get("type") == "Container")
 
 
 async def triage_view(

@@ -37,12 +37,18 @@ log = logging.getLogger("frakturkedjan.teams")
 
 HELP_COMMANDS = [
     {"command": "hjälp", "description": "Visar den här hjälpen."},
-    {"command": "mina ärenden", "description": "Dina DXA-svar som väntar på beslut."},
+    {
+        "command": "mina ärenden",
+        "description": (
+            "Dina DXA-svar som väntar på beslut, och dina besök vars checklista du ännu inte "
+            "har fyllt i."
+        ),
+    },
     {
         "command": "uppgifter",
         "description": (
             "Öppna uppgifter du kan bocka av (enhetens MVA-uppgifter och dina egna), "
-            "tidigast förfallna först."
+            "tidigast förfallna först; för MVA först enhetens svar som väntar på fördelning."
         ),
     },
     {

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.cases.enums import CaseState
 from bot.cases.models import Case
 from bot.core.calendar import STOCKHOLM, add_working_days, local_date
 from bot.core.texts import too_long
@@ -151,3 +152,21 @@ async def checklists_due(session: AsyncSession, *, now: datetime) -> Sequence[Vi
         .with_for_update(skip_locked=True, of=Visit)
     )
     return rows.all()
+
+
+async def open_checklists(session: AsyncSession, *, physician_id: int) -> list[tuple[Visit, Case]]:
+    """This physician's visits whose checklist went out and is not recorded, of cases still
+    decided (the checklist `card.refresh` view ``visit`` opens), with their cases, earliest
+    booked first."""
+    rows = await session.execute(
+        select(Visit, Case)
+        .join(Case, Case.id == Visit.case_id)
+        .where(
+            Visit.physician_id == physician_id,
+            Visit.checklist_sent_at.is_not(None),
+            Visit.recorded_at.is_(None),
+            Case.state == CaseState.DECIDED,
+        )
+        .order_by(Visit.booked_at, Visit.id)
+    )
+    return [(visit, case) for visit, case in rows.all()]

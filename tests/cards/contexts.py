@@ -418,8 +418,35 @@ def case_list_context(**overrides: Any) -> dict[str, Any]:
                 "fracture_label": None,
             },
         ],
+        "visits": [],
     }
     return {**ctx, **overrides}
+
+
+def visit_list_row(**overrides: Any) -> dict[str, Any]:
+    """A visit row of `case_list_card`: its checklist is out, not recorded."""
+    value: dict[str, Any] = {
+        "id": 7,
+        "ref": "Ärende 7",
+        "patient": patient(display="Karl Erik Nyberg, 19591102-4171"),
+        "booked": "2026-11-20 09:30",
+        "unit": "Tingvalla vårdcentral",
+    }
+    return {**value, **overrides}
+
+
+def triage_list_row(**overrides: Any) -> dict[str, Any]:
+    """An answer awaiting assignment as a row of `task_list_card`."""
+    value: dict[str, Any] = {
+        "id": 14,
+        "ref": "Ärende 14",
+        "patient": patient(display="Ingrid Sjöberg, 19480907-5627"),
+        "received": "2026-11-19",
+        "waiting_days": 2,
+        "unit": "Tingvalla vårdcentral",
+        "fracture_label": "Handledsfraktur",
+    }
+    return {**value, **overrides}
 
 
 def task_row(**overrides: Any) -> dict[str, Any]:
@@ -442,6 +469,7 @@ def task_list_context(**overrides: Any) -> dict[str, Any]:
     ctx: dict[str, Any] = {
         "scope": "MVA-uppgifter för Tingvalla vårdcentral · dina egna uppgifter",
         "day": "2026-11-21",
+        "awaiting": [],
         "counts": {"open": 4, "overdue": 1},
         "tasks": [
             task_row(
@@ -666,12 +694,58 @@ def _variants() -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
         ),
         "case_list_card": ("case_list_card", case_list_context),
         "case_list_card_empty": ("case_list_card", lambda: case_list_context(cases=[])),
+        "case_list_card_visits": (
+            "case_list_card",
+            lambda: case_list_context(
+                cases=case_list_context()["cases"][:1],
+                visits=[
+                    visit_list_row(),
+                    visit_list_row(
+                        id=10,
+                        ref="Ärende 10",
+                        patient=patient(display="Skyddad identitet", protected=True),
+                        booked="2026-11-21 08:15",
+                    ),
+                ],
+            ),
+        ),
+        "case_list_card_only_visits": (
+            "case_list_card",
+            lambda: case_list_context(cases=[], visits=[visit_list_row()]),
+        ),
         "followup_list_card": ("followup_list_card", followup_list_context),
         "followup_list_card_empty": (
             "followup_list_card",
             lambda: followup_list_context(follow_ups=[]),
         ),
         "task_list_card": ("task_list_card", task_list_context),
+        "task_list_card_triage": (
+            "task_list_card",
+            lambda: task_list_context(
+                awaiting=[
+                    triage_list_row(),
+                    triage_list_row(
+                        id=15,
+                        ref="Ärende 15",
+                        patient=patient(display="Skyddad identitet", protected=True),
+                        received="2026-11-21",
+                        waiting_days=0,
+                        fracture_label=None,
+                    ),
+                ],
+                counts={"open": 1, "overdue": 0},
+                tasks=task_list_context()["tasks"][1:2],
+            ),
+        ),
+        "task_list_card_only_triage": (
+            "task_list_card",
+            lambda: task_list_context(
+                scope="MVA-uppgifter för Tingvalla vårdcentral",
+                awaiting=[triage_list_row(waiting_days=1)],
+                counts={"open": 0, "overdue": 0},
+                tasks=[],
+            ),
+        ),
         "task_list_card_empty": (
             "task_list_card",
             lambda: task_list_context(

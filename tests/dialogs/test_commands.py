@@ -18,12 +18,14 @@ from bot.cases.enums import CaseState
 from bot.cases.models import Case
 from bot.core.calendar import local_date, working_days_between
 from bot.db import transaction, utcnow
+from bot.demo import fresh_answer
 from bot.directory.models import Staff
 from bot.directory.service import load_directory
+from bot.jobs.checklists import send_due_checklists
 from bot.manifest import COMMANDS
 from bot.tasks.models import Task
 from bot.teams.handler import COMMAND_FAILED, HELP_COMMANDS, PERSONAL_CHAT_ONLY
-from bot.visits.models import FollowUp
+from bot.visits.models import FollowUp, Visit
 from dialogs.main import ASK_CASE, CANCELLED, GAVE_UP, LISTS, NOTHING_TO_CANCEL, RETRY_CASE
 from dialogs.my_cases import NOT_A_PHYSICIAN
 from dialogs.my_followups import NOT_A_PHYSICIAN as NOT_A_FOLLOWUP_PHYSICIAN
@@ -93,6 +95,8 @@ BOOK = "Boka läkartid"
 NORMAL_LETTER = "Skicka brevsvar om normal bentäthet"
 MARGARETA = "Margareta Lindqvist, 19520314-2384"
 KARL = "Karl Erik Nyberg, 19591102-4171"
+INGRID = "Ingrid Sjöberg, 19480907-5627"
+JOUR_VC = "03_osteopenia_jour_vc.json"  # names no physician: awaits assignment
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -413,6 +417,126 @@ async def test_my_cases_answers_others_plainly(db_url: str, factory: Factory) ->
     ]
 
 
+async def book_today(
+    teams: Teams, factory: Factory, case_id: int, *, visit_physician: dict[str, str]
+) -> None:
+    """Call the patient in (to `visit_physician`), tick the MVA tasks off with the visit
+    booked for today, and send the checklist, as the job does on the day."""
+    status, answer = await teams.invoke(ANNA, "card.refresh", {"case_id": case_id})
+    [data] = [
+        a["data"] for a in actions_of(card_of(answer)) if a["data"].get("decision") == "call_in"
+    ]
+    status, answer = await teams.invoke(
+        ANNA, "case.decide", {**data, "visit_physician": visit_physician["aad"]}
+    )
+    assert "Beslut:" in card_text(card_of(answer))
+    for kind, task_id in (await tasks_of(factory, case_id)).items():
+        booked = {"booked_date": today(), "booked_time": "23:59"} if kind == "book_visit" else {}
+        status, answer = await teams.invoke(MARIA, "task.complete", {"task_id": task_id, **booked})
+        assert "Klar – Maria Svensson" in card_text(card_of(answer)), kind
+    await send_due_checklists(factory, now=utcnow())
+
+
+async def test_my_cases_lists_my_visits_whose_checklist_is_out_each_opening_it(
+    db_url: str, factory: Factory
+) -> None:
+    """After a reload of the chat, "mina ärenden" brings back the visit checklists too."""
+    async with running_bot(db_url) as (teams, connector):
+        margareta = await intake(teams, "01_osteoporosis_named.json")
+        karl = await intake(teams, "02_normal_named.json")
+        protected = await intake(teams, "05_protected_identity.json")
+        undecided = await intake(teams, "06_samordningsnummer.json")
+        await book_today(teams, factory, margareta, visit_physician=ANNA)
+        await book_today(teams, factory, protected, visit_physician=ANNA)
+        await book_today(teams, factory, karl, visit_physician=ERIK)  # Erik sees Karl
+        async with factory() as session:
+            booked = {v.case_id: v.booked_at for v in await session.scalars(select(Visit))}
+        assert set(booked) == {margareta, protected, karl}
+
+        card = await card_reply(teams, connector, ANNA, "mina ärenden")
+        assert texts(card)[2:] == [
+            "1 svar väntar på ditt beslut, äldst först.",
+            "Besök att registrera",
+            "2 besök väntar på din besökschecklista, tidigast bokade först.",
+        ]
+        unit = "Tingvalla vårdcentral"
+        assert rows(card)[1:] == [
+            [f"Ärende {margareta} · besök {today()} 23:59", MARGARETA, unit],
+            [f"Ärende {protected} · besök {today()} 23:59", "Skyddad identitet", unit],
+        ]
+        assert buttons(card) == [
+            ("Öppna beslutskortet", "card.refresh", {"case_id": undecided}),
+            ("Öppna besökschecklistan", "card.refresh", {"case_id": margareta, "view": "visit"}),
+            ("Öppna besökschecklistan", "card.refresh", {"case_id": protected, "view": "visit"}),
+        ]
+        assert "Uppgift" not in json.dumps(card, ensure_ascii=False)  # the protected name
+        [sent] = [s for s in connector.sent if s.card == card]
+        assert sent.activity["summary"] == ("1 svar väntar på ditt beslut, 2 besök att registrera")
+        erik = await card_reply(teams, connector, ERIK, "mina ärenden")
+        assert [row[0] for row in rows(erik)] == [f"Ärende {karl} · besök {today()} 23:59"]
+
+        # the button opens the checklist; once recorded, the visit leaves the list
+        status, answer = await teams.invoke(ANNA, *buttons(card)[1][1:])
+        checklist = card_of(answer)
+        check_card(checklist)
+        [record] = actions_of(checklist)
+        assert record["verb"] == "visit.record" and "Besökschecklista" in card_text(checklist)
+        status, answer = await teams.invoke(
+            ANNA, "visit.record", {**record["data"], "treatment": "alendronat"}
+        )
+        assert "Ärendet är avslutat" in card_text(card_of(answer))
+        after = await card_reply(teams, connector, ANNA, "mina ärenden")
+        assert [row[0] for row in rows(after)][1:] == [
+            f"Ärende {protected} · besök {today()} 23:59"
+        ]
+        assert texts(after)[-1] == "1 besök väntar på din besökschecklista."
+
+    listed = [
+        (a.case_id, a.detail)
+        for a in await audit_rows(factory, "cases.listed")
+        if a.actor == f"staff:{ANNA['aad']}"
+    ]
+    visit = {"command": "mina ärenden", "card": "visit"}
+    assert listed == [
+        (undecided, {"command": "mina ärenden"}),
+        (margareta, visit),
+        (protected, visit),
+        (undecided, {"command": "mina ärenden"}),
+        (protected, visit),
+    ]
+
+
+async def test_my_cases_leaves_out_visits_not_due_and_checklists_of_another_unit(
+    db_url: str, factory: Factory
+) -> None:
+    await two_units(factory)
+    async with running_bot(db_url) as (teams, connector):
+        case_id = await intake(teams, "01_osteoporosis_named.json")
+        await book_today(teams, factory, case_id, visit_physician=ANNA)
+        async with transaction(factory) as session:  # the visit is tomorrow: no checklist yet
+            await session.execute(update(Visit).values(checklist_sent_at=None))
+        card = await card_reply(teams, connector, ANNA, "mina ärenden")
+        assert texts(card)[2:] == ["Inga svar väntar på ditt beslut just nu."]
+        assert buttons(card) == []
+
+        async with transaction(factory) as session:  # sent, but Anna has left Tingvalla
+            await session.execute(update(Visit).values(checklist_sent_at=utcnow()))
+        shown = await card_reply(teams, connector, ANNA, "mina ärenden")
+        assert rows(shown) == [
+            [f"Ärende {case_id} · besök {today()} 23:59", MARGARETA, "Tingvalla vårdcentral"]
+        ]
+        moved = TWO_UNITS.replace(
+            f"""hsa_id: SE2321000156-L1AB
+    units: {{{TINGVALLA}: [physician]}}""",
+            f"""hsa_id: SE2321000156-L1AB
+    units: {{{SOLBERGA}: [physician]}}""",
+        )
+        async with transaction(factory) as session:
+            await load_directory(session, moved, actor="test")
+        gone = await card_reply(teams, connector, ANNA, "mina ärenden")
+        assert rows(gone) == [] and buttons(gone) == []
+
+
 # ------------------------------------------------------------------------------ uppgifter
 
 
@@ -518,6 +642,90 @@ async def test_tasks_lists_the_units_open_mva_tasks_earliest_due_first(
         (a, [ta["waitlist"], ta["lab_package"], ta["invitation_letter"], ta["book_visit"]]),
     ]
     assert all(e.patient_key and e.unit_id for e in listed)
+
+
+async def test_tasks_lists_the_answers_awaiting_assignment_first_each_opening_its_triage_card(
+    db_url: str, factory: Factory
+) -> None:
+    """After a reload of the chat, "uppgifter" brings back the triage cards too."""
+    await two_units(factory)
+    async with running_bot(db_url) as (teams, connector):
+        first = await intake(teams, JOUR_VC)
+        status, answer = await teams.intake(fresh_answer(fixture_bytes(JOUR_VC), now=utcnow()))
+        assert status == 201, answer
+        second = answer["case_id"]
+        solberga = await intake(teams, JOUR_VC, unit=SOLBERGA)
+        named = await intake(teams, "01_osteoporosis_named.json")
+        await decide(teams, ANNA, named, "call_in")
+        await set_received(factory, {second: at(2), first: at(3)})
+        waited = [working_days_between(date(2026, 11, d), local_date(utcnow())) for d in (2, 3)]
+
+        card = await card_reply(teams, connector, MARIA, "uppgifter")
+        assert texts(card) == [
+            "Öppna uppgifter",
+            f"MVA-uppgifter för Tingvalla vårdcentral · {today()}",
+            "Svar att fördela",
+            "2 svar väntar på fördelning till läkare, äldst först.",
+            "Uppgifter",
+        ]
+        unit = "Tingvalla vårdcentral · Handledsfraktur"
+        assert rows(card)[:2] == [
+            [f"Ärende {c} · mottaget 2026-11-0{d} · väntat {w} arbetsdagar", INGRID, unit]
+            for c, d, w in ((second, 2, waited[0]), (first, 3, waited[1]))
+        ]
+        assert [row[0] for row in rows(card)[2:]] == [
+            f"Ärende {named} · {title}" for title in (WAITLIST, LETTER, LAB, BOOK)
+        ]
+        triage = [
+            ("Öppna fördelningskortet", "card.refresh", {"case_id": case_id, "view": "triage"})
+            for case_id in (second, first)
+        ]
+        assert buttons(card)[:2] == triage
+        [sent] = [s for s in connector.sent if s.card == card]
+        assert sent.activity["summary"] == "4 öppna uppgifter, 0 försenade, 2 svar att fördela"
+
+        # Solberga's MVA sees Solberga's; a physician, her own tasks only
+        sara = await card_reply(teams, connector, SARA, "uppgifter")
+        assert buttons(sara) == [
+            ("Öppna fördelningskortet", "card.refresh", {"case_id": solberga, "view": "triage"})
+        ]
+        assert texts(sara)[2:] == [
+            "Svar att fördela",
+            "1 svar väntar på fördelning till läkare.",
+            "Uppgifter",
+            "Inga öppna uppgifter.",
+        ]
+        anna = await card_reply(teams, connector, ANNA, "uppgifter")
+        assert "Svar att fördela" not in texts(anna)
+
+        # the button opens the triage card; once assigned, the answer leaves the list
+        status, answer = await teams.invoke(MARIA, "card.refresh", triage[0][2])
+        opened = card_of(answer)
+        check_card(opened)
+        assert f"Ärende {second} · Väntar på fördelning" in card_text(opened)
+        [assign] = actions_of(opened)
+        assert assign["verb"] == "case.assign"
+        status, answer = await teams.invoke(
+            MARIA, "case.assign", {**assign["data"], "physician": ANNA["aad"]}
+        )
+        assert "Fördelat till Anna Berg av Maria Svensson" in card_text(card_of(answer))
+        after = await card_reply(teams, connector, MARIA, "uppgifter")
+        assert buttons(after)[:1] == triage[1:]
+        assert texts(after)[3] == "1 svar väntar på fördelning till läkare."
+        # the old list's button still shows who took it
+        status, answer = await teams.invoke(MARIA, "card.refresh", triage[0][2])
+        assert "Fördelat till Anna Berg av Maria Svensson" in card_text(card_of(answer))
+
+    listed = [
+        (e.case_id, e.detail)
+        for e in await audit_rows(factory, "tasks.listed")
+        if e.actor == f"staff:{MARIA['aad']}"
+    ]
+    triaged = {"command": "uppgifter", "card": "triage"}
+    task_ids = list((await tasks_of(factory, named)).values())
+    assert [case_id for case_id, _ in listed] == [second, first, named, first, named]
+    assert [detail for _, detail in listed[:2]] == [triaged, triaged]
+    assert sorted(listed[2][1]["task_ids"]) == sorted(task_ids)
 
 
 async def test_tasks_of_a_physician_are_their_own(db_url: str, factory: Factory) -> None:

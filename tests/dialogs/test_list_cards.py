@@ -8,7 +8,14 @@ from typing import Any
 
 from cards.render import LIMITS, render
 from tests.cards.cardtools import input_ids, markdown_texts, schema_errors
-from tests.cards.contexts import case_list_context, patient, task_list_context, task_row
+from tests.cards.contexts import (
+    case_list_context,
+    patient,
+    task_list_context,
+    task_row,
+    triage_list_row,
+    visit_list_row,
+)
 from tests.cards.followup_contexts import followup_list_context, followup_list_row
 
 LEAKING = patient(display="Margareta Lindqvist, 19520314-2384", protected=True)
@@ -157,4 +164,83 @@ def test_followup_list_is_capped_with_a_count() -> None:
     assert card["body"][-1]["text"] == (
         "… och 65 till. Registrera de äldsta först; skriv sedan uppföljning igen."
     )
+    assert schema_errors(card) == []
+
+
+def test_triage_rows_never_show_a_protected_identity_and_open_the_triage_card() -> None:
+    rows = [triage_list_row(id=i, ref=f"Ärende {i}", patient=dict(LEAKING)) for i in (14, 15)]
+    card = render("task_list_card", **task_list_context(awaiting=rows, tasks=[]))
+    assert_no_leak_in(card, rows=2)
+    triage = containers(card)
+    assert [row["id"] for row in triage] == ["triage-14", "triage-15"]
+    assert [[item.get("text") for item in row["items"][:2]] for row in triage] == [
+        ["Ärende 14 · mottaget 2026-11-19 · väntat 2 arbetsdagar", "Skyddad identitet"],
+        ["Ärende 15 · mottaget 2026-11-19 · väntat 2 arbetsdagar", "Skyddad identitet"],
+    ]
+    assert [
+        (a["type"], a["title"], a["verb"], a["data"])
+        for row in triage
+        for a in row["items"][-1]["actions"]
+    ] == [
+        (
+            "Action.Execute",
+            "Öppna fördelningskortet",
+            "card.refresh",
+            {"case_id": i, "view": "triage"},
+        )
+        for i in (14, 15)
+    ]
+    # beside the tasks, which come after
+    both = render("task_list_card", **task_list_context(awaiting=rows))
+    assert [row.get("id") for row in containers(both)] == ["triage-14", "triage-15"] + [None] * 4
+
+
+def test_visit_rows_never_show_a_protected_identity_and_open_the_checklist() -> None:
+    rows = [visit_list_row(id=i, ref=f"Ärende {i}", patient=dict(LEAKING)) for i in (7, 8)]
+    card = render("case_list_card", **case_list_context(cases=[], visits=rows))
+    assert_no_leak_in(card, rows=2)
+    visits = containers(card)
+    assert [row["id"] for row in visits] == ["visit-7", "visit-8"]
+    assert [[item.get("text") for item in row["items"][:2]] for row in visits] == [
+        ["Ärende 7 · besök 2026-11-20 09:30", "Skyddad identitet"],
+        ["Ärende 8 · besök 2026-11-20 09:30", "Skyddad identitet"],
+    ]
+    assert [
+        (a["title"], a["verb"], a["data"]) for row in visits for a in row["items"][-1]["actions"]
+    ] == [
+        ("Öppna besökschecklistan", "card.refresh", {"case_id": i, "view": "visit"}) for i in (7, 8)
+    ]
+    heading = markdown_texts(card).index("Besök att registrera")
+    assert markdown_texts(card)[heading + 1] == (
+        "2 besök väntar på din besökschecklista, tidigast bokade först."
+    )
+
+
+def assert_no_leak_in(card: dict[str, Any], *, rows: int) -> None:
+    dumped = json.dumps(card, ensure_ascii=False)
+    for leak in ("Margareta", "Lindqvist", "19520314", "2384"):
+        assert leak not in dumped
+    assert dumped.count("Skyddad identitet") >= rows
+
+
+def test_triage_and_visit_rows_are_capped_with_a_count() -> None:
+    awaiting = [triage_list_row(id=i) for i in range(95)]
+    card = render("task_list_card", **task_list_context(awaiting=awaiting, tasks=[]))
+    assert len(containers(card)) == LIMITS["tasks"]
+    assert "… och 65 till. Fördela de äldsta först; skriv sedan uppgifter igen." in (
+        markdown_texts(card)
+    )
+    assert schema_errors(card) == []
+
+    visits = [visit_list_row(id=i) for i in range(95)]
+    card = render("case_list_card", **case_list_context(cases=[], visits=visits))
+    assert len(containers(card)) == LIMITS["tasks"]
+    assert card["body"][-1]["text"] == (
+        "… och 65 till. Registrera de tidigaste först; skriv sedan mina ärenden igen."
+    )
+    assert markdown_texts(card)[2:5] == [
+        "Inga svar väntar på ditt beslut just nu.",
+        "Besök att registrera",
+        "95 besök väntar på din besökschecklista, tidigast bokade först.",
+    ]
     assert schema_errors(card) == []

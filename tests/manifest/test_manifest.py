@@ -66,8 +66,8 @@ def test_manifest_is_valid_and_filled_from_settings() -> None:
     descriptions = {c["title"]: c["description"] for c in bot["commandLists"][0]["commands"]}
     assert descriptions == {
         "hjälp": "Visar hjälpen",
-        "mina ärenden": "Dina DXA-svar som väntar på beslut",
-        "uppgifter": "Enhetens öppna uppgifter",
+        "mina ärenden": "Dina DXA-svar som väntar på beslut och besök att registrera",
+        "uppgifter": "Enhetens svar att fördela och öppna uppgifter",
         "uppföljning": "Dina uppföljningar som är planerade i dag eller försenade",
         "ärende": "Visa ett ärende: ärende <nummer>",
     }
