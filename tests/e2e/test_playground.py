@@ -8,17 +8,29 @@ tools/playground/mva/), in two tabs of one browser:
 
 The steps are the README's (demo/banner.txt):
 
-1. both pages open, which installs the bot in each personal chat; only Maria adds the bot
-   to the team's MVA channel by clicking it (the bot keeps one reference per channel, the
-   last installer's, so the team's cards go to her Playground);
-2. `frakturkedjan demo-answer` posts a new DXA answer to the intake; the decision card
-   appears in Anna's chat;
-3. Anna opens "Kalla till läkarbesök" (an Action.ShowCard), fills the form and sends it;
-   the card turns read-only;
-4. the task card appears in Maria's channel and she ticks off every task ("Klar"; the
-   booking asks for the booked date and time: today, so the visit is due);
-5. the visit checklist card reaches Anna, she records the visit, and the case API says
-   the case is closed.
+1. both pages open (at once), which installs the bot in each personal chat; only Maria
+   adds the bot to the team's MVA channel by clicking it (the bot keeps one reference per
+   channel, the last installer's, so the team's cards go to her Playground);
+2. `frakturkedjan demo-answer` posts two new DXA answers to the intake: the sample that
+   names Anna (her decision card) and one from "Jour VC" that names no physician (a
+   triage card in Maria's channel);
+3. Maria gives the triage answer to Anna ("Fördela"); its decision card reaches Anna;
+4. Anna decides on it ("Ingen osteoporos – brevsvar"): her card turns into the summary
+   with "Ångra beslut", and Maria's triage card, updated in place on her page, says
+   "Beslutat";
+5. Anna opens "Kalla till läkarbesök" on the other card (an Action.ShowCard), fills the
+   form and sends it; the card turns into the summary, whose only button is "Ångra beslut";
+6. the task card appears in Maria's channel and she ticks off every task ("Klar"; the
+   booking asks for the booked date and time: today, so the visit is due). Each tick also
+   updates the channel's message in place (waited for before the next click, or the
+   booking form would close under her), and the first shows on Anna's page: her summary,
+   updated in place, has the task done and no "Ångra beslut" any more;
+7. the visit checklist card reaches Anna, she records the visit with a follow-up planned,
+   Maria's task card (in place) says "Uppföljning pågår", and the case API agrees.
+
+An update in place is a message whose card changed without a new message on the page; the
+Playground's log panel lists each as "User Application -> Microsoft 365 Agents Playground
+message 200" (the Bot Connector's PUT of the activity; a new message is 201).
 
 It fails on any card render error the Playground reports: errors in the page console
 (botframework-webchat says "Failed to render Adaptive Cards" there), page errors, and
@@ -75,17 +87,22 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
-FIXTURE = ROOT / "tests" / "fixtures" / "01_osteoporosis_named.json"
+FIXTURE = ROOT / "tests" / "fixtures" / "01_osteoporosis_named.json"  # names Anna
+TRIAGE_FIXTURE = ROOT / "tests" / "fixtures" / "03_osteopenia_jour_vc.json"  # "Jour VC"
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 INTAKE_TOKEN = "e2e-intake-token"
 REPORT_TOKEN = "e2e-report-token"
 ANNA_AAD = "00000000-0000-0000-0000-000000000101"
 MARIA_AAD = "00000000-0000-0000-0000-000000000102"
 TEAM_CHANNEL = "Tingvalla vårdcentral - MVA Tingvalla"  # tree item: "<team> - <channel>"
+ANNA, MARIA = "Anna Berg", "Maria Svensson"
+MARGARETA = "Margareta Lindqvist, 19520314-2384"  # FIXTURE's patient
+INGRID = "Ingrid Sjöberg, 19480907-5627"  # TRIAGE_FIXTURE's
 NOTE = "Tolk behövs (arabiska)"
+WAITLIST_ROW = r"Sätt upp på väntelista \(VL\) till läkare · MVA · Senast \S+"  # summary
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 MONTHS = "January February March April May June July August September October November December"
-BUDGET_SECONDS = 150  # the whole test, browser start to case closed
+BUDGET_SECONDS = 150  # the whole test, browser start to the visit recorded
 
 # Console noise of a machine without internet: fonts and an animation worklet from the
 # Office CDN. Anything else in the console at level error or warning fails the test.
@@ -431,65 +448,122 @@ def test_call_in_loop_in_the_playground(services: dict[str, str], tmp_path: Path
         shutil.copy(run.shots["task-card"], ROOT / "docs" / "task-card.png")
 
 
+def post_answers(bot: str, *fixtures: Path) -> list[int]:
+    """`frakturkedjan demo-answer FILE` for each fixture, as the README posts a new answer
+    (run side by side); the new cases' ids, in the fixtures' order."""
+    runs = [
+        subprocess.Popen(
+            [*services_command(), "demo-answer", str(f), "--url", bot, "--token", INTAKE_TOKEN],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for f in fixtures
+    ]
+    case_ids = []
+    for posting in runs:
+        out, err = posting.communicate(timeout=60)
+        assert posting.returncode == 0, out + err
+        status, answer = out.split(" ", 2)[1:]
+        assert status == "201", out
+        case_ids.append(json.loads(answer)["case_id"])
+    return case_ids
+
+
+def updates(page: Any) -> Any:
+    """The log panel's lines of the bot updating a message of this page in place (the
+    Bot Connector's PUT /v3/conversations/{id}/activities/{id}, answered 200; a new
+    message is answered 201)."""
+    return page.get_by_text("User Application -> Microsoft 365 Agents Playground message 200")
+
+
 def _loop(run: Run, browser: Any, services: dict[str, str], bot: str, today: date) -> None:
     # 1. Opening a page installs the bot in that person's personal chat. Only Maria
     #    clicks the channel, adding the bot to the team: the team's cards reach her.
-    for who in ("physician", "mva"):
+    for who in ("physician", "mva"):  # both load at once
         page = browser.new_page()
         watch = Watch(who)
         watch.attach(page)
         run.pages[who] = (page, watch)
-        page.goto(services[who], timeout=30_000)
-        installs = page.get_by_text("installationUpdate 201")
-        expect(installs).to_have_count(1)
-        if who == "mva":
-            page.get_by_role("treeitem", name=TEAM_CHANNEL).click()
-            expect(installs).to_have_count(2)
-            expect(page.get_by_text("conversationUpdate 201")).to_have_count(2)
+        page.goto(services[who], timeout=30_000, wait_until="commit")
     anna, _ = run.pages["physician"]
     maria, _ = run.pages["mva"]
-    anna.bring_to_front()  # a tab in the background gets no animation frames
-    anna.get_by_role("treeitem", name="Personal Chat").click()
+    expect(anna.get_by_text("installationUpdate 201")).to_have_count(1, timeout=30_000)
+    installs = maria.get_by_text("installationUpdate 201")
+    expect(installs).to_have_count(1, timeout=30_000)
+    maria.get_by_role("treeitem", name=TEAM_CHANNEL).click()
+    expect(installs).to_have_count(2)
+    expect(maria.get_by_text("conversationUpdate 201")).to_have_count(2)
+    anna_cards, maria_cards = anna.locator(MESSAGE_CARD), maria.locator(MESSAGE_CARD)
+    maria.bring_to_front()  # a tab in the background gets no animation frames
     run.check("installing the bot")
 
-    # 2. A new DXA answer, as the README posts one; the decision card appears in Anna's
-    #    personal chat.
-    posted = subprocess.run(
-        [*services_command(), "demo-answer", str(FIXTURE), "--url", bot, "--token", INTAKE_TOKEN],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert posted.returncode == 0, posted.stdout + posted.stderr
-    status, answer = posted.stdout.split(" ", 2)[1:]
-    assert status == "201", posted.stdout
-    case_id = json.loads(answer)["case_id"]
-    decision = card(anna, "Margareta Lindqvist, 19520314-2384")
+    # 2. Two new DXA answers, as the README posts them: the sample, which names Anna (her
+    #    decision card), and one from "Jour VC", which names no physician (a triage card in
+    #    the MVA channel, on Maria's page).
+    case_id, triaged = post_answers(bot, FIXTURE, TRIAGE_FIXTURE)
+    triage = card(maria, INGRID)
+    expect(triage).to_contain_text(f"Ärende {triaged} · Väntar på fördelning")
+    run.check("the triage card")
+    run.shot(triage, "triage-card")
+
+    # 3. Maria gives the triage answer to Anna: her card says so, Anna's page gets the
+    #    decision card.
+    pick_option(maria, triage.get_by_role("combobox", name=re.compile("Ansvarig läkare")), ANNA)
+    triage.get_by_role("button", name="Fördela").click()
+    expect(triage).to_contain_text(f"Fördelat till {ANNA} av {MARIA}")
+    expect(triage.get_by_role("button")).to_have_count(0)
+    run.check("the assignment")
+
+    anna.bring_to_front()
+    anna.get_by_role("treeitem", name="Personal Chat").click()
+    decision = card(anna, MARGARETA)
     expect(decision).to_contain_text("Osteoporos")
     call_in = decision.get_by_role("button", name="Kalla till läkarbesök")
     expect(call_in).to_be_visible()
-    run.check("the decision card")
+    run.check("the decision cards")
     run.shot(decision, "decision-card")
 
-    # 3. Anna calls the patient in to herself (the default) with a note for the booking.
+    # 4. Anna decides on the assigned answer (osteopenia: a letter, no second click). Her
+    #    card turns into the summary, with "Ångra beslut" for her; Maria's triage card,
+    #    updated in place on her page, says the case is decided.
+    assigned = card(anna, INGRID)
+    expect(assigned).to_contain_text(f"Ärende {triaged} · Väntar på beslut")
+    assigned.get_by_role("button", name="Ingen osteoporos – brevsvar").click()
+    expect(assigned).to_contain_text("Beslut: Ingen osteoporos – brevsvar")
+    expect(assigned.get_by_role("button")).to_have_text(["Ångra beslut"])
+    expect(triage).to_contain_text(f"Ärende {triaged} · Beslutat")
+    expect(triage).to_contain_text(f"Fördelat till {ANNA} av {MARIA}")
+    expect(maria_cards).to_have_count(1)  # no new message in the channel: a letter is Anna's
+    run.check("the decision on the assigned answer")
+    run.shot(triage, "triage-card-decided")
+
+    # 5. Anna calls her patient in to herself (the default) with a note for the booking.
     call_in.click()
     physician = decision.get_by_role("combobox", name=re.compile("Läkarbesök hos"))
     physician.click()
-    expect(anna.get_by_role("option")).to_have_text(["Anna Berg", "Erik Lund", "Sara Nilsson"])
-    anna.get_by_role("option", name="Anna Berg").click()
+    expect(anna.get_by_role("option")).to_have_text([ANNA, "Erik Lund", "Sara Nilsson"])
+    anna.get_by_role("option", name=ANNA).click()
     note = decision.get_by_role("textbox", name=re.compile("Bokningsunderlag"))
     note.click()  # a first input filled without a click is left out of the invoke
     note.fill(NOTE)
     run.shot(decision, "decision-form")
     decision.get_by_role("button", name="Skicka").click()
-    expect(decision.get_by_role("button")).to_have_count(0)  # read-only now
+    # the summary: read-only but for her undo, until a task is done
+    expect(decision.get_by_role("button")).to_have_text(["Ångra beslut"])
+    expect(decision).to_contain_text("Du kan ångra beslutet till")
     expect(decision).to_contain_text("Kalla till läkarbesök")
     expect(decision).to_contain_text(NOTE)
+    expect(decision).to_contain_text(re.compile(WAITLIST_ROW + " · Öppen"))
     run.check("the decision")
     run.shot(decision, "decision-recorded")
+    shown_to_anna = anna_cards.count()  # her cards so far: decisions, the letter task
 
-    # 4. The task card reaches the MVA channel; Maria ticks every task off.
+    # 6. The task card reaches the MVA channel; Maria ticks every task off. Each tick also
+    #    updates the message in place for everyone in the channel (the same card); waiting
+    #    for that update before the next click keeps the booking form from closing under
+    #    her. The first tick shows on Anna's page: her summary has the task done, in place
+    #    of the old one, and no "Ångra beslut" any more.
     maria.bring_to_front()
     tasks = card(maria, "Sätt upp på väntelista (VL) till läkare")
     expect(tasks).to_contain_text("Boka läkartid")
@@ -499,7 +573,9 @@ def _loop(run: Run, browser: Any, services: dict[str, str], bot: str, today: dat
     plain = tasks.get_by_role("button", name="Klar", exact=True)
     booking = tasks.get_by_role("button", name=re.compile(r"^Klar\b.+"))  # asks for the time
     ticked = tasks.get_by_text(re.compile(r"^Klar – Maria Svensson"))
+    maria_updates = updates(maria)
     for number in range(1, 5):
+        updated = maria_updates.count()
         if plain.count():
             plain.first.click()
         else:
@@ -509,15 +585,23 @@ def _loop(run: Run, browser: Any, services: dict[str, str], bot: str, today: dat
             pick_option(maria, time_of_day, "9:30 AM")
             run.shot(tasks, "task-card-booking")
             tasks.get_by_role("button", name="Spara bokad tid").click()
-        expect(ticked).to_have_count(number)
+        expect(ticked).to_have_count(number)  # the answer to her click
+        expect(maria_updates).to_have_count(updated + 1)  # the channel's message
+        if number == 1:
+            expect(decision).to_contain_text(re.compile(WAITLIST_ROW + f" · Klar – {MARIA}"))
+            expect(decision.get_by_role("button")).to_have_count(0)
+            expect(anna_cards).to_have_count(shown_to_anna)
     expect(plain).to_have_count(0)
     expect(booking).to_have_count(0)
     expect(tasks).to_contain_text(f"Bokad tid: {today.isoformat()} 09:30")
+    expect(maria_cards).to_have_count(2)  # the triage card and the task card
     run.check("ticking the tasks off")
     run.shot(tasks, "task-card-done")
 
-    # 5. The visit is today: its checklist reaches Anna; recording it closes the case.
+    # 7. The visit is today: its checklist reaches Anna; she records it with a follow-up
+    #    planned, and Maria's task card, updated in place, says so.
     anna.bring_to_front()
+    expect(decision).to_contain_text(re.compile(r"Boka läkartid · MVA · Senast \S+ · Klar – "))
     checklist = card(anna, "Besökschecklista")
     expect(checklist.get_by_role("button", name="Registrera besöket")).to_be_visible()
     checklist.get_by_role("checkbox", name=re.compile("fått information")).check()
@@ -528,21 +612,27 @@ def _loop(run: Run, browser: Any, services: dict[str, str], bot: str, today: dat
     pick_date(anna, checklist.get_by_role("combobox", name=re.compile("Uppföljning")), followup)
     run.shot(checklist, "visit-checklist")
     checklist.get_by_role("button", name="Registrera besöket").click()
-    expect(checklist).to_contain_text("Ärendet är avslutat")
+    # (the answer's notice, "Besöket registrerat …", is gone once the message's update
+    # follows: the history says it)
+    planned = f"Uppföljning planerad: Uppföljning pågår ({followup.isoformat()}) – {ANNA}"
+    expect(checklist).to_contain_text(planned)
     expect(checklist.get_by_role("button", name="Registrera besöket")).to_have_count(0)
+    expect(tasks).to_contain_text(f"Ärende {case_id} · Uppföljning pågår")
+    expect(decision).to_contain_text(f"Ärende {case_id} · Uppföljning pågår")
     run.check("recording the visit")
     run.shot(checklist, "visit-recorded")
 
-    # Every card the pages got was checked: Anna's two messages and her two answers,
-    # Maria's task card and the answers to her four ticks.
-    assert run.pages["physician"][1].cards >= 4
-    assert run.pages["mva"][1].cards >= 5
+    # Every card the pages got was checked: on Anna's page two decision cards, the letter
+    # task and the checklist, their updates and the answers to her three clicks; on
+    # Maria's the triage and task cards, their updates and the answers to her five clicks.
+    assert run.pages["physician"][1].cards >= 9
+    assert run.pages["mva"][1].cards >= 11
 
     status, case = http(
         "GET", f"{bot}/api/cases/{case_id}", headers={"Authorization": f"Bearer {REPORT_TOKEN}"}
     )
     assert status == 200, case
-    assert case["state"] == "closed"
+    assert case["state"] == "follow_up"
     assert case["decision"]["kind"] == "call_in"
     assert case["decision"]["by"] == ANNA_AAD
     assert case["decision"]["note"] == NOTE
@@ -550,5 +640,15 @@ def _loop(run: Run, browser: Any, services: dict[str, str], bot: str, today: dat
     assert [h["to_state"] for h in case["history"] if h["to_state"] != h["from_state"]] == [
         "awaiting_decision",
         "decided",
-        "closed",
+        "follow_up",
+    ]
+    status, other = http(
+        "GET", f"{bot}/api/cases/{triaged}", headers={"Authorization": f"Bearer {REPORT_TOKEN}"}
+    )
+    assert status == 200, other
+    assert (other["state"], other["decision"]["kind"]) == ("decided", "normal_letter")
+    assert [h["to_state"] for h in other["history"] if h["to_state"] != h["from_state"]] == [
+        "awaiting_assignment",
+        "awaiting_decision",
+        "decided",
     ]
