@@ -1,9 +1,15 @@
-"""Shared fixtures: a migrated database on SQLite and on PostgreSQL, and the loopback harness.
+"""Shared fixtures: a migrated database on SQLite and on PostgreSQL, the Teams runtime, and
+the loopback harness.
 
-Integration tests take `db_url`, which runs them once on each database. The PostgreSQL
-leg uses the server at 127.0.0.1:5432 (override with FK_TEST_POSTGRES), one fresh
-database per test cloned from a migrated template; it is skipped, with the reason, only
-when no server answers. Helpers the tests import (samples, ingest_sample, the
+Integration tests take `db_url`, which runs them once on each database. Teams-layer tests
+take `runtime` (or mark a module `pytest.mark.usefixtures("runtime")`), which runs them
+once per Teams runtime with `TEAMS_SDK` set for the app; a test that takes both runs on
+both databases with botbuilder and on SQLite with agents (the runtimes share the database
+code, which the storage tests check on both databases).
+
+The PostgreSQL leg uses the server at 127.0.0.1:5432 (override with FK_TEST_POSTGRES), one
+fresh database per test cloned from a migrated template; it is skipped, with the reason,
+only when no server answers. Helpers the tests import (samples, ingest_sample, the
 PostgreSQL admin connection, the log scan) live in `tests/helpers.py`.
 """
 
@@ -67,9 +73,36 @@ def _drop_pg_template() -> Iterator[None]:
             pass
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+DATABASES = ("sqlite", "postgresql")
+RUNTIMES = ("botbuilder", "agents")  # TEAMS_SDK, the default first
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`db_url` once per database, `runtime` once per Teams runtime; a test that takes both
+    runs on both databases with the default runtime and on SQLite with the others."""
+    names = metafunc.fixturenames
+    if "runtime" in names and "db_url" in names:
+        pairs = [(db, sdk) for sdk in RUNTIMES for db in DATABASES]
+        pairs = [(db, sdk) for db, sdk in pairs if sdk == RUNTIMES[0] or db == DATABASES[0]]
+        metafunc.parametrize(("db_url", "runtime"), pairs, indirect=True)
+    elif "runtime" in names:
+        metafunc.parametrize("runtime", RUNTIMES, indirect=True)
+    elif "db_url" in names:
+        metafunc.parametrize("db_url", DATABASES, indirect=True)
+
+
+@pytest.fixture
+def runtime(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The Teams runtime of this run (parametrized by `pytest_generate_tests`), set as
+    `TEAMS_SDK` for the app the test starts."""
+    sdk: str = getattr(request, "param", RUNTIMES[0])
+    monkeypatch.setenv("TEAMS_SDK", sdk)
+    return sdk
+
+
+@pytest.fixture
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
-    """A fresh, migrated, empty database: one run per database kind."""
+    """A fresh, migrated, empty database: one run per database kind (`DATABASES`)."""
     if request.param == "sqlite":
         path = tmp_path / "test.db"
         shutil.copy(sqlite_template, path)
