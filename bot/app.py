@@ -30,9 +30,8 @@ from bot.outbox.worker import OutboxWorker
 from bot.preflight import SchemaWatch, check_registration
 from bot.reports.page import report_page
 from bot.state import STATE, AppState
-from bot.teams.adapter import BotAuthConfig, create_adapter
-from bot.teams.connector import AppCredentialsTokenProvider, ConnectorClient
-from bot.teams.handler import FrakturkedjanBot
+from bot.teams.connector import ConnectorClient
+from bot.teams.runtime import Registration, create_endpoint
 
 log = logging.getLogger("frakturkedjan.app")
 access_log = logging.getLogger("frakturkedjan.http")
@@ -114,28 +113,31 @@ def create_app(
     locally, `frakturkedjan remind --now` sends them.
 
     Raises `PreflightError` for incomplete registration settings (`check_registration`:
-    outside local mode `MicrosoftAppId` and `ALLOWED_TENANTS` are required).
+    outside local mode `MicrosoftAppId` and `ALLOWED_TENANTS` are required) and for a
+    Teams runtime (`TEAMS_SDK`, `bot.teams.runtime`) whose SDK is not installed.
 
     `/readyz` answers 503 and the background loops pause while the database's schema is
     not this version's (`SchemaWatch`); `frakturkedjan serve` refuses to start on such a
     database in the first place.
     """
     check_registration(settings, local=local)
-    adapter = create_adapter(
-        BotAuthConfig(
+    engine = create_engine(settings.database_url)
+    schema = SchemaWatch(engine)
+    state = AppState(settings=settings, engine=engine, factory=session_factory(engine), clock=clock)
+    endpoint = create_endpoint(
+        settings.teams_sdk,
+        Registration(
             app_id=settings.app_id or None,
             app_password=settings.app_password or None,
             app_type=settings.app_type,
             tenant_id=settings.app_tenant_id or None,
             local=local,
             allowed_tenants=settings.allowed_tenants,
-        )
-    )
-    engine = create_engine(settings.database_url)
-    schema = SchemaWatch(engine)
-    state = AppState(settings=settings, engine=engine, factory=session_factory(engine), clock=clock)
-    bot = FrakturkedjanBot(
-        state.factory, on_change=state.wake_outbox, clock=clock, metrics=state.metrics
+        ),
+        factory=state.factory,
+        on_change=state.wake_outbox,
+        clock=clock,
+        metrics=state.metrics,
     )
 
     app = web.Application(
@@ -144,7 +146,7 @@ def create_app(
     app[STATE] = state
 
     async def messages(request: web.Request) -> web.Response:
-        return await adapter.process(request, bot)
+        return await endpoint.process(request)
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -196,23 +198,13 @@ def create_app(
         connector: ConnectorClient | None = None
         worker_task: asyncio.Task[None] | None = None
         worker: OutboxWorker | None = None
-        if settings.app_id:
-            await adapter.prefetch_openid_metadata()  # not on the first request's time
+        await endpoint.prefetch()  # the channel's keys, not on the first request's time
         if run_worker:
             used: Sender
             if sender is not None:
                 used = sender
             else:
-                provider = (
-                    AppCredentialsTokenProvider(
-                        app_id=settings.app_id,
-                        app_password=settings.app_password or "",
-                        tenant_id=settings.app_tenant_id,
-                    )
-                    if settings.app_id
-                    else None
-                )
-                connector = ConnectorClient(token_provider=provider)
+                connector = ConnectorClient(token_provider=endpoint.token_provider())
                 used = connector
             worker = OutboxWorker(
                 state.factory,
@@ -260,7 +252,7 @@ def create_app(
                 await asyncio.wait_for(worker_task, timeout=10)
         if connector is not None:
             await connector.close()
-        await adapter.close()
+        await endpoint.close()
         await engine.dispose()
 
     app.cleanup_ctx.append(lifecycle)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.intake.limits import MAX_BODY_BYTES
-from bot.preflight import PreflightError, check_database_url
+from bot.preflight import PreflightError, check_database_url, check_teams_sdk
+
+# The Agents SDK's own names for the registration, accepted beside MicrosoftApp* (which
+# win when both are set); see `bot.teams.agents.auth.connection_settings`.
+SDK_CONNECTION = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
+# the Agents SDK's AUTHTYPE values frakturkedjan takes, and the MicrosoftAppType of each
+# (None: MicrosoftAppType decides between SingleTenant and MultiTenant)
+SDK_AUTH_TYPES: dict[str, str | None] = {
+    "clientsecret": None,
+    "usermanagedidentity": "UserAssignedMSI",
+}
 
 
 def _split(value: str) -> frozenset[str]:
@@ -23,17 +33,33 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "database_url"),
     )
     app_id: str | None = Field(
-        default=None, validation_alias=AliasChoices("MicrosoftAppId", "app_id")
+        default=None,
+        validation_alias=AliasChoices("MicrosoftAppId", f"{SDK_CONNECTION}CLIENTID", "app_id"),
     )
     app_password: str | None = Field(
-        default=None, validation_alias=AliasChoices("MicrosoftAppPassword", "app_password")
+        default=None,
+        validation_alias=AliasChoices(
+            "MicrosoftAppPassword", f"{SDK_CONNECTION}CLIENTSECRET", "app_password"
+        ),
     )
     app_type: str = Field(
         default="SingleTenant", validation_alias=AliasChoices("MicrosoftAppType", "app_type")
     )
     app_tenant_id: str | None = Field(
-        default=None, validation_alias=AliasChoices("MicrosoftAppTenantId", "app_tenant_id")
+        default=None,
+        validation_alias=AliasChoices(
+            "MicrosoftAppTenantId", f"{SDK_CONNECTION}TENANTID", "app_tenant_id"
+        ),
     )
+    sdk_auth_type: str | None = Field(
+        default=None, validation_alias=AliasChoices(f"{SDK_CONNECTION}AUTHTYPE", "sdk_auth_type")
+    )
+    """The Agents SDK's AUTHTYPE: ClientSecret or UserManagedIdentity (which stands for
+    MicrosoftAppType UserAssignedMSI); other SDK auth types are not supported."""
+    teams_sdk: str = Field(
+        default="botbuilder", validation_alias=AliasChoices("TEAMS_SDK", "teams_sdk")
+    )
+    """The Teams runtime (`bot.teams.runtime`): botbuilder (the default) or agents."""
     intake_tokens_raw: str = Field(
         default="", validation_alias=AliasChoices("INTAKE_TOKENS", "intake_tokens_raw")
     )
@@ -95,6 +121,33 @@ class Settings(BaseSettings):
             return check_database_url(value)
         except PreflightError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("teams_sdk")
+    @classmethod
+    def _known_teams_sdk(cls, value: str) -> str:
+        try:
+            return check_teams_sdk(value)
+        except PreflightError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("sdk_auth_type")
+    @classmethod
+    def _supported_sdk_auth_type(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() not in SDK_AUTH_TYPES:
+            raise ValueError(
+                f"{value!r} is not an auth type frakturkedjan supports; set it to ClientSecret "
+                "or UserManagedIdentity, or leave it out and set MicrosoftAppType"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _app_type_of_sdk_auth_type(self) -> Settings:
+        """The SDK's AUTHTYPE, when set, decides the MicrosoftAppType it stands for."""
+        if self.sdk_auth_type is not None:
+            app_type = SDK_AUTH_TYPES[self.sdk_auth_type.strip().lower()]
+            if app_type is not None:
+                self.app_type = app_type
+        return self
 
     @property
     def intake_tokens(self) -> frozenset[str]:

@@ -4,6 +4,7 @@ Every check raises `PreflightError` (or a subclass) with one line that names the
 and what to do; `frakturkedjan` prints it and exits 2 (`bot.cli.main`). The checks:
 
 - `check_database_url`: a `DATABASE_URL` this package can use (`Settings` calls it);
+- `check_teams_sdk`: a `TEAMS_SDK` naming one of the Teams runtimes (`Settings` calls it);
 - `check_registration`: the settings `serve` needs to authenticate Teams;
 - `check_reachable`: the database answers (for `db upgrade`, which creates the schema);
 - `check_schema`: the database answers and carries the schema of this version (every
@@ -37,6 +38,7 @@ __all__ = [
     "APP_TYPES",
     "CONNECT_TIMEOUT_SECONDS",
     "SCHEMA_CHECK_SECONDS",
+    "TEAMS_SDKS",
     "DatabaseUnreachable",
     "PreflightError",
     "Registration",
@@ -46,6 +48,7 @@ __all__ = [
     "check_reachable",
     "check_registration",
     "check_schema",
+    "check_teams_sdk",
     "migration_revisions",
     "schema_problem",
 ]
@@ -56,6 +59,9 @@ VERSIONS = Path(__file__).parent / "migrations" / "versions"
 CONNECT_TIMEOUT_SECONDS = 15.0
 SCHEMA_CHECK_SECONDS = 10.0
 APP_TYPES = ("SingleTenant", "MultiTenant", "UserAssignedMSI")
+# the Teams runtimes (`bot.teams.runtime`): botbuilder 4.17.1, the default, and the
+# Microsoft 365 Agents SDK
+TEAMS_SDKS = ("botbuilder", "agents")
 UPGRADE = "run `frakturkedjan db upgrade`"
 _URL_FORMS = "sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
 # the async driver this package ships, per database; a URL without a driver gets it
@@ -112,6 +118,18 @@ def check_database_url(url: str) -> str:
     if scheme == f"{backend}+{wanted}":
         return url
     return f"{backend}+{wanted}://{rest}"
+
+
+def check_teams_sdk(value: str) -> str:
+    """The Teams runtime `value` names (case and spaces ignored); raises `PreflightError`
+    for one that is not in `TEAMS_SDKS`."""
+    name = value.strip().lower()
+    if name not in TEAMS_SDKS:
+        raise PreflightError(
+            f"{value!r} is not a Teams runtime; set it to {TEAMS_SDKS[0]} (the default) or "
+            f"{TEAMS_SDKS[1]}"
+        )
+    return name
 
 
 class Registration(Protocol):

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv inside the project and installs the project with its dev tools into it.
+# Creates .venv inside the project and installs the project with its dev tools and both
+# Teams runtimes (the extras botbuilder and agents) into it.
 # Re-installs only when pyproject.toml changed. Sourced by run-local.sh and test.sh.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,7 +24,7 @@ STAMP="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
 if [ ! -f "$STAMP" ]; then
   echo "== installing the project and its dev tools into .venv"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[dev]"
+  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[dev,botbuilder,agents]"
   rm -f "$VENV"/.installed-*
   touch "$STAMP"
 fi

@@ -5,6 +5,11 @@ packages or modules. The Bot Framework SDK stays inside `bot/teams/` and `dialog
 
 Checked on each file's parsed imports: nested (function-level) imports and imports under
 `TYPE_CHECKING` count like any other.
+
+Both Teams SDKs (botbuilder, the Microsoft 365 Agents SDK) stay inside the Teams layer;
+inside it, the seam (`bot/teams/runtime.py` and the modules it shares) imports neither,
+the agents runtime (`bot/teams/agents/`, `dialogs/agents_commands.py`) never botbuilder,
+and the botbuilder runtime never the Agents SDK.
 """
 
 from __future__ import annotations
@@ -17,9 +22,36 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = ("bot", "dialogs", "cards")
-SDK = ("botbuilder", "botframework")
+BOTBUILDER = ("botbuilder", "botframework", "msrest")
+AGENTS_SDK = ("microsoft_agents",)
+SDK = (*BOTBUILDER, *AGENTS_SDK)
 SDK_ALLOWED = ("bot/teams/", "dialogs/")
 TEAMS_LAYER = ("bot.teams", "dialogs", "bot.app")
+# the Teams layer's modules that import no SDK: the seam and what both runtimes share
+SDK_FREE = (
+    "bot/teams/__init__.py",
+    "bot/teams/actions.py",
+    "bot/teams/card_actions.py",
+    "bot/teams/connector.py",
+    "bot/teams/inbound.py",
+    "bot/teams/references.py",
+    "bot/teams/registration.py",
+    "bot/teams/runtime.py",
+    "bot/teams/texts.py",
+)
+# each runtime's own modules
+AGENTS_RUNTIME = ("bot/teams/agents/", "dialogs/agents_commands.py")
+BOTBUILDER_RUNTIME = (
+    "bot/teams/adapter.py",
+    "bot/teams/app_credentials.py",
+    "bot/teams/botbuilder_endpoint.py",
+    "bot/teams/handler.py",
+    "bot/teams/invoke.py",
+    "bot/teams/openid.py",
+    "bot/teams/sdk_clients.py",
+    "bot/teams/storage.py",
+    "dialogs/main.py",
+)
 
 # Bottom to top. A package may import from itself and from anything before it.
 LAYERS = (
@@ -220,6 +252,7 @@ def test_the_check_sees_the_sdk_where_it_is_used() -> None:
         and any(_is_under(m, SDK) for _, m in imported_modules(path))
     }
     assert "bot/teams/adapter.py" in seen
+    assert "bot/teams/agents/endpoint.py" in seen
 
 
 def test_import_parser_resolves_every_form(tmp_path: Path) -> None:
@@ -319,7 +352,41 @@ def test_a_cycle_is_caught(tmp_path: Path) -> None:
 def test_no_sdk_import_outside_the_teams_layer(path: Path) -> None:
     offending = [f"{relative(path)}:{line}: {module}"
                  for line, module in imported_modules(path) if _is_under(module, SDK)]
-    assert offending == [], "botbuilder/botframework belong in bot/teams/ or dialogs/ only"
+    assert offending == [], "the Teams SDKs belong in bot/teams/ or dialogs/ only"
+
+
+def test_every_module_of_the_teams_layer_belongs_to_the_seam_or_one_runtime() -> None:
+    """A new module in bot/teams/ is placed in one of the lists above, so that the checks
+    below cover it."""
+    teams = {relative(p) for p in python_files() if relative(p).startswith("bot/teams/")}
+    runtimes = (*AGENTS_RUNTIME, *BOTBUILDER_RUNTIME)
+    placed = {f for f in teams if f in SDK_FREE or f.startswith(runtimes)}
+    assert sorted(teams - placed) == []
+    assert set(SDK_FREE) <= teams
+
+
+@pytest.mark.parametrize("path", [ROOT / f for f in SDK_FREE], ids=str)
+def test_the_seam_imports_no_sdk(path: Path) -> None:
+    offending = [f"{relative(path)}:{line}: {module}"
+                 for line, module in imported_modules(path) if _is_under(module, SDK)]
+    assert offending == [], "the seam and what both runtimes share import no Teams SDK"
+
+
+@pytest.mark.parametrize(
+    ("path", "foreign"),
+    [(p, BOTBUILDER) for p in python_files() if relative(p).startswith(AGENTS_RUNTIME)]
+    + [(p, AGENTS_SDK) for p in python_files() if relative(p).startswith(BOTBUILDER_RUNTIME)],
+    ids=lambda v: relative(v) if isinstance(v, Path) else "",
+)
+def test_a_runtime_imports_neither_the_other_sdk_nor_the_other_runtime(
+    path: Path, foreign: tuple[str, ...]
+) -> None:
+    other = [m.replace("/", ".").removesuffix(".py").rstrip(".")
+             for m in (BOTBUILDER_RUNTIME if foreign == BOTBUILDER else AGENTS_RUNTIME)]
+    offending = [f"{relative(path)}:{line}: {module}"
+                 for line, module in imported_modules(path)
+                 if _is_under(module, foreign) or _is_under(module, tuple(other))]
+    assert offending == []
 
 
 @pytest.mark.parametrize(

@@ -30,9 +30,7 @@ and an invoke answer uses nothing it builds.
 
 from __future__ import annotations
 
-import json
 import logging
-import traceback
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -46,12 +44,20 @@ from botbuilder.integration.aiohttp import (
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
 from botframework.connector.auth import BotFrameworkAuthentication
 
+from bot.teams.card_actions import INTERNAL_ERROR_MESSAGE, clicker_aad, is_plain_card_action
+from bot.teams.inbound import (
+    error_response,
+    read_activity_body,
+    tenant_of_channel_data,
+    traceback_without_messages,
+)
 from bot.teams.invoke import CardActionBot, adaptive_card_error_response, write_invoke_response
 from bot.teams.openid import (
     OpenIdMetadataUnavailable,
     install_nonblocking_openid_metadata,
     prefetch_channel_metadata,
 )
+from bot.teams.registration import LocalModeRequired, Registration
 from bot.teams.sdk_clients import CachingBotFrameworkAuthentication
 
 __all__ = [
@@ -64,29 +70,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_INTERNAL_ERROR_MESSAGE = "Något gick fel. Försök igen om en stund."
+_INTERNAL_ERROR_MESSAGE = INTERNAL_ERROR_MESSAGE
 
-
-@dataclass(frozen=True)
-class BotAuthConfig:
-    """The bot's Azure registration (MicrosoftAppId, MicrosoftAppPassword,
-    MicrosoftAppType, MicrosoftAppTenantId) and the transport policy.
-
-    With no `app_id` the adapter runs unauthenticated, which `create_adapter` allows
-    only with `local=True`. A non-empty `allowed_tenants` refuses activities from other
-    tenants (`channelData.tenant.id`).
-    """
-
-    app_id: str | None
-    app_password: str | None
-    app_type: str = "SingleTenant"
-    tenant_id: str | None = None
-    local: bool = False
-    allowed_tenants: frozenset[str] = frozenset()
-
-
-class LocalModeRequired(RuntimeError):
-    """No app id is configured and local (unauthenticated) mode was not asked for."""
+BotAuthConfig = Registration
+"""The registration the adapter is built from (`bot.teams.registration.Registration`)."""
 
 
 @dataclass(frozen=True)
@@ -100,19 +87,11 @@ class _SdkConfiguration:
     APP_TENANTID: str | None
 
 
-def _error(status: HTTPStatus, code: str) -> web.Response:
-    return web.json_response({"error": code}, status=int(status))
+_error = error_response
 
 
 def _tenant_id(activity: Activity) -> str | None:
-    channel_data = activity.channel_data
-    if not isinstance(channel_data, dict):
-        return None
-    tenant = channel_data.get("tenant")
-    if not isinstance(tenant, dict):
-        return None
-    tenant_id = tenant.get("id")
-    return tenant_id if isinstance(tenant_id, str) else None
+    return tenant_of_channel_data(activity.channel_data)
 
 
 def _activity_ids(activity: Activity) -> str:
@@ -125,26 +104,10 @@ def _activity_ids(activity: Activity) -> str:
     )
 
 
-_ROUTING_TEXT_FIELDS = ("id", "channelId", "serviceUrl")
-_ROUTING_ACCOUNTS = ("conversation", "from", "recipient")
-
-
 def _is_plain_card_action(body: dict[str, Any]) -> bool:
     """An `adaptiveCard/action` invoke whose routing fields have the types msrest would
     accept (anything else goes through the full deserialisation, and its 400)."""
-    if body.get("type") != ActivityTypes.invoke or body.get("name") != "adaptiveCard/action":
-        return False
-    if any(not isinstance(body.get(k, ""), str) for k in _ROUTING_TEXT_FIELDS):
-        return False
-    if not isinstance(body.get("channelData", {}), dict):
-        return False
-    for key in _ROUTING_ACCOUNTS:
-        account = body.get(key, {})
-        if not isinstance(account, dict):
-            return False
-        if any(not isinstance(account.get(k, ""), str) for k in ("id", "role", "aadObjectId")):
-            return False
-    return True
+    return is_plain_card_action(body)
 
 
 def _routing_activity(body: dict[str, Any]) -> Activity:
@@ -167,8 +130,7 @@ def _routing_activity(body: dict[str, Any]) -> Activity:
 
 
 def _aad_object_id(body: dict[str, Any]) -> str | None:
-    aad: str | None = body.get("from", {}).get("aadObjectId")
-    return aad
+    return clicker_aad(body)
 
 
 def _deserialize_activity(body: dict[str, Any]) -> Activity | web.Response:
@@ -177,18 +139,6 @@ def _deserialize_activity(body: dict[str, Any]) -> Activity | web.Response:
     except Exception:  # msrest DeserializationError and friends
         return _error(HTTPStatus.BAD_REQUEST, "body_not_activity")
     return activity
-
-
-def traceback_without_messages(exc: BaseException) -> str:
-    """Exception types and code locations, without exception messages (which may carry
-    patient data or user text)."""
-    parts: list[str] = []
-    current: BaseException | None = exc
-    while current is not None and len(parts) < 5:
-        frames = "".join(traceback.format_tb(current.__traceback__))
-        parts.append(f"{type(current).__qualname__}\n{frames}")
-        current = current.__cause__ or current.__context__
-    return "caused by ".join(parts)
 
 
 class TeamsAdapter(CloudAdapter):  # type: ignore[misc]
@@ -294,22 +244,13 @@ class TeamsAdapter(CloudAdapter):  # type: ignore[misc]
 
     @staticmethod
     async def _read_body(request: web.Request) -> dict[str, Any] | web.Response:
-        """The request body as a JSON object with a `type`, or a 400/413 response.
+        """The request body as a JSON object with a `type`, or a 400/413 response
+        (`bot.teams.inbound.read_activity_body`).
 
         The SDK reads `request.headers["Content-Type"]` (KeyError → 500 when missing)
         and lets JSON and msrest deserialisation errors escape as 500.
         """
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large")
-        try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nesting
-            return _error(HTTPStatus.BAD_REQUEST, "body_not_json")
-        if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
-            return _error(HTTPStatus.BAD_REQUEST, "body_not_activity")
-        return body
+        return await read_activity_body(request)
 
     async def close(self) -> None:
         """Release the cached SDK connector clients (call at application shutdown)."""

@@ -1,6 +1,7 @@
-"""A small async Bot Connector client for outbound sends (the outbox worker's path).
+"""A small async Bot Connector client for outbound sends (the outbox worker's path, and
+on the `agents` runtime the replies of a turn too). Imports no Teams SDK.
 
-The SDK sends through msrest: blocking `requests` in a thread pool, a new
+botbuilder sends through msrest: blocking `requests` in a thread pool, a new
 `ConnectorClient` (and TCP connection) per turn, and exceptions for every HTTP error.
 This client uses one aiohttp session with keep-alive and returns every outcome as a
 `SendResult`, so that the caller decides about retries (429/5xx with `Retry-After`)
@@ -13,6 +14,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -21,12 +23,10 @@ from urllib.parse import quote
 
 import aiohttp
 import jwt
-from botframework.connector.auth import MicrosoftAppCredentials
 from yarl import URL
 
 __all__ = [
-    "AccessTokenSource",
-    "AppCredentialsTokenProvider",
+    "CachingTokenProvider",
     "ConnectorClient",
     "SendResult",
     "TokenProvider",
@@ -55,37 +55,26 @@ class TokenProvider(Protocol):
     async def token(self, service_url: str) -> str | None: ...
 
 
-class AccessTokenSource(Protocol):
-    """What `AppCredentialsTokenProvider` needs from botbuilder's app credentials."""
+class CachingTokenProvider:
+    """The bot's outbound token from `fetch`, cached until `refresh_margin` seconds
+    before it expires (read from the token's `exp`; `fallback_lifetime` when the token
+    is not a readable JWT). One fetch at a time, bounded by `timeout`.
 
-    def get_access_token(self, force_refresh: bool = False) -> str: ...
-
-
-class AppCredentialsTokenProvider:
-    """The bot's outbound token from botbuilder's `MicrosoftAppCredentials`.
-
-    msal is blocking, so the token is fetched in a thread (bounded by `timeout`) and
-    cached until `refresh_margin` seconds before it expires (read from the token's
-    `exp`; `fallback_lifetime` when the token is not a readable JWT). One fetch at a
-    time. Raises what msal raises (e.g. PermissionError for wrong credentials) or
-    TimeoutError.
+    `fetch` must not block the event loop (the SDKs' credentials run msal in a thread:
+    `bot.teams.app_credentials`, `bot.teams.agents.tokens`). `token` raises what `fetch`
+    raises (e.g. PermissionError for wrong credentials) or TimeoutError; the
+    `ConnectorClient` turns that into a `SendResult`.
     """
 
     def __init__(
         self,
+        fetch: Callable[[], Awaitable[str]],
         *,
-        app_id: str,
-        app_password: str,
-        tenant_id: str | None,
-        oauth_scope: str | None = None,
-        credentials: AccessTokenSource | None = None,
         refresh_margin: float = 300.0,
         fallback_lifetime: float = 600.0,
         timeout: float = 30.0,
     ) -> None:
-        self._credentials: AccessTokenSource = credentials or MicrosoftAppCredentials(
-            app_id, app_password, channel_auth_tenant=tenant_id, oauth_scope=oauth_scope
-        )
+        self._fetch = fetch
         self._refresh_margin = refresh_margin
         self._fallback_lifetime = fallback_lifetime
         self._timeout = timeout
@@ -100,9 +89,7 @@ class AppCredentialsTokenProvider:
             self._lock = asyncio.Lock()
         async with self._lock:
             if not self._is_valid():
-                token = await asyncio.wait_for(
-                    asyncio.to_thread(self._credentials.get_access_token), self._timeout
-                )
+                token = await asyncio.wait_for(self._fetch(), self._timeout)
                 self._token = token
                 self._expires_at = self._expiry_of(token)
         return self._token
@@ -190,6 +177,13 @@ class ConnectorClient:
             f"/v3/conversations/{_segment(conversation_id)}/activities",
             activity,
         )
+
+    async def reply_to_activity(
+        self, service_url: str, conversation_id: str, reply_to_id: str, activity: dict[str, Any]
+    ) -> SendResult:
+        """POST {service_url}/v3/conversations/{conversation_id}/activities/{reply_to_id}."""
+        path = f"/v3/conversations/{_segment(conversation_id)}/activities/{_segment(reply_to_id)}"
+        return await self._request("POST", service_url, path, activity)
 
     async def update_activity(
         self, service_url: str, conversation_id: str, activity_id: str, activity: dict[str, Any]

@@ -21,46 +21,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import transaction, utcnow
 from bot.metrics import Metrics
-from bot.teams import actions, references
-from bot.teams.adapter import traceback_without_messages
-from bot.teams.invoke import (
-    adaptive_card_error_response,
-    adaptive_card_invoke_response,
-    trigger_of,
-)
+from bot.teams import references
+from bot.teams.card_actions import CARD_ACTION, CardActions
 from bot.teams.storage import SqlStorage
+from bot.teams.texts import HELP_COMMANDS, PERSONAL_CHAT_ONLY
 
 if TYPE_CHECKING:
     from dialogs.main import TextCommands
 
+__all__ = ["COMMAND_FAILED", "HELP_COMMANDS", "PERSONAL_CHAT_ONLY", "FrakturkedjanBot"]
+
 log = logging.getLogger("frakturkedjan.teams")
 
-HELP_COMMANDS = [
-    {"command": "hjälp", "description": "Visar den här hjälpen."},
-    {
-        "command": "mina ärenden",
-        "description": (
-            "Dina DXA-svar som väntar på beslut, och dina besök vars checklista du ännu inte "
-            "har fyllt i."
-        ),
-    },
-    {
-        "command": "uppgifter",
-        "description": (
-            "Öppna uppgifter du kan bocka av (enhetens MVA-uppgifter och dina egna), "
-            "tidigast förfallna först; för MVA först enhetens svar som väntar på fördelning."
-        ),
-    },
-    {
-        "command": "uppföljning",
-        "description": (
-            "Dina uppföljningar efter läkarbesök som är planerade till i dag eller försenade, "
-            "tidigast planerade först."
-        ),
-    },
-    {"command": "ärende <id>", "description": "Ett ärende med dess historik."},
-]
-PERSONAL_CHAT_ONLY = "Skriv kommandona i den personliga chatten med Frakturkedjan."
 COMMAND_FAILED = "Något gick fel. Försök igen om en stund."
 
 
@@ -80,11 +52,12 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
         default `SqlStorage` on `factory`, so that it survives restarts and is shared by
         every bot process."""
         super().__init__()
-        actions.check_verbs()
         self._factory = factory
-        self._metrics = metrics or Metrics()
         self._on_change = on_change
         self._clock = clock
+        self._card_actions = CardActions(
+            factory, on_change=on_change, clock=clock, metrics=metrics or Metrics()
+        )
         self._conversation_state = ConversationState(storage or SqlStorage(factory))
         self._text_commands: TextCommands | None = None
 
@@ -150,7 +123,7 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         activity = turn_context.activity
-        if activity.name != "adaptiveCard/action":
+        if activity.name != CARD_ACTION:
             return await super().on_invoke_activity(turn_context)
         sender = activity.from_property
         actor_aad = getattr(sender, "aad_object_id", None) if sender else None
@@ -159,65 +132,14 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
     async def answer_card_action(
         self, value: Any, actor_aad: str | None, activity_id: Any = None
     ) -> InvokeResponse:
-        """A card click (`adaptiveCard/action`): the verb's service, and its card or error.
+        """A card click (`adaptiveCard/action`): the verb's service, and its card or error
+        (`bot.teams.card_actions`, which both runtimes share), as botbuilder's
+        `InvokeResponse`.
 
         `TeamsAdapter` calls this straight from the request's JSON (`CardActionBot`);
         `on_invoke_activity` for a click that comes through the SDK's turn. `value` and
         `activity_id` (the activity's raw `id`: a retried invoke has the same) may be any
-        JSON. The answer is always an invoke answer: the card, a Swedish error for
-        refused data or verbs, "try again" when the database is down, and InternalError
-        only for a fault of ours.
+        JSON. The answer is always an invoke answer.
         """
-        value = value if isinstance(value, dict) else {}
-        raw_action = value.get("action")
-        action: dict[str, Any] = raw_action if isinstance(raw_action, dict) else {}
-        invoke = actions.Invoke(
-            actor_aad=actions.actor_aad_of(actor_aad),
-            now=self._clock(),
-            trigger=trigger_of(value),
-            activity_id=actions.activity_id_of(activity_id),
-        )
-        verb = actions.known_verb(action.get("verb"))
-        label = verb or "unknown"
-        try:
-            answer = await actions.dispatch(
-                self._factory, action.get("verb"), action.get("data"), invoke
-            )
-        except Exception as exc:
-            self._metrics.refused.labels(label).inc()
-            if actions.database_unavailable(exc):
-                log.warning(
-                    "card action: database unavailable",
-                    extra={"verb": label, "error": type(exc).__name__, **_ids(action.get("data"))},
-                )
-                return adaptive_card_error_response(
-                    actions.DATABASE_UNAVAILABLE, code="ServiceUnavailable"
-                )
-            log.error(
-                "card action failed: verb=%s %s\n%s",
-                label,
-                _ids(action.get("data")),
-                traceback_without_messages(exc),
-            )
-            return adaptive_card_error_response(
-                "Något gick fel; inget sparades. Försök igen.", code="InternalError"
-            )
-        if answer.changed:
-            self._on_change()
-        if answer.decision:
-            self._metrics.decisions.labels(answer.decision).inc()
-        if answer.card is None:
-            self._metrics.refused.labels(label).inc()
-            return adaptive_card_error_response(answer.error or "Åtgärden kunde inte utföras.")
-        return adaptive_card_invoke_response(answer.card)
-
-
-def _ids(data: Any) -> dict[str, int]:
-    """The case and task ids of a click's data, for the log (nothing else of it)."""
-    if not isinstance(data, dict):
-        return {}
-    return {
-        key: number
-        for key in ("case_id", "task_id")
-        if isinstance(number := data.get(key), int) and not isinstance(number, bool)
-    }
+        answer = await self._card_actions.answer(value, actor_aad, activity_id)
+        return InvokeResponse(status=answer.status, body=answer.body)

@@ -5,8 +5,8 @@ botbuilder 4.17.1 cannot be trusted with them: `AdaptiveCardInvokeValue` drops `
 (ibid. :2600), so msrest cannot serialise a message-type response (a string value:
 SerializationError); and `CloudAdapter.process` serialises an invoke body a second time
 (cloud_adapter.py:108), which fails on the dict the SDK already made of it. The helpers
-here work on the raw JSON instead, and `CardActionBot` is the bot that answers a click
-from the raw JSON without the SDK's turn.
+here wrap the SDK-free answers of `bot.teams.card_actions` (the raw JSON), and
+`CardActionBot` is the bot that answers a click from the raw JSON without the SDK's turn.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from aiohttp import web
 from botbuilder.core import InvokeResponse, serializer_helper
 from msrest.serialization import Model
 
-from cards.render import CONTENT_TYPE
+from bot.teams.card_actions import ERROR_CONTENT_TYPE, card_answer, error_answer, trigger_of
 
 __all__ = [
     "ERROR_CONTENT_TYPE",
@@ -30,8 +30,6 @@ __all__ = [
     "trigger_of",
     "write_invoke_response",
 ]
-
-ERROR_CONTENT_TYPE = "application/vnd.microsoft.error"
 
 _json_dumps = partial(json.dumps, ensure_ascii=False)
 
@@ -55,23 +53,10 @@ class CardActionBot(Protocol):
         ...
 
 
-def trigger_of(value: Any) -> str | None:
-    """`"automatic"` for an Adaptive Card refresh, `"manual"` for a click, else None, from
-    an `adaptiveCard/action` invoke's raw `value`.
-
-    `AdaptiveCardInvokeValue` (botbuilder/schema/_models_py3.py:2625) has no `trigger`
-    attribute, so the field is read from the raw JSON.
-    """
-    trigger = value.get("trigger") if isinstance(value, dict) else None
-    return trigger if trigger in ("automatic", "manual") else None
-
-
 def adaptive_card_invoke_response(card: dict[str, Any]) -> InvokeResponse:
     """HTTP 200 answer to `adaptiveCard/action` that replaces the card with `card`."""
-    return InvokeResponse(
-        status=int(HTTPStatus.OK),
-        body={"statusCode": 200, "type": CONTENT_TYPE, "value": card},
-    )
+    answer = card_answer(card)
+    return InvokeResponse(status=answer.status, body=answer.body)
 
 
 def adaptive_card_error_response(message: str, *, code: str = "BadRequest") -> InvokeResponse:
@@ -81,14 +66,8 @@ def adaptive_card_error_response(message: str, *, code: str = "BadRequest") -> I
     SDK's own error response puts an `Exception` there (activity_handler.py:580), which
     msrest cannot serialise either.
     """
-    return InvokeResponse(
-        status=int(HTTPStatus.OK),
-        body={
-            "statusCode": 400,
-            "type": ERROR_CONTENT_TYPE,
-            "value": {"code": code, "message": message},
-        },
-    )
+    answer = error_answer(message, code=code)
+    return InvokeResponse(status=answer.status, body=answer.body)
 
 
 def write_invoke_response(invoke_response: InvokeResponse) -> web.Response:

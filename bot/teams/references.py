@@ -1,15 +1,23 @@
-"""Conversation references from Teams activities, stored in the database on install."""
+"""Conversation references from Teams activities, stored in the database on install.
+
+Works on either SDK's activity (botbuilder's msrest `Activity`, the Agents SDK's pydantic
+one): both have the same snake_case attributes, read here through `getattr`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from botbuilder.schema import Activity
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.directory import service as directory
 from bot.outbox import service as outbox
+
+Activity = Any
+"""An SDK's activity: `channel_data` (the raw dict), `conversation` (`id`,
+`conversation_type`, `tenant_id`), `service_url`, `recipient.id`, `from_property`
+(`id`, `aad_object_id`)."""
 
 
 @dataclass(frozen=True)
@@ -25,7 +33,7 @@ class ConversationInfo:
 
 
 def _channel_data(activity: Activity) -> dict[str, Any]:
-    data = activity.channel_data
+    data = getattr(activity, "channel_data", None)
     return data if isinstance(data, dict) else {}
 
 
@@ -33,19 +41,21 @@ def tenant_of(activity: Activity) -> str | None:
     tenant = _channel_data(activity).get("tenant")
     if isinstance(tenant, dict) and isinstance(tenant.get("id"), str):
         return str(tenant["id"])
-    conversation = activity.conversation
+    conversation = getattr(activity, "conversation", None)
     return getattr(conversation, "tenant_id", None) if conversation else None
 
 
 def conversation_info(activity: Activity) -> ConversationInfo | None:
     """Where this activity came from, as a reference we can send to later; None if unusable."""
-    conversation = activity.conversation
-    if conversation is None or not conversation.id or not activity.service_url:
+    conversation = getattr(activity, "conversation", None)
+    service_url = getattr(activity, "service_url", None)
+    if conversation is None or not getattr(conversation, "id", None) or not service_url:
         return None
     data = _channel_data(activity)
-    bot_id = activity.recipient.id if activity.recipient else None
-    sender = activity.from_property
-    if conversation.conversation_type == "personal":
+    recipient = getattr(activity, "recipient", None)
+    bot_id = getattr(recipient, "id", None) if recipient else None
+    sender = getattr(activity, "from_property", None)
+    if getattr(conversation, "conversation_type", None) == "personal":
         aad = getattr(sender, "aad_object_id", None) if sender else None
         if not aad:
             return None
@@ -53,10 +63,10 @@ def conversation_info(activity: Activity) -> ConversationInfo | None:
             kind="personal",
             key=aad,
             conversation_id=conversation.id,
-            service_url=activity.service_url,
+            service_url=service_url,
             tenant_id=tenant_of(activity),
             bot_id=bot_id,
-            user_id=sender.id if sender else None,
+            user_id=getattr(sender, "id", None) if sender else None,
             team_id=None,
         )
     channel = data.get("channel") if isinstance(data.get("channel"), dict) else None
@@ -68,7 +78,7 @@ def conversation_info(activity: Activity) -> ConversationInfo | None:
         kind="channel",
         key=str(channel_id),
         conversation_id=str(channel_id),
-        service_url=activity.service_url,
+        service_url=service_url,
         tenant_id=tenant_of(activity),
         bot_id=bot_id,
         user_id=None,

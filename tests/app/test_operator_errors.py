@@ -184,6 +184,16 @@ def test_a_wrong_or_missing_registration_setting_names_it(
     assert "; set it to " in line, line
 
 
+def test_an_unknown_teams_sdk_ends_every_command_saying_what_to_write(tmp_path: Path) -> None:
+    env = {**REGISTRATION, "DATABASE_URL": sqlite_url(tmp_path / "fk.db"), "TEAMS_SDK": "agent"}
+    lines = refusals(tmp_path, env, ["serve", "serve --local", "db upgrade", "ingest"])
+    for line in lines.values():
+        assert line == (
+            "frakturkedjan: setting TEAMS_SDK: 'agent' is not a Teams runtime; set it to "
+            "botbuilder (the default) or agents"
+        ), line
+
+
 # -- DATABASE_URL ----------------------------------------------------------------------
 
 

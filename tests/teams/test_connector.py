@@ -13,8 +13,8 @@ import aiohttp
 import jwt
 import pytest
 
+from bot.teams.app_credentials import AppCredentialsTokenProvider
 from bot.teams.connector import (
-    AppCredentialsTokenProvider,
     ConnectorClient,
     SendResult,
     parse_retry_after,
