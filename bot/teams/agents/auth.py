@@ -8,8 +8,10 @@ handles what the validator leaves open (SPEC section 4, README "Teams SDK traps"
 - a token without `kid` raises KeyError (jwt_token_validator.py, `header["kid"]`):
   every failure of the validator is a refusal here (`Unauthorized`, 401);
 - a JWKS outage raises PyJWKClientConnectionError, a PyJWTError, which the SDK's
-  middleware answers with 401: here it is `KeysUnavailable` (503), and so is a key
-  fetch slower than `timeout`;
+  middleware answers with 401, and once the key set's 5-minute cache has expired it
+  refuses every request: here the key set fetched last stays in use through an outage
+  (`KnownKeysJWKClient`, as on botbuilder), and with no key set yet the outage is
+  `KeysUnavailable` (503), and so is a key fetch slower than `timeout`;
 - the `serviceurl` claim is only compared by host and only logged on mismatch
   (_http_adapter_base.py `_validate_service_url`): here a channel token must carry it
   and it must equal the activity's `serviceUrl`, as botbuilder required;
@@ -27,9 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
 import jwt
+from jwt import PyJWKClient, PyJWKClientConnectionError, PyJWKSet
 from microsoft_agents.hosting.core import (
     AgentAuthConfiguration,
     AuthenticationConstants,
@@ -37,6 +41,9 @@ from microsoft_agents.hosting.core import (
     JwtTokenValidator,
 )
 from microsoft_agents.hosting.core.authorization._entra_issuers import BOTFRAMEWORK_JWKS_URIS
+from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import (
+    _JwkClientCacheEntry,
+)
 
 from bot.teams.registration import Registration
 
@@ -45,6 +52,7 @@ __all__ = [
     "BOT_CONNECTOR_SCOPES",
     "ChannelAuthentication",
     "KeysUnavailable",
+    "KnownKeysJWKClient",
     "Unauthorized",
     "auth_configuration",
     "connection_settings",
@@ -95,6 +103,31 @@ def auth_configuration(registration: Registration) -> AgentAuthConfiguration:
     return AgentAuthConfiguration(**settings)
 
 
+class KnownKeysJWKClient(PyJWKClient):
+    """The channel's key set, fetched with a timeout; when a refresh fails, the key set
+    fetched last stays in use until the next attempt, one `lifespan` later (PyJWKClient
+    alone has no key set once its cache expired, so an outage of the key endpoint would
+    refuse every request after 5 minutes). Refreshing for an unknown key id works as in
+    PyJWKClient (once per `cooldown_duration`)."""
+
+    def __init__(self, uri: str, *, timeout: float, lifespan: float = 300.0) -> None:
+        super().__init__(uri, timeout=timeout, lifespan=lifespan)
+        self._known: PyJWKSet | None = None
+
+    def get_jwk_set(self, refresh: bool = False) -> PyJWKSet:
+        try:
+            jwk_set = super().get_jwk_set(refresh)
+        except PyJWKClientConnectionError:
+            if self._known is None:
+                raise
+            log.warning("Bot Framework signing keys not refreshed; the known keys stay in use")
+            if self.jwk_set_cache is not None:
+                self.jwk_set_cache.put(self._known)  # the next attempt one lifespan later
+            return self._known
+        self._known = jwk_set
+        return jwk_set
+
+
 class ChannelAuthentication:
     """Validates the `Authorization` header of an activity sent by the Bot Connector."""
 
@@ -102,14 +135,27 @@ class ChannelAuthentication:
         self._validator = JwtTokenValidator(configuration)
         self._issuers = frozenset(issuer.lower() for issuer in configuration.ISSUERS)
         self._timeout = timeout
+        self._install_key_client()
+
+    def _install_key_client(self) -> None:
+        """Put a `KnownKeysJWKClient` behind the validator for the Bot Framework issuer.
+
+        Reaches into the validator's process-wide client cache (`_jwk_client_manager`, keyed
+        by `_entra_issuers.BOTFRAMEWORK_JWKS_URIS`): the SDK has no setting for the key
+        client. Once per process (and key set URI).
+        """
+        uri = BOTFRAMEWORK_JWKS_URIS[AuthenticationConstants.AGENTS_SDK_TOKEN_ISSUER]
+        cache = JwtTokenValidator._jwk_client_manager._cache
+        entry = cache.get(uri)
+        if entry is None or not isinstance(entry.jwk_client, KnownKeysJWKClient):
+            client = KnownKeysJWKClient(uri, timeout=self._timeout)
+            cache[uri] = _JwkClientCacheEntry(client, threading.Lock())
 
     async def prefetch(self) -> None:
         """Fetch the Bot Framework channel's key set now (e.g. at start-up) instead of on
         the first request; failures are logged, requests try again.
 
-        Reaches into the validator's process-wide `PyJWKClient` for the Bot Framework
-        issuer (`_entra_issuers.BOTFRAMEWORK_JWKS_URIS`, `_jwk_client_manager`): the SDK
-        has no public way to warm it.
+        The SDK has no public way to warm its key client (see `_install_key_client`).
         """
         uri = BOTFRAMEWORK_JWKS_URIS[AuthenticationConstants.AGENTS_SDK_TOKEN_ISSUER]
         entry = JwtTokenValidator._jwk_client_manager._get_jwk_client(uri)

@@ -131,6 +131,29 @@ async def test_keys_unreachable_is_503_not_401(jwks: OpenIdServer, keys: Keys, s
     assert agent.turns == []
 
 
+async def test_known_keys_stay_in_use_through_an_outage(
+    jwks: OpenIdServer, keys: Keys, serve: Any
+) -> None:
+    """Once the key set's cache has expired, a failed refresh keeps the keys fetched last
+    (PyJWKClient alone would have none, and refuse every request), and the next attempt
+    waits another lifespan."""
+    endpoint = endpoint_for(registration())
+    await endpoint.prefetch()
+    client = await serve(endpoint)
+    [entry] = JwtTokenValidator._jwk_client_manager._cache.values()
+    cache = entry.jwk_client.jwk_set_cache
+    assert cache is not None
+    jwks.fail = True
+    cache.lifespan = 0  # expired
+    for _ in range(2):
+        response = await client.post(
+            "/api/messages", json=teams_activity(), headers=bearer(sign(keys.signing))
+        )
+        assert response.status == 201
+        cache.lifespan = 300  # the known keys were put back: no attempt before then
+    assert jwks.hits == ["/keys", "/keys"]
+
+
 async def test_keys_too_slow_is_503(jwks: OpenIdServer, keys: Keys, serve: Any) -> None:
     jwks.delay = 1.0
     endpoint = create_agents_endpoint(
