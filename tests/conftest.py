@@ -31,6 +31,7 @@ from bot.db import create_engine, session_factory, transaction
 from bot.directory.service import load_directory
 from bot.logs import JsonFormatter
 from bot.migrate import upgrade
+from bot.preflight import TEAMS_SDKS
 from tests.helpers import FIXTURES, PG_ADMIN, personal_numbers_in, pg_admin, sqlalchemy_url
 
 _pg_template: str | None = None
@@ -74,7 +75,7 @@ def _drop_pg_template() -> Iterator[None]:
 
 
 DATABASES = ("sqlite", "postgresql")
-RUNTIMES = ("botbuilder", "agents")  # TEAMS_SDK, the default first
+RUNTIMES = TEAMS_SDKS  # the default first
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -1,5 +1,7 @@
 """The loopback Teams harness: a fake Bot Connector that records what the bot sends, a
-client that posts activities the way Teams does, and the real app on a free port."""
+client that posts activities the way Teams does, and the real app on a free port, on the
+Teams runtime of `TEAMS_SDK` (botbuilder by default; the `runtime` fixture of
+tests/conftest.py sets it per run) or the one `running_bot(…, runtime=…)` names."""
 
 from __future__ import annotations
 
@@ -167,11 +169,13 @@ def personal_conversation(person: dict[str, str]) -> str:
 
 @dataclass
 class Teams:
-    """Posts activities to the bot as Teams would, with the fake connector as serviceUrl."""
+    """Posts activities to the bot as Teams would, with the fake connector as serviceUrl.
+    `runtime` is the Teams runtime the bot runs on."""
 
     http: aiohttp.ClientSession
     bot_url: str
     service_url: str
+    runtime: str = "botbuilder"
 
     def _base(
         self,
@@ -358,18 +362,25 @@ def card_text(card: dict[str, Any]) -> str:
 
 
 @asynccontextmanager
-async def running_bot(db_url: str, **overrides: Any) -> AsyncIterator[tuple[Teams, FakeConnector]]:
-    """The real app (local mode) and a fake connector, both on 127.0.0.1 free ports."""
+async def running_bot(
+    db_url: str, *, runtime: str | None = None, **overrides: Any
+) -> AsyncIterator[tuple[Teams, FakeConnector]]:
+    """The real app (local mode) and a fake connector, both on 127.0.0.1 free ports; the
+    app on `runtime` (`botbuilder`, `agents`), by default `TEAMS_SDK`'s."""
     connector = FakeConnector()
     connector_server = TestServer(connector.app(), host="127.0.0.1")
     await connector_server.start_server()
     connector.url = str(connector_server.make_url("")).rstrip("/")
-    app = create_app(settings_for(db_url, **overrides), local=True)
+    if runtime is not None:
+        overrides["teams_sdk"] = runtime
+    settings = settings_for(db_url, **overrides)
+    app = create_app(settings, local=True)
     bot_server = TestServer(app, host="127.0.0.1")
     await bot_server.start_server()
     try:
         async with aiohttp.ClientSession() as http:
-            yield Teams(http, str(bot_server.make_url("")).rstrip("/"), connector.url), connector
+            bot_url = str(bot_server.make_url("")).rstrip("/")
+            yield Teams(http, bot_url, connector.url, settings.teams_sdk), connector
     finally:
         await bot_server.close()
         await connector_server.close()

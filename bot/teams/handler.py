@@ -25,6 +25,7 @@ from bot.teams import references
 from bot.teams.card_actions import CARD_ACTION, CardActions
 from bot.teams.storage import SqlStorage
 from bot.teams.texts import HELP_COMMANDS, PERSONAL_CHAT_ONLY
+from dialogs.commands import COMMAND_FAILED
 
 if TYPE_CHECKING:
     from dialogs.main import TextCommands
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["COMMAND_FAILED", "HELP_COMMANDS", "PERSONAL_CHAT_ONLY", "FrakturkedjanBot"]
 
 log = logging.getLogger("frakturkedjan.teams")
-
-COMMAND_FAILED = "Något gick fel. Försök igen om en stund."
 
 
 class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]

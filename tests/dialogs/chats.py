@@ -2,9 +2,9 @@
 messages as turns of the runtime's SDK, the bot's replies collected, the conversation state
 in the storage given.
 
-botbuilder: `FrakturkedjanBot` on the SDK's `TestAdapter`. agents: `AgentsTextCommands`
-in a `TurnContext` over `RecordingAdapter`, the least a `ChannelAdapter` needs (the Agents
-SDK ships no test adapter).
+botbuilder: `FrakturkedjanBot` on the SDK's `TestAdapter`. agents: `AgentsBot` in a
+`TurnContext` over `RecordingAdapter`, the least a `ChannelAdapter` needs (the Agents SDK
+ships no test adapter).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from tests.harness import BOT_ID, MARIA, TENANT
 Factory = async_sessionmaker[AsyncSession]
 CONVERSATION = "a:personal-maria"
 STATE_KEY = f"msteams/conversations/{CONVERSATION}"
-HELP = [{"command": "hjälp", "description": "Visar den här hjälpen."}]
 
 
 class Chat(Protocol):
@@ -145,8 +144,10 @@ def agents_message(
 
 @dataclass
 class AgentsChat:
+    """`bot` is an `AgentsBot`, or anything with `on_message(turn_context)` (the commands)."""
+
     storage: Any
-    commands: Any
+    bot: Any
     adapter: Any = field(default_factory=recording_adapter)
 
     async def send(self, text: str) -> None:
@@ -155,7 +156,9 @@ class AgentsChat:
     async def turn(self, activity: Any) -> None:
         from microsoft_agents.hosting.core import TurnContext
 
-        await self.commands.on_message(TurnContext(self.adapter, activity))
+        context = TurnContext(self.adapter, activity)
+        run = getattr(self.bot, "on_turn", None) or self.bot.on_message
+        await run(context)
 
     def replies(self) -> list[str]:
         texts = said(self.adapter.sent)
@@ -171,11 +174,16 @@ def agents_chat(
 ) -> AgentsChat:
     from microsoft_agents.hosting.core import MemoryStorage
 
-    from dialogs.agents_commands import AgentsTextCommands
+    from bot.metrics import Metrics
+    from bot.teams.agents.handler import AgentsBot
+    from bot.teams.card_actions import CardActions
 
     storage = storage if storage is not None else MemoryStorage()
-    commands = AgentsTextCommands(factory, storage=storage, clock=clock, help_commands=HELP)
-    return AgentsChat(storage, commands)
+    clicks = CardActions(factory, on_change=lambda: None, clock=clock, metrics=Metrics())
+    bot = AgentsBot(
+        factory, card_actions=clicks, on_change=lambda: None, clock=clock, storage=storage
+    )
+    return AgentsChat(storage, bot)
 
 
 def chat_on(runtime: str, factory: Factory, storage: Any = None) -> Chat:

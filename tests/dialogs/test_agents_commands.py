@@ -17,15 +17,10 @@ from bot.db import transaction, utcnow
 from bot.outbox.models import OutboxMessage
 from bot.teams.agents.storage import AgentsSqlStorage
 from bot.teams.storage import SqlStorage
+from bot.teams.texts import HELP_COMMANDS
 from dialogs.agents_commands import AgentsTextCommands
 from dialogs.commands import ASK_CASE, GAVE_UP, RETRY_CASE
-from tests.dialogs.chats import (
-    CONVERSATION,
-    HELP,
-    STATE_KEY,
-    AgentsChat,
-    agents_message,
-)
+from tests.dialogs.chats import CONVERSATION, STATE_KEY, AgentsChat, agents_message
 from tests.harness import ANNA, MARIA
 from tests.helpers import ingest_sample
 
@@ -35,7 +30,8 @@ Factory = async_sessionmaker[AsyncSession]
 def chat(factory: Factory, storage: Any) -> AgentsChat:
     """A new `AgentsTextCommands` on `storage`, as a fresh bot process would have."""
     return AgentsChat(
-        storage, AgentsTextCommands(factory, storage=storage, clock=utcnow, help_commands=HELP)
+        storage,
+        AgentsTextCommands(factory, storage=storage, clock=utcnow, help_commands=HELP_COMMANDS),
     )
 
 

@@ -1,6 +1,6 @@
-"""Text commands in the personal chat over the loopback harness, on both databases:
-`hjälp`, `mina ärenden`, `uppgifter`, `uppföljning`, `ärende <id>` and the "Vilket ärende?"
-question."""
+"""Text commands in the personal chat over the loopback harness, on both Teams runtimes and
+both databases: `hjälp`, `mina ärenden`, `uppgifter`, `uppföljning`, `ärende <id>` and the
+"Vilket ärende?" question."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,9 +25,17 @@ from bot.directory.service import load_directory
 from bot.jobs.checklists import send_due_checklists
 from bot.manifest import COMMANDS
 from bot.tasks.models import Task
-from bot.teams.handler import COMMAND_FAILED, HELP_COMMANDS, PERSONAL_CHAT_ONLY
+from bot.teams.texts import HELP_COMMANDS, PERSONAL_CHAT_ONLY
 from bot.visits.models import FollowUp, Visit
-from dialogs.main import ASK_CASE, CANCELLED, GAVE_UP, LISTS, NOTHING_TO_CANCEL, RETRY_CASE
+from dialogs.commands import (
+    ASK_CASE,
+    CANCELLED,
+    COMMAND_FAILED,
+    GAVE_UP,
+    LISTS,
+    NOTHING_TO_CANCEL,
+    RETRY_CASE,
+)
 from dialogs.my_cases import NOT_A_PHYSICIAN
 from dialogs.my_followups import NOT_A_PHYSICIAN as NOT_A_FOLLOWUP_PHYSICIAN
 from dialogs.replies import STRANGER
@@ -52,6 +61,7 @@ from tests.harness import (
 from tests.helpers import fixture_bytes
 
 Factory = async_sessionmaker[AsyncSession]
+pytestmark = pytest.mark.usefixtures("runtime")
 
 OLLE = {"aad": "00000000-0000-0000-0000-000000000201", "id": "29:olle", "name": "Olle Ström"}
 SARA = {"aad": "00000000-0000-0000-0000-000000000202", "id": "29:sara", "name": "Sara Ek"}

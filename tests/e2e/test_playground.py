@@ -349,8 +349,9 @@ def services_command() -> list[str]:
 
 
 @pytest.fixture
-def services(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """The bot and two Playgrounds (physician, MVA) on free 127.0.0.1 ports; stopped after."""
+def services(tmp_path: Path, runtime: str) -> Iterator[dict[str, str]]:
+    """The bot (on the Teams runtime `runtime`: the test runs once per runtime) and two
+    Playgrounds (physician, MVA) on free 127.0.0.1 ports; stopped after."""
     missing = _missing_prerequisite()
     if missing:
         pytest.skip(missing)
@@ -368,6 +369,7 @@ def services(tmp_path: Path) -> Iterator[dict[str, str]]:
         INTAKE_TOKENS=INTAKE_TOKEN,
         REPORT_TOKENS=REPORT_TOKEN,
         PATIENT_KEY_SECRET="e2e-secret",
+        TEAMS_SDK=runtime,
         JOBS_POLL_SECONDS="1",  # the visit checklist goes out within a second of booking
         PYTHONUNBUFFERED="1",
     )

@@ -1,13 +1,14 @@
 """Every posted card message stays current for everyone (SPEC section 4): after each change
 of a case or a task, each message that shows it is updated in place (Bot Connector update
 activity) through the outbox, while the clicker's card is replaced by the invoke answer.
-Runs on SQLite and PostgreSQL over loopback HTTP."""
+Runs on both Teams runtimes, on SQLite and PostgreSQL, over loopback HTTP."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.outbox.models import OutboxMessage
@@ -26,6 +27,8 @@ from tests.harness import (
     running_bot,
 )
 from tests.helpers import fixture_bytes
+
+pytestmark = pytest.mark.usefixtures("runtime")
 
 ANNA_CHAT = personal_conversation(ANNA)
 

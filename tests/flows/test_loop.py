@@ -1,10 +1,12 @@
 """The whole loop over loopback HTTP, as Teams drives it: install, intake, decision card,
-decision, task cards, tasks ticked off, case closed. Runs on SQLite and PostgreSQL."""
+decision, task cards, tasks ticked off, case closed. Runs on both Teams runtimes, on SQLite
+and PostgreSQL (see tests/conftest.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.audit.models import AuditEntry
@@ -25,6 +27,8 @@ from tests.harness import (
 )
 from tests.helpers import fixture_bytes
 
+pytestmark = pytest.mark.usefixtures("runtime")
+
 
 def _action(card: dict[str, Any], decision: str) -> dict[str, Any]:
     for action in actions_of(card):
@@ -33,8 +37,11 @@ def _action(card: dict[str, Any], decision: str) -> dict[str, Any]:
     raise AssertionError(f"no {decision} action on the card")
 
 
-async def test_call_in_from_install_to_closed_case(db_url: str, factory: Any) -> None:
+async def test_call_in_from_install_to_closed_case(
+    db_url: str, factory: Any, runtime: str
+) -> None:
     async with running_bot(db_url) as (teams, connector):
+        assert teams.runtime == runtime  # the app runs on the runtime of this run
         for person in (ANNA, ERIK, MARIA):
             await teams.install_personal(person)
         await teams.install_channel(MARIA)

@@ -382,9 +382,23 @@ async def fake_connector() -> AsyncIterator[FakeConnector]:
         await server.close()
 
 
+def plain_click_check(runtime: str) -> tuple[Any, str]:
+    """(module, name) of the function by which the runtime's endpoint answers a card click
+    without the SDK's turn: patched to False, every click goes through the turn."""
+    if runtime == "agents":
+        from bot.teams.agents import endpoint
+
+        return endpoint, "is_plain_card_action"
+    from bot.teams import adapter
+
+    return adapter, "_is_plain_card_action"
+
+
 @pytest.fixture(params=["fast", "sdk"])
-def click_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Card clicks once without the SDK's turn (`CardActionBot`), once through it."""
+def click_path(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, runtime: str
+) -> str:
+    """Card clicks once without the SDK's turn, once through it, on the runtime of the run."""
     if request.param == "sdk":
-        monkeypatch.setattr("bot.teams.adapter._is_plain_card_action", lambda _body: False)
+        monkeypatch.setattr(*plain_click_check(runtime), lambda _body: False)
     return str(request.param)

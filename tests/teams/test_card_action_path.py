@@ -53,8 +53,9 @@ class CardBot(RecordingBot):
         return adaptive_card_invoke_response(CARD)
 
 
-def no_sdk_turn(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the SDK's turn and msrest's Activity deserialisation fail if they run."""
+def no_sdk_turn(monkeypatch: pytest.MonkeyPatch, runtime: str = "botbuilder") -> None:
+    """Make the runtime's SDK turn and its Activity model (msrest's deserialisation,
+    pydantic's validation) fail if they run."""
 
     async def refuse_turn(*_args: Any, **_kwargs: Any) -> None:
         raise AssertionError("the SDK turn ran for a card click")
@@ -62,6 +63,13 @@ def no_sdk_turn(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse_deserialize(*_args: Any, **_kwargs: Any) -> None:
         raise AssertionError("an Activity was deserialised for a card click")
 
+    if runtime == "agents":
+        from microsoft_agents.activity import Activity as AgentsActivity
+        from microsoft_agents.hosting.core import ChannelServiceAdapter
+
+        monkeypatch.setattr(ChannelServiceAdapter, "process_activity", refuse_turn)
+        monkeypatch.setattr(AgentsActivity, "model_validate", refuse_deserialize)
+        return
     monkeypatch.setattr(CloudAdapterBase, "process_activity", refuse_turn)
     monkeypatch.setattr(Activity, "deserialize", refuse_deserialize)
 
@@ -190,15 +198,16 @@ async def test_the_sdk_turn_of_a_click_gives_the_same_call(monkeypatch: pytest.M
 
 
 async def test_the_product_answers_a_click_without_the_sdk_turn(
-    db_url: str, factory: Any, monkeypatch: pytest.MonkeyPatch
+    db_url: str, factory: Any, monkeypatch: pytest.MonkeyPatch, runtime: str
 ) -> None:
-    """A decision through the running product: the summary card comes back, the case is
-    decided, and the SDK turn (with msrest's deserialisation) never ran for the click."""
+    """A decision through the running product, on either runtime: the summary card comes
+    back, the case is decided, and the SDK turn (with its Activity model) never ran for the
+    click."""
     async with running_bot(db_url) as (teams, _connector):
         await teams.install_personal(ANNA)
         status, body = await teams.intake(fixture_bytes("01_osteoporosis_named.json"))
         assert status == 201, body
-        no_sdk_turn(monkeypatch)
+        no_sdk_turn(monkeypatch, runtime)
         data = {"case_id": body["case_id"], "version": 1, "decision": "normal_call"}
         status, answer = await teams.invoke(ANNA, "case.decide", data)
         assert status == 200

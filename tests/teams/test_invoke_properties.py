@@ -29,9 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.core.calendar import local_date
 from bot.db import utcnow
 from bot.flows import registry
-from bot.teams import adapter as teams_adapter
 from tests.harness import ANNA, ERIK, MARIA, STRANGER, card_of
 from tests.teams.clicks import Product, World, product, recorded, world
+from tests.teams.conftest import plain_click_check
 
 MAX_EXAMPLES = 100
 PROPERTY = settings(
@@ -320,15 +320,17 @@ class Clicking:
 
 @pytest.fixture
 async def clicking(
-    db_url: str, factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+    db_url: str,
+    factory: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+    runtime: str,
 ) -> AsyncIterator[Clicking]:
     w = await world(factory)
     async with product(db_url) as p:
         state = Clicking(p, w, factory, await recorded(factory))
-        plain = teams_adapter._is_plain_card_action
-        monkeypatch.setattr(
-            teams_adapter, "_is_plain_card_action", lambda body: not state.sdk and plain(body)
-        )
+        module, name = plain_click_check(runtime)
+        plain = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda body: not state.sdk and plain(body))
         yield state
 
 

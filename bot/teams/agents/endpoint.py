@@ -7,7 +7,8 @@ builds two clients with two token look-ups for every turn, card clicks included.
 `AgentsEndpoint.process` does instead, in order:
 
 1. read the body as a JSON activity (`bot.teams.inbound`: 400, 413) and validate it
-   with the SDK's model (400 for a ValidationError or no conversation id);
+   with the SDK's model (400 for a ValidationError or no conversation id; a card click
+   the model refuses is answered from the raw JSON, as in step 4);
 2. authenticate the `Authorization` header with the SDK's `JwtTokenValidator`
    (`bot.teams.agents.auth`: 401 for every refusal, 503 when the keys cannot be had);
    with no app id (local mode only) nothing is authenticated;
@@ -53,6 +54,7 @@ from bot.teams.agents.clients import ProductClientFactory
 from bot.teams.agents.handler import AgentsBot
 from bot.teams.agents.tokens import MsalTokenProvider
 from bot.teams.card_actions import (
+    CARD_ACTION,
     INTERNAL_ERROR_MESSAGE,
     CardActions,
     clicker_aad,
@@ -154,8 +156,14 @@ class AgentsEndpoint:
             try:
                 activity = Activity.model_validate(body)
             except ValidationError:
-                return error_response(HTTPStatus.BAD_REQUEST, "body_not_activity")
-            if activity.conversation is None or not activity.conversation.id:
+                # a click the SDK's model refuses (botbuilder's takes it) still gets an invoke
+                # answer, from the raw JSON
+                click = body.get("type") == "invoke" and body.get("name") == CARD_ACTION
+                if not click:
+                    return error_response(HTTPStatus.BAD_REQUEST, "body_not_activity")
+            if activity is not None and (
+                activity.conversation is None or not activity.conversation.id
+            ):
                 return error_response(HTTPStatus.BAD_REQUEST, "body_not_activity")
 
         identity = await self._authenticate(request, body)
