@@ -201,12 +201,14 @@ class FakeConnector:
         if service.first_delivery is None:
             service.first_delivery = now
         service.last_delivery = now
-        activity_id = request.match_info.get("activity") or f"act-{next(self._ids)}"
+        updated = request.match_info.get("activity") if request.method == "PUT" else None
+        activity_id = updated or f"act-{next(self._ids)}"
         return web.json_response({"id": activity_id})
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=2 * 1024 * 1024)
         base = "/{service}/v3/conversations/{conversation}/activities"
         app.router.add_post(base, self._handle)
+        app.router.add_post(base + "/{activity}", self._handle)  # a reply within a turn
         app.router.add_put(base + "/{activity}", self._handle)
         return app

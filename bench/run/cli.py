@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.run.harness import run_bench, say
+from bench.run.legs import RUNTIMES
 from bench.run.plan import FULL, QUICK, TARGETS, Plan
 from bench.run.report import heading, machine, source_revision, table
 
@@ -39,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         default=set(MEASUREMENTS),
         help="comma-separated subset of delivery,intake,click (memory is always measured)",
     )
+    parser.add_argument(
+        "--runtimes",
+        type=lambda text: [name for name in text.split(",") if name],
+        default=list(RUNTIMES),
+        help="comma-separated Teams runtimes (TEAMS_SDK) to measure, one after the other:"
+        f" {','.join(RUNTIMES)} (the default: both)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder and logs")
     parser.add_argument(
         "--serve-wrapper",
@@ -56,9 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = args.only - MEASUREMENTS
     if unknown:
         parser.error(f"--only: unknown measurement(s) {', '.join(sorted(unknown))}")
+    strange = sorted(set(args.runtimes) - set(RUNTIMES)) or ([] if args.runtimes else ["(none)"])
+    if strange:
+        parser.error(f"--runtimes: not a Teams runtime: {', '.join(strange)}")
     plan = QUICK if args.quick else FULL
     if args.runs:
         plan = Plan(**{**plan.__dict__, "runs": args.runs})
+    # each runtime is a bench of its own, one after the other
+    plan = Plan(**{**plan.__dict__, "budget_s": plan.budget_s * len(args.runtimes)})
     report: dict[str, Any] = {
         "date": date.today().isoformat(),
         "serve": " ".join(
@@ -66,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             + ([] if args.serve_cpu is None else [f"--cpu {args.serve_cpu}"])
         ),
         "revision": source_revision(),
+        "runtimes": args.runtimes,
         "mode": "quick" if args.quick else "full",
         "plan": plan.__dict__,
         "targets": TARGETS.__dict__,

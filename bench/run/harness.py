@@ -1,6 +1,6 @@
-"""The whole benchmark in order: the fake connector, the echo bot, one leg per database,
-the delivery runs side by side, then intake and clicks one database at a time; and the
-cleanup, whatever happens."""
+"""The whole benchmark in order: the fake connector, the echo bot, then for each Teams
+runtime one leg per database, their delivery runs side by side, then intake and clicks
+one database at a time; and the cleanup, whatever happens."""
 
 from __future__ import annotations
 
@@ -82,43 +82,29 @@ async def run_bench(args: argparse.Namespace, plan: Plan, report: dict[str, Any]
 
     workroot = Path(tempfile.mkdtemp(prefix="fk-bench-"))
     legs: list[Leg] = []
-    pg_url: str | None = None
+    pg_urls: list[str] = []
     echo: Process | None = None
     try:
-        sqlite_dir = workroot / "sqlite"
-        sqlite_dir.mkdir()
-        legs.append(
-            Leg(
-                "sqlite",
-                f"sqlite+aiosqlite:///{sqlite_dir / 'bench.db'}",
-                sqlite_dir,
-                connector,
-                plan,
-                profiler,
-                serve_command=serve_command,
-                serve_args=serve_args,
-            )
-        )
-        if args.skip_postgres:
-            report["postgresql_skipped"] = "--skip-postgres"
-        else:
-            pg_url, problem = await create_pg_database()
-            if pg_url is None:
-                say(f"SKIPPING the PostgreSQL leg: {problem}")
-                report["postgresql_skipped"] = problem
-            else:
-                pg_dir = workroot / "postgresql"
-                pg_dir.mkdir()
+        for runtime in args.runtimes:
+            folders = {kind: workroot / f"{kind}-{runtime}" for kind in ("sqlite", "postgresql")}
+            urls = {"sqlite": f"sqlite+aiosqlite:///{folders['sqlite'] / 'bench.db'}"}
+            pg_url = await scratch_postgres(args, report)
+            if pg_url is not None:
+                pg_urls.append(pg_url)
+                urls["postgresql"] = pg_url
+            for kind, url in urls.items():
+                folders[kind].mkdir()
                 legs.append(
                     Leg(
-                        "postgresql",
-                        pg_url,
-                        pg_dir,
+                        kind,
+                        url,
+                        folders[kind],
                         connector,
                         plan,
                         profiler,
                         serve_command=serve_command,
                         serve_args=serve_args,
+                        runtime=runtime,
                     )
                 )
 
@@ -134,46 +120,10 @@ async def run_bench(args: argparse.Namespace, plan: Plan, report: dict[str, Any]
         echo_url = f"http://127.0.0.1:{echo_port}"
         await echo.wait_http(f"{echo_url}/api/messages")
 
-        for leg in legs:
-            say(f"starting serve --local on {leg.kind}")
-            await start_leg(leg)
-            assert leg.bot is not None
-            say(f"{leg.kind}: serve pid {leg.bot.pid}, up")
-
-        # 3. delivery: the legs side by side (each its own app and limits) unless --serial
-        for faulty in (False, True) if "delivery" in args.only else ():
-            key = "delivery_faulty" if faulty else "delivery_clean"
-            for run in range(plan.runs):
-                steps = [
-                    timed(f"{leg.kind} {key} run {run + 1}", delivery_run(leg, run, faulty=faulty))
-                    for leg in legs
-                ]
-                if args.serial:
-                    results = [await step for step in steps]
-                else:
-                    results = list(await asyncio.gather(*steps))
-                for leg, figures in zip(legs, results, strict=True):
-                    leg.results.setdefault(key, []).append(figures)
-            for leg in legs:
-                leg.checkpoint(f"after_{key}")
-
-        # 1 and 2, one database at a time; each bot stops when its legs are done
-        for leg in legs:
-            for run in range(plan.runs if "intake" in args.only else 0):
-                figures = await timed(f"{leg.kind} intake run {run + 1}", intake_run(leg, run))
-                leg.results.setdefault("intake", []).append(figures)
-            leg.checkpoint("after_intake")
-            for run in range(plan.runs if "click" in args.only else 0):
-                figures = await timed(
-                    f"{leg.kind} click run {run + 1}", click_run(leg, run, echo_url, echo.pid)
-                )
-                leg.results.setdefault("click", []).append(figures)
-            leg.checkpoint("after_click")
-            assert leg.bot is not None and leg.teams is not None
-            leg.results["teams_connector"] = [leg.teams.summary()]
-            leg.results["memory_steps"] = [leg.memory_steps]
-            say(f"{leg.kind}: peak RSS {leg.bot.memory()['peak_rss_mb']} MB")
-            await leg.bot.stop()
+        for runtime in args.runtimes:  # one runtime's processes at a time
+            await run_runtime(
+                args, plan, [leg for leg in legs if leg.runtime == runtime], echo_url, echo.pid
+            )
     finally:
         for leg in legs:
             if leg.bot is not None:
@@ -183,15 +133,76 @@ async def run_bench(args: argparse.Namespace, plan: Plan, report: dict[str, Any]
         if echo is not None:
             await echo.stop()
         await runner.cleanup()
-        if pg_url is not None:
+        for pg_url in pg_urls:
             try:
                 await drop_pg_database(pg_url)
             except (OSError, asyncpg.PostgresError) as exc:
                 say(f"could not drop the scratch database: {exc}")
-        report["legs"] = {leg.kind: leg.results for leg in legs}
+        report["legs"] = {leg.name: leg.results for leg in legs}
         report["summary"] = summarise(legs, echo)
-        report["kinds"] = [leg.kind for leg in legs]
+        report["kinds"] = [leg.name for leg in legs]
         if args.keep:
             report["workdir"] = str(workroot)
         else:
             shutil.rmtree(workroot, ignore_errors=True)
+
+
+async def scratch_postgres(args: argparse.Namespace, report: dict[str, Any]) -> str | None:
+    """A scratch PostgreSQL database for one leg; None, with the reason in `report`, when
+    the PostgreSQL legs are skipped."""
+    if args.skip_postgres:
+        report["postgresql_skipped"] = "--skip-postgres"
+    if "postgresql_skipped" in report:
+        return None
+    url, problem = await create_pg_database()
+    if url is None:
+        say(f"SKIPPING the PostgreSQL leg: {problem}")
+        report["postgresql_skipped"] = problem
+    return url
+
+
+async def run_runtime(
+    args: argparse.Namespace, plan: Plan, legs: list[Leg], echo_url: str, echo_pid: int
+) -> None:
+    """The measurements of one Teams runtime's legs (one per database); its `serve`
+    processes are stopped when done."""
+    for leg in legs:
+        say(f"starting serve --local on {leg.kind}, TEAMS_SDK={leg.runtime}")
+        await start_leg(leg)
+        assert leg.bot is not None
+        say(f"{leg.name}: serve pid {leg.bot.pid}, up")
+
+    # 3. delivery: the legs side by side (each its own app and limits) unless --serial
+    for faulty in (False, True) if "delivery" in args.only else ():
+        key = "delivery_faulty" if faulty else "delivery_clean"
+        for run in range(plan.runs):
+            steps = [
+                timed(f"{leg.name} {key} run {run + 1}", delivery_run(leg, run, faulty=faulty))
+                for leg in legs
+            ]
+            if args.serial:
+                results = [await step for step in steps]
+            else:
+                results = list(await asyncio.gather(*steps))
+            for leg, figures in zip(legs, results, strict=True):
+                leg.results.setdefault(key, []).append(figures)
+        for leg in legs:
+            leg.checkpoint(f"after_{key}")
+
+    # 1 and 2, one database at a time; each bot stops when its legs are done
+    for leg in legs:
+        for run in range(plan.runs if "intake" in args.only else 0):
+            figures = await timed(f"{leg.name} intake run {run + 1}", intake_run(leg, run))
+            leg.results.setdefault("intake", []).append(figures)
+        leg.checkpoint("after_intake")
+        for run in range(plan.runs if "click" in args.only else 0):
+            figures = await timed(
+                f"{leg.name} click run {run + 1}", click_run(leg, run, echo_url, echo_pid)
+            )
+            leg.results.setdefault("click", []).append(figures)
+        leg.checkpoint("after_click")
+        assert leg.bot is not None and leg.teams is not None
+        leg.results["teams_connector"] = [leg.teams.summary()]
+        leg.results["memory_steps"] = [leg.memory_steps]
+        say(f"{leg.name}: peak RSS {leg.bot.memory()['peak_rss_mb']} MB")
+        await leg.bot.stop()

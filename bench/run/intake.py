@@ -28,7 +28,7 @@ async def intake_run(leg: Leg, run: int) -> dict[str, Any]:
     await run_load(warm, concurrency=plan.concurrency, check=is_created, keep_answers=True)
     assert leg.bot is not None
     cpu: dict[str, Any] = {}
-    async with leg.profiler.record(leg.bot.pid, f"{leg.kind}-intake-run{run}"):
+    async with leg.profiler.record(leg.bot.pid, f"{leg.name}-intake-run{run}"):
         with cpu_meter(cpu, "bot_", leg.bot.pid):
             result = await run_load(
                 timed,

@@ -1,5 +1,5 @@
-"""One leg of the benchmark: one database, its ``frakturkedjan serve --local`` process,
-and the outbox between the timed phases."""
+"""One leg of the benchmark: one database and one Teams runtime, its
+``frakturkedjan serve --local`` process, and the outbox between the timed phases."""
 
 from __future__ import annotations
 
@@ -19,14 +19,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bench.fake_connector import FakeConnector, Service
 from bench.loadgen import run_load
 from bench.run.directory import PHYSICIANS, directory_yaml
-from bench.run.payloads import INTAKE_TOKEN, Bundles, install_activities, intake_request, is_created
+from bench.run.payloads import (
+    INTAKE_TOKEN,
+    Bundles,
+    install_activities,
+    intake_request,
+    is_created,
+    text_message,
+)
 from bench.run.plan import Plan
 from bench.run.processes import Process, free_port, proc_status_kb, run_command
 from bench.run.profiler import Profiler
 from bot.db import create_engine, session_factory, transaction, utcnow
 from bot.outbox import service as outbox
 from bot.outbox.models import OutboxMessage
+from bot.preflight import TEAMS_SDKS
 from cards.render import render
+
+RUNTIMES = TEAMS_SDKS  # the default first
 
 
 @dataclass
@@ -50,6 +60,12 @@ class Leg:
     serial: int = 0
     serve_command: list[str] = field(default_factory=list)  # default: the frakturkedjan exe
     serve_args: list[str] = field(default_factory=list)  # more `serve` options (`--cpu N`)
+    runtime: str = RUNTIMES[0]  # TEAMS_SDK of the `serve` process
+
+    @property
+    def name(self) -> str:
+        """The leg in the printout, the JSON and file names: `sqlite-botbuilder`."""
+        return f"{self.kind}-{self.runtime}"
 
     def checkpoint(self, label: str) -> None:
         """RSS now and the peak so far of the bot process, in MB, after a step."""
@@ -63,7 +79,8 @@ class Leg:
 
     def tag(self, what: str) -> str:
         self.serial += 1
-        return f"{self.kind[:2].upper()}-{what}-{self.serial:03d}"
+        runtime = "" if self.runtime == RUNTIMES[0] else self.runtime[:1]
+        return f"{self.kind[:2].upper()}{runtime.upper()}-{what}-{self.serial:03d}"
 
     @property
     def db(self) -> async_sessionmaker[AsyncSession]:
@@ -71,9 +88,9 @@ class Leg:
         return self.factory
 
 
-def child_env(db_url: str) -> dict[str, str]:
+def child_env(db_url: str, runtime: str = RUNTIMES[0]) -> dict[str, str]:
     """The environment of a child process: this one's, with the bot's benchmark settings
-    (database, tokens, patient-key secret) and no proxy for 127.0.0.1."""
+    (database, Teams runtime, tokens, patient-key secret) and no proxy for 127.0.0.1."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -82,6 +99,7 @@ def child_env(db_url: str) -> dict[str, str]:
     env.update(
         {
             "DATABASE_URL": db_url,
+            "TEAMS_SDK": runtime,
             "INTAKE_TOKENS": INTAKE_TOKEN,
             "REPORT_TOKENS": "bench-report-token",
             "PATIENT_KEY_SECRET": "bench-secret",
@@ -104,8 +122,10 @@ def frakturkedjan_exe() -> str:
 
 
 async def start_leg(leg: Leg) -> None:
-    """Migrate, load the directory, start `serve --local`, install the bot in Teams."""
-    env = child_env(leg.db_url)
+    """Migrate, load the directory, start `serve --local`, install the bot in Teams, take
+    in one bundle and answer one text command (so that the dialogs, loaded on the first
+    text message, count in the memory)."""
+    env = child_env(leg.db_url, leg.runtime)
     exe = frakturkedjan_exe()
     directory = leg.workdir / "directory.yaml"
     directory.write_text(directory_yaml(), encoding="utf-8")
@@ -114,7 +134,7 @@ async def start_leg(leg: Leg) -> None:
     await run_command([exe, "directory", "load", str(directory)], env=env, cwd=leg.workdir, log=log)
     port = free_port()
     leg.bot = Process(
-        f"serve-{leg.kind}",
+        f"serve-{leg.name}",
         [
             *(leg.serve_command or [exe]),
             *("serve", "--local", "--port", str(port), "--no-migrate", *leg.serve_args),
@@ -129,7 +149,7 @@ async def start_leg(leg: Leg) -> None:
     leg.engine = create_engine(leg.db_url)
     leg.factory = session_factory(leg.engine)
 
-    leg.teams = leg.connector.add_service(f"teams-{leg.kind}")
+    leg.teams = leg.connector.add_service(f"teams-{leg.name}")
     service_url = leg.connector.url(leg.teams.name)
     async with aiohttp.ClientSession() as http:
         for activity in install_activities(service_url):
@@ -157,6 +177,12 @@ async def start_leg(leg: Leg) -> None:
         card = render("notice_card", title="Benchmark", text="Ett kort.", case=None, facts=[])
         leg.card_template = outbox.card_activity(card, summary="Benchmark")
     leg.checkpoint("first_intake_and_card")
+    async with aiohttp.ClientSession() as http:
+        message = text_message(service_url, PHYSICIANS[0], "mina ärenden")
+        async with http.post(f"{leg.bot_url}/api/messages", json=message) as response:
+            if response.status not in (200, 201, 202):
+                raise RuntimeError(f"a text command answered {response.status}")
+    leg.checkpoint("first_text_command")
 
 
 async def park_outbox(leg: Leg) -> int:

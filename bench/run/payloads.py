@@ -76,6 +76,12 @@ def install_activities(service_url: str) -> list[dict[str, Any]]:
     return activities
 
 
+def text_message(service_url: str, person: Person, text: str) -> dict[str, Any]:
+    """A message `person` types in their personal chat with the bot (a text command)."""
+    conversation = {"id": personal_conversation(person), "conversationType": "personal"}
+    return {**activity_base(service_url, person, conversation), "type": "message", "text": text}
+
+
 def click_body(service_url: str, person: Person, case_id: int, decision: str, n: int) -> bytes:
     """The `adaptiveCard/action` invoke Teams posts when a physician clicks a decision."""
     data: dict[str, Any] = {"case_id": case_id, "version": 1, "decision": decision}

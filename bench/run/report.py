@@ -119,7 +119,7 @@ def summarise(legs: list[Leg], echo: Process | None) -> dict[str, Any]:
         if leg.bot is not None:
             memory = leg.bot.memory()
             entry["memory"] = {**memory, "pass": memory["peak_rss_mb"] <= TARGETS.rss_mb}
-        out[leg.kind] = entry
+        out[leg.name] = entry
     if echo is not None:
         out["echo_bot_memory"] = echo.memory()
     return out
@@ -163,7 +163,15 @@ def machine() -> dict[str, Any]:
             if line.startswith("MemTotal"):
                 mem_kb = int(line.split()[1])
     versions = {}
-    for package in ("botbuilder-core", "aiohttp", "SQLAlchemy", "aiosqlite", "asyncpg", "Jinja2"):
+    for package in (
+        "botbuilder-core",
+        "microsoft-agents-hosting-core",
+        "aiohttp",
+        "SQLAlchemy",
+        "aiosqlite",
+        "asyncpg",
+        "Jinja2",
+    ):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[package] = importlib.metadata.version(package)
     return {
@@ -263,7 +271,7 @@ def table(summary: dict[str, Any], kinds: list[str]) -> str:
                     mark(m["pass"]),
                 )
             )
-    headers = ("database", "measurement", "figure (median of runs)", "target", "")
+    headers = ("leg", "measurement", "figure (median of runs)", "target", "")
     widths = [max(len(str(r[n])) for r in [headers, *rows]) for n in range(5)]
     lines = ["  ".join(str(v).ljust(w) for v, w in zip(headers, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
