@@ -138,6 +138,9 @@ def _deserialize_activity(body: dict[str, Any]) -> Activity | web.Response:
         activity: Activity = Activity().deserialize(body)
     except Exception:  # msrest DeserializationError and friends
         return _error(HTTPStatus.BAD_REQUEST, "body_not_activity")
+    if activity.conversation is None or not isinstance(activity.conversation.id, str):
+        # nothing could answer it (a reply would fail in the turn: 500); as on agents
+        return _error(HTTPStatus.BAD_REQUEST, "body_not_activity")
     return activity
 
 

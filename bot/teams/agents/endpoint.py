@@ -79,6 +79,18 @@ logger = logging.getLogger("bot.teams.adapter")
 _json_dumps = partial(json.dumps, ensure_ascii=False)
 
 
+class _NoRefusedValues(logging.Filter):
+    """Drops the SDK's ERROR line for an activity its model refuses: pydantic's message
+    quotes the refused values (user text, possibly a personal identity number). The
+    endpoint logs the fields and ids instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Validation error for Activity")
+
+
+_SDK_MODEL_LOG = logging.getLogger("microsoft_agents.activity.activity")
+
+
 class _TurnFailed(Exception):
     """A turn failed and `on_turn_error` has logged it: answer 500."""
 
@@ -123,6 +135,8 @@ class AgentsEndpoint:
         metrics: Metrics,
         key_timeout: float = 10.0,
     ) -> None:
+        if not any(isinstance(f, _NoRefusedValues) for f in _SDK_MODEL_LOG.filters):
+            _SDK_MODEL_LOG.addFilter(_NoRefusedValues())
         self._allowed_tenants = registration.allowed_tenants
         self._auth: ChannelAuthentication | None = None
         self._tokens: TokenProvider | None = None
@@ -155,7 +169,13 @@ class AgentsEndpoint:
         if not click:
             try:
                 activity = Activity.model_validate(body)
-            except ValidationError:
+            except ValidationError as exc:
+                # the refused top-level fields (the model's names, never a value or a key
+                # of the sender's)
+                fields = sorted({str(error["loc"][0]) for error in exc.errors() if error["loc"]})
+                logger.warning(
+                    "Body not an activity: fields %s %s", ", ".join(fields), _ids_of_body(body)
+                )
                 # a click the SDK's model refuses (botbuilder's takes it) still gets an invoke
                 # answer, from the raw JSON
                 click = body.get("type") == "invoke" and body.get("name") == CARD_ACTION
