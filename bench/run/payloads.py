@@ -1,18 +1,21 @@
 """What the benchmark sends to the bot, and how it checks the answers.
 
 The Teams activities (the installation in every physician's personal chat and every MVA
-channel, the decision click), the FHIR bundles (sample 01 with unique identifiers) and
-the intake request that carries one.
+channel, the decision click), the FHIR bundles (sample 01 with unique identifiers, each
+for a patient of its own but a few returning ones) and the intake request that carries one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import date, timedelta
 from typing import Any
 
 from bench import ROOT
 from bench.loadgen import Request
 from bench.run.directory import PHYSICIANS, SECRETARIES, UNITS, Person
+from bot.core.identifiers import luhn_check_digit
 
 FIXTURE = ROOT / "tests" / "fixtures" / "01_osteoporosis_named.json"
 INTAKE_TOKEN = "bench-intake-token"  # noqa: S105 - a local benchmark token
@@ -111,7 +114,21 @@ def is_card_answer(status: int, body: bytes) -> bool:
 
 
 class Bundles:
-    """Sample 01 with a unique DiagnosticReport identifier, routed to a unit and physician."""
+    """Sample 01 with a unique DiagnosticReport identifier, routed to a unit and physician,
+    for a patient of its own: what a care centre sees, not one patient's growing history.
+
+    The patient follows from the report identifier (the same identifier, the same
+    patient, whichever `Bundles` makes it): a valid personnummer with the Luhn digit
+    right, born 1940-1960 (so the card judges by T-score as for sample 01's patient) and
+    female as she is. One bundle in `REPEAT_EVERY` is a returning patient, one of
+    `RETURNING` (their earlier cases show on the card); the others are new patients (a
+    few may share a number by chance: about 3.8 million numbers).
+    """
+
+    REPEAT_EVERY = 10
+    RETURNING = 500
+    _FIRST_BIRTH = date(1940, 1, 1)
+    _BIRTH_DAYS = (date(1960, 12, 31) - _FIRST_BIRTH).days + 1
 
     def __init__(self) -> None:
         data = json.loads(FIXTURE.read_text(encoding="utf-8"))
@@ -124,16 +141,36 @@ class Bundles:
                 resource["identifier"][0]["value"] = "@@UNIT@@"
             elif kind == "Practitioner":
                 resource["identifier"][0]["value"] = "@@PHYSICIAN@@"
+            elif kind == "Patient":
+                resource["identifier"][0]["value"] = "@@PNR@@"
+                resource["birthDate"] = "@@BIRTH@@"
         self._text = json.dumps(data, ensure_ascii=False, indent=1)
 
     def make(self, report_value: str, physician: Person) -> bytes:
         assert physician.hsa is not None
+        number, birth = self.patient(report_value)
         text = (
             self._text.replace("@@REPORT@@", report_value)
             .replace("@@UNIT@@", UNITS[physician.unit - 1].hsa)
             .replace("@@PHYSICIAN@@", physician.hsa)
+            .replace("@@PNR@@", number)
+            .replace("@@BIRTH@@", birth.isoformat())
         )
         return text.encode()
+
+    @classmethod
+    def patient(cls, report_value: str) -> tuple[str, date]:
+        """The patient of the bundle with this report identifier: personnummer (12
+        digits) and birth date."""
+        seed = int.from_bytes(hashlib.sha256(report_value.encode()).digest()[:8], "big")
+        if seed % cls.REPEAT_EVERY == 0:
+            seed = seed // cls.REPEAT_EVERY % cls.RETURNING  # a returning patient
+        else:
+            seed //= cls.REPEAT_EVERY
+        birth = cls._FIRST_BIRTH + timedelta(days=seed % cls._BIRTH_DAYS)
+        serial = seed // cls._BIRTH_DAYS % 500 * 2  # an even third digit: female
+        nine = f"{birth:%y%m%d}{serial:03d}"
+        return f"{birth:%Y}{nine[2:]}{luhn_check_digit(nine)}", birth
 
 
 def intake_request(bot_url: str, bundles: Bundles, report: str, physician: Person) -> Request:
