@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,6 +19,27 @@ SDK_AUTH_TYPES: dict[str, str | None] = {
     "clientsecret": None,
     "usermanagedidentity": "UserAssignedMSI",
 }
+
+
+ANY_CPU: Literal["any"] = "any"
+
+
+def parse_cpu(value: object) -> int | Literal["any"] | None:
+    """A `serve` CPU setting (`--cpu`, `SERVE_CPU`): a core number, `any` (every core the
+    process may use: no pinning) or None (unset: `bot.cli.serve_cpu` decides). Raises
+    ValueError for anything else."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        if value is not None and value < 0:
+            raise ValueError(f"{value} is not a CPU core number (0, 1, ...) or 'any'")
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    if text.lower() == ANY_CPU:
+        return ANY_CPU
+    if text.isascii() and text.isdigit():
+        return int(text)
+    raise ValueError(f"{text!r} is not a CPU core number (0, 1, ...) or 'any'")
 
 
 def _split(value: str) -> frozenset[str]:
@@ -106,9 +129,11 @@ class Settings(BaseSettings):
     jobs_poll_seconds: float = Field(
         default=60.0, validation_alias=AliasChoices("JOBS_POLL_SECONDS", "jobs_poll_seconds")
     )
-    serve_cpu: int | None = Field(
+    serve_cpu: int | Literal["any"] | None = Field(
         default=None, validation_alias=AliasChoices("SERVE_CPU", "serve_cpu")
     )
+    """`serve`'s CPU core: a number, `any` (no pinning), or unset: one core on SQLite,
+    any on PostgreSQL (`bot.cli.serve_cpu`). `--cpu` wins."""
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, gt=0)
     """The largest intake body read (`MAX_BODY_BYTES`); one byte more is 413."""
 
@@ -121,6 +146,11 @@ class Settings(BaseSettings):
             return check_database_url(value)
         except PreflightError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("serve_cpu", mode="before")
+    @classmethod
+    def _cpu_or_any(cls, value: object) -> int | Literal["any"] | None:
+        return parse_cpu(value)
 
     @field_validator("teams_sdk")
     @classmethod

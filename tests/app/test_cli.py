@@ -320,10 +320,11 @@ def test_serve_cpu_runs_every_thread_on_that_core(
         assert all(cpus == {cpu} for cpus in threads.values()), threads
 
 
-def test_serve_without_cpu_keeps_every_core(tmp_path: Path, env: dict[str, str]) -> None:
+def test_serve_cpu_any_keeps_every_core(tmp_path: Path, env: dict[str, str]) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with serving(tmp_path, env, "--local", "--port", str(port)) as process:
+    # without it, SQLite keeps to one core (tests/app/test_serve_cpu.py)
+    with serving(tmp_path, env, "--local", "--port", str(port), "--cpu", "any") as process:
         _wait_healthy(process, base, tmp_path / "serve.err")
         allowed = os.sched_getaffinity(0)
         assert all(cpus == allowed for cpus in _threads_cpus(process.pid).values())
@@ -341,7 +342,7 @@ def test_serve_cpu_not_allowed_exits_2_with_a_message(tmp_path: Path, env: dict[
     assert not (tmp_path / "cli.db").exists()  # refused before anything else
 
 
-@pytest.mark.parametrize(("name", "value"), [("SERVE_CPU", "first"), ("PORT", "http")])
+@pytest.mark.parametrize(("name", "value"), [("PORT", "http")])  # SERVE_CPU: test_serve_cpu
 def test_a_setting_that_does_not_parse_exits_2_naming_it(
     tmp_path: Path, env: dict[str, str], name: str, value: str
 ) -> None:
