@@ -15,8 +15,20 @@ from bench.run.harness import run_bench, say
 from bench.run.legs import RUNTIMES
 from bench.run.plan import FULL, QUICK, TARGETS, Plan
 from bench.run.report import heading, machine, source_revision, table
+from bot.config import parse_cpu
 
 MEASUREMENTS = {"delivery", "intake", "click"}
+
+
+def serve_cpu_option(text: str) -> str:
+    """`--serve-cpu`: a core number or `any`, as `serve --cpu` takes it."""
+    try:
+        value = parse_cpu(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value is None:
+        raise argparse.ArgumentTypeError("give a CPU core number or 'any'")
+    return str(value)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,9 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--serve-cpu",
-        type=int,
+        type=serve_cpu_option,
         default=None,
-        help="run each `serve` with `--cpu N` (one CPU core; see bench/README.md)",
+        metavar="N|any",
+        help="run each `serve` with `--cpu N` (CPU core N only) or `--cpu any` (any core);"
+        " without it `serve` chooses: one core on SQLite, any on PostgreSQL (README: On"
+        " SQLite, one core). The cores each leg ran on follow the command in the heading",
     )
     args = parser.parse_args(argv)
     unknown = args.only - MEASUREMENTS

@@ -76,7 +76,7 @@ async def run_bench(args: argparse.Namespace, plan: Plan, report: dict[str, Any]
     connector.base_url = f"http://127.0.0.1:{connector_port}"
     profiler = Profiler(Path(args.profile) if args.profile else None)
     serve_command = [sys.executable, args.serve_wrapper] if args.serve_wrapper else []
-    serve_args = [] if args.serve_cpu is None else ["--cpu", str(args.serve_cpu)]
+    serve_args = [] if args.serve_cpu is None else ["--cpu", args.serve_cpu]
     if args.profile and profiler.exe is None:
         say("--profile: py-spy is not installed (pip install py-spy); profiling skipped")
 

@@ -28,7 +28,7 @@ from bench.run.payloads import (
     text_message,
 )
 from bench.run.plan import Plan
-from bench.run.processes import Process, free_port, proc_status_kb, run_command
+from bench.run.processes import Process, cpus_allowed, free_port, proc_status_kb, run_command
 from bench.run.profiler import Profiler
 from bot.db import create_engine, session_factory, transaction, utcnow
 from bot.outbox import service as outbox
@@ -60,6 +60,7 @@ class Leg:
     serial: int = 0
     serve_command: list[str] = field(default_factory=list)  # default: the frakturkedjan exe
     serve_args: list[str] = field(default_factory=list)  # more `serve` options (`--cpu N`)
+    cpus: str = ""  # the cores the `serve` process runs on, once started (`1`, `0-1`)
     runtime: str = RUNTIMES[0]  # TEAMS_SDK of the `serve` process
 
     @property
@@ -145,6 +146,7 @@ async def start_leg(leg: Leg) -> None:
     await leg.bot.start()
     leg.bot_url = f"http://127.0.0.1:{port}"
     await leg.bot.wait_http(f"{leg.bot_url}/readyz")
+    leg.cpus = cpus_allowed(leg.bot.pid)  # serve pins itself (SQLite) before it listens
     leg.checkpoint("started")
     leg.engine = create_engine(leg.db_url)
     leg.factory = session_factory(leg.engine)

@@ -40,6 +40,19 @@ def proc_status_kb(pid: int) -> dict[str, int]:
     return values
 
 
+def cpus_allowed(pid: int) -> str:
+    """The CPU cores a process may run on, as the kernel lists them (`0-1`, `1`)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                key, _, rest = line.partition(":")
+                if key == "Cpus_allowed_list":
+                    return rest.strip()
+    except OSError:
+        pass
+    return "?"
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (from /proc/PID/stat)."""
     try:

@@ -116,6 +116,8 @@ def summarise(legs: list[Leg], echo: Process | None) -> dict[str, Any]:
                 and d["timed_out_runs"] == 0
             )
             entry[key] = d
+        if leg.cpus:
+            entry["serve_cpus"] = leg.cpus
         if leg.bot is not None:
             memory = leg.bot.memory()
             entry["memory"] = {**memory, "pass": memory["peak_rss_mb"] <= TARGETS.rss_mb}
@@ -187,6 +189,17 @@ def mark(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "FAIL")
 
 
+def serve_cpus(report: dict[str, Any]) -> str:
+    """The cores each leg's `serve` ran on: ` (CPUs: sqlite-botbuilder 1, ...)`."""
+    summary = report.get("summary", {})
+    legs = [
+        f"{kind} {summary[kind]['serve_cpus']}"
+        for kind in report.get("kinds", [])
+        if "serve_cpus" in summary.get(kind, {})
+    ]
+    return f" (CPUs: {', '.join(legs)})" if legs else ""
+
+
 def heading(report: dict[str, Any], plan: Plan) -> str:
     """The two lines above the table: the run, and how the delivery minimum is reckoned."""
     clean_min = minimum_seconds(plan.cards, [plan.cards // plan.conversations] * 40)
@@ -194,7 +207,7 @@ def heading(report: dict[str, Any], plan: Plan) -> str:
         f"Frakturkedjan benchmark, {report['date']}, {report['machine']['nproc']} cores "
         f"({report['machine']['cpu']}), {report['machine']['ram_gib']} GiB, "
         f"{report['mode']} mode, {plan.runs} run(s), {report['elapsed_s']} s,"
-        f" revision {report['revision']}, {report['serve']}\n"
+        f" revision {report['revision']}, {report['serve']}{serve_cpus(report)}\n"
         f"delivery minimum: {plan.cards} cards / {plan.conversations} conversations: app 50/s"
         f" -> floor(({plan.cards}-1)/50) = {clean_min:.0f} s from first send to last"
         f" ({plan.cards / 50:.0f} s at 50/s throughput); per conversation"
