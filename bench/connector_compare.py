@@ -15,10 +15,12 @@ outbox's ``card_activity`` shape) it measures sends per second, p50/p99 latency 
 driver's CPU per send, sequentially and with 16 concurrent senders, for:
 
 - ``product``: ``bot.teams.connector.ConnectorClient`` (token provider None), the outbox's
-  client: one keep-alive session (its own, with ``trust_env=True``);
-- ``product-no-env``: the same client given a plain session (``trust_env=False``): with
-  ``trust_env`` aiohttp looks up ``~/.netrc`` and the proxy variables in the thread pool
-  on every request, two thread hops a send;
+  client: one keep-alive session of its own; it honours the proxy variables, looked up once
+  per service URL host (until issue 15 the session had ``trust_env=True``, with which
+  aiohttp looks up ``~/.netrc`` and the proxy variables in the thread pool on every
+  request, two thread hops a send);
+- ``product-no-env``: the same client given a plain session, ``trust_env=False`` (no
+  proxy at all);
 - ``sdk-reuse``: the SDK's ``ConnectorClient(endpoint, token)`` built once and reused;
 - ``sdk-per-send``: what the SDK's adapter does per proactive send
   (``ChannelServiceAdapter.continue_conversation``): two tokens fetched (a constant
@@ -104,7 +106,7 @@ def _make_sender(kind: str, service_url: str) -> tuple[Send, Callable[[], Awaita
     """(send(conversation_id, activity) -> the id answered, close)."""
     if kind in ("product", "product-no-env"):
         session = aiohttp.ClientSession() if kind == "product-no-env" else None
-        product = ConnectorClient(token_provider=None, session=session)
+        product = ConnectorClient(token_provider=None, session=session, trust_env=kind == "product")
 
         async def close_product() -> None:
             await product.close()

@@ -6,6 +6,15 @@ botbuilder sends through msrest: blocking `requests` in a thread pool, a new
 This client uses one aiohttp session with keep-alive and returns every outcome as a
 `SendResult`, so that the caller decides about retries (429/5xx with `Retry-After`)
 and unusable references (403 `BotNotInConversationRoster`, `ConversationBlockedByUser`).
+
+Proxies: the hosting network's `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` are honoured as
+aiohttp's `trust_env` honours them, but looked up once per service URL host (aiohttp's own
+`get_env_proxy_for_url`, in a thread, on the first send there) and then passed as
+`proxy=` on a session without `trust_env`. With `trust_env` aiohttp read the environment
+and `~/.netrc` in the thread pool on every request, about half of the client's CPU per
+send (bench/README.md). The Bot Connector authenticates with the bearer token, so
+`~/.netrc` credentials for the service host itself are not looked up (for a proxy, as
+aiohttp does, they are).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from urllib.parse import quote
 
 import aiohttp
 import jwt
+from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 __all__ = [
@@ -153,6 +163,9 @@ class ConnectorClient:
 
     Never raises for HTTP or network errors (nor for a failing token provider): every
     outcome is a `SendResult`. A `session` passed in is used and left open by `close`.
+    `trust_env` (default): send through the proxy the environment names for each service
+    URL host (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, as aiohttp reads them), looked up
+    once per host for the client's life.
     """
 
     def __init__(
@@ -161,11 +174,15 @@ class ConnectorClient:
         token_provider: TokenProvider | None,
         session: aiohttp.ClientSession | None = None,
         timeout: float = 15.0,
+        trust_env: bool = True,
     ) -> None:
         self._token_provider = token_provider
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._trust_env = trust_env
+        # (scheme, host) of a service URL -> its proxy and the proxy's credentials
+        self._proxies: dict[tuple[str, str | None], _Proxy] = {}
 
     async def send_activity(
         self, service_url: str, conversation_id: str, activity: dict[str, Any]
@@ -200,10 +217,27 @@ class ConnectorClient:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            # trust_env: honour HTTPS_PROXY / NO_PROXY of the hosting network
-            self._session = aiohttp.ClientSession(trust_env=True)
+            # no trust_env: the proxy is looked up once per host (`_proxy_for`), not per request
+            self._session = aiohttp.ClientSession()
             self._owns_session = True
         return self._session
+
+    async def _proxy_for(self, url: URL) -> _Proxy:
+        """The proxy the environment names for `url`'s host (none when `NO_PROXY` covers
+        it), looked up once per scheme and host, as aiohttp's `trust_env` does."""
+        if not self._trust_env:
+            return _NO_PROXY
+        key = (url.scheme, url.host)
+        proxy = self._proxies.get(key)
+        if proxy is None:
+            try:
+                # reads the environment and ~/.netrc (a file): in a thread, as aiohttp does
+                proxy_url, auth = await asyncio.to_thread(get_env_proxy_for_url, url)
+                proxy = _Proxy(proxy_url, auth.encode() if auth is not None else None)
+            except LookupError:  # no proxy for this scheme, or NO_PROXY covers the host
+                proxy = _NO_PROXY
+            self._proxies[key] = proxy
+        return proxy
 
     async def _request(
         self, method: str, service_url: str, path: str, activity: dict[str, Any]
@@ -223,8 +257,23 @@ class ConnectorClient:
         url = URL(service_url.rstrip("/") + path, encoded=True)
         data = json.dumps(activity, ensure_ascii=False).encode()
         try:
+            proxy = await self._proxy_for(url)
+            proxy_headers = None
+            if proxy.authorization is not None:
+                # as aiohttp sends `proxy_auth` (deprecated): on the CONNECT of a tunnel to
+                # an https URL, else on the request itself, which goes to the proxy
+                if url.scheme == "https":
+                    proxy_headers = {"Proxy-Authorization": proxy.authorization}
+                else:
+                    headers["Proxy-Authorization"] = proxy.authorization
             async with self._get_session().request(
-                method, url, data=data, headers=headers, timeout=self._timeout
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=self._timeout,
+                proxy=proxy.url,
+                proxy_headers=proxy_headers,
             ) as response:
                 status = response.status
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -243,6 +292,15 @@ class ConnectorClient:
         return SendResult(
             ok=False, status=status, retry_after=retry_after, error_code=code, message=message
         )
+
+
+@dataclass(frozen=True)
+class _Proxy:
+    url: URL | None
+    authorization: str | None  # Proxy-Authorization: the credentials in its URL or ~/.netrc
+
+
+_NO_PROXY = _Proxy(None, None)
 
 
 def _segment(value: str) -> str:
