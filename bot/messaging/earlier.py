@@ -3,82 +3,129 @@
 and whether the new answer is a re-fracture (an index fracture after an earlier decision).
 
 Matched on the patient pseudonym within retention (purged cases are gone); the lines name
-no patient, so they show on a protected identity's card as on any other.
+no patient, so they show on a protected identity's card as on any other. The card lists
+the latest `EARLIER_SHOWN` and counts the others, so that a patient with a long history
+costs a new answer no more than any other (and the card stays well under Teams' size
+limit); the re-fracture flag still considers every earlier case.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, func, select
+from sqlalchemy import case as when
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cases import queries as case_queries
-from bot.cases.enums import DECISION_LABELS
-from bot.cases.models import Case
+from bot.cases.enums import DECISION_LABELS, CaseState
+from bot.cases.models import Case, Decision
 from bot.core.calendar import local_date
 from bot.messaging.format import case_ref
 from bot.visits.models import FollowUp, Visit
 from bot.visits.service import TREATMENTS
 
-__all__ = ["earlier_context", "is_refracture"]
+__all__ = ["EARLIER_SHOWN", "earlier_context", "more_line"]
+
+EARLIER_SHOWN = 3
+"""Earlier cases a decision card lists: the latest; a last line counts the others."""
 
 
 async def earlier_context(session: AsyncSession, case: Case) -> dict[str, Any] | None:
-    """`{"lines": [...], "refracture": bool}` for the patient's earlier cases, oldest
-    first; None when there are none (two queries besides the cases', whatever their
-    number)."""
-    earlier = await case_queries.earlier_of_patient(session, case)
-    if not earlier:
+    """`{"lines": [...], "refracture": bool}` for the patient's earlier cases: the latest
+    `EARLIER_SHOWN`, oldest first, then a line counting the others (`more_line`); None
+    when there are none. One query, whatever their number."""
+    rows = (await session.execute(_earlier_query(case))).all()
+    if not rows:
         return None
-    ids = [c.id for c in earlier]
-    visits = {
-        v.case_id: v for v in await session.scalars(select(Visit).where(Visit.case_id.in_(ids)))
-    }
-    follow_ups: dict[int, FollowUp] = {}
-    for follow_up in await session.scalars(
-        select(FollowUp)
-        .where(FollowUp.case_id.in_(ids), FollowUp.recorded_at.is_not(None))
-        .order_by(FollowUp.number)
-    ):
-        follow_ups[follow_up.case_id] = follow_up  # the latest recorded
+    latest: dict[int, Any] = {}
+    for row in rows:  # a case's rows by follow-up number: the latest recorded is last
+        latest[row.id] = row
+    lines = [_line(row) for row in latest.values()]
+    first = rows[0]
+    if first.total > len(latest):
+        lines.append(more_line(first.total - len(latest)))
     return {
-        "lines": [_line(c, visits.get(c.id), follow_ups.get(c.id)) for c in earlier],
-        "refracture": is_refracture(case, earlier),
+        "lines": lines,
+        # a new answer with an index fracture, for a patient with an earlier case decided
+        # before this one arrived: the fracture came after that decision (the referral is
+        # written after the fracture, and the answer after the referral)
+        "refracture": bool(case.fracture_code) and bool(first.decided_before),
     }
 
 
-def is_refracture(case: Case, earlier: Sequence[Case]) -> bool:
-    """A new answer with an index fracture, for a patient with an earlier case decided
-    before this one arrived: the fracture came after that decision (the referral is
-    written after the fracture, and the answer after the referral)."""
-    if not case.fracture_code:
-        return False
-    return any(c.decided_at is not None and c.decided_at < case.received_at for c in earlier)
+def more_line(count: int) -> str:
+    """The line under the listed earlier cases that counts the `count` older ones."""
+    return f"… och {count} äldre ärende{'' if count == 1 else 'n'}"
 
 
-def _line(case: Case, visit: Visit | None, follow_up: FollowUp | None) -> str:
-    parts = [f"{case_ref(case.id)} ({local_date(case.received_at).isoformat()})"]
-    details = [DECISION_LABELS.get(case.decision.kind, case.decision.kind)] if case.decision else [
-        "inget beslut"
-    ]
-    drug = (follow_up.treatment_drug if follow_up else None) or (
-        visit.treatment_drug if visit else None
+def _earlier_query(case: Case) -> Select[Any]:
+    """The same patient's earlier cases still kept (not purged), received before `case`:
+    a case a correction replaced, and anything of the same answer's chain, is left out
+    (it is this case, corrected). The latest `EARLIER_SHOWN`, with how many there are
+    (`total`) and whether any was decided before `case` arrived (`decided_before`), each
+    joined to its decision, visit and recorded follow-ups (by number)."""
+    received: datetime = case.received_at
+    decided_before = when((Case.decided_at < received, 1), else_=0)
+    shown = (
+        select(
+            Case.id,
+            Case.received_at,
+            func.count().over().label("total"),
+            func.max(decided_before).over().label("decided_before"),
+        )
+        .where(
+            Case.patient_key == case.patient_key,
+            Case.id != case.id,
+            Case.received_at <= received,
+            Case.purged_at.is_(None),
+            Case.state.not_in((CaseState.SUPERSEDED, CaseState.CANCELLED)),
+        )
+        .order_by(Case.received_at.desc(), Case.id.desc())
+        .limit(EARLIER_SHOWN)
+        .subquery("shown")
     )
+    return (
+        select(
+            shown.c.id,
+            shown.c.received_at,
+            shown.c.total,
+            shown.c.decided_before,
+            Decision.kind.label("decision"),
+            Visit.treatment_drug.label("visit_drug"),
+            Visit.recorded_at.label("visit_recorded_at"),
+            FollowUp.treatment_drug.label("follow_up_drug"),
+            FollowUp.recorded_at.label("follow_up_recorded_at"),
+            FollowUp.on_treatment,
+            FollowUp.new_fracture,
+        )
+        .select_from(shown)
+        .outerjoin(Decision, Decision.case_id == shown.c.id)
+        .outerjoin(Visit, Visit.case_id == shown.c.id)
+        .outerjoin(
+            FollowUp, and_(FollowUp.case_id == shown.c.id, FollowUp.recorded_at.is_not(None))
+        )
+        .order_by(shown.c.received_at, shown.c.id, FollowUp.number, FollowUp.id)
+    )
+
+
+def _line(row: Any) -> str:
+    head = f"{case_ref(row.id)} ({local_date(row.received_at).isoformat()})"
+    details = [DECISION_LABELS.get(row.decision, row.decision) if row.decision else "inget beslut"]
+    drug = row.follow_up_drug or row.visit_drug
     if drug:
         details.append(TREATMENTS.get(drug, drug))
-    elif visit is not None and visit.recorded_at is not None:
+    elif row.visit_recorded_at is not None:
         details.append("ingen behandling")
-    if follow_up is not None and follow_up.recorded_at is not None:
+    if row.follow_up_recorded_at is not None:
         state = ""
-        if follow_up.on_treatment is True:
+        if row.on_treatment is True:
             state = ", behandling pågår"
-        elif follow_up.on_treatment is False:
+        elif row.on_treatment is False:
             state = ", behandling avslutad"
-        if follow_up.new_fracture:
+        if row.new_fracture:
             state += ", ny fraktur"
         details.append(
-            f"senaste uppföljning {local_date(follow_up.recorded_at).isoformat()}{state}"
+            f"senaste uppföljning {local_date(row.follow_up_recorded_at).isoformat()}{state}"
         )
-    return f"{parts[0]}: {', '.join(details)}"
+    return f"{head}: {', '.join(details)}"
