@@ -252,7 +252,13 @@ def card_size(card: dict[str, Any]) -> int:
 
 def oneline(value: object) -> str:
     """`value` on one line: whitespace runs made one space, control characters removed."""
-    return " ".join(_DROPPED.sub("", _text(value)).split())
+    text = _text(value)
+    # Printable text has no character of `_DROPPED` and no whitespace but the space
+    # (`str.isprintable` is false for every control, format, separator and surrogate
+    # character but " "), so it is already one line unless its spaces need collapsing.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(_DROPPED.sub("", text).split())
 
 
 def cut(value: object, n: int) -> str:
@@ -274,17 +280,37 @@ def md(value: object) -> str:
 
 
 def _escape_markdown(text: str) -> str:
-    lines = [line.strip() for line in _DROPPED.sub("", text).splitlines()]
-    text = "\n\n".join(line for line in lines if line)
+    if text.isprintable():
+        # No line break and nothing of `_DROPPED` (see `oneline`): one line, stripped.
+        text = text.strip()
+        multiline = False
+    else:
+        lines = [line.strip() for line in _DROPPED.sub("", text).splitlines()]
+        text = "\n\n".join(line for line in lines if line)
+        multiline = "\n" in text
+    # Each rule runs only when the text has the character its pattern needs, the rules
+    # anchored at a line start only at the start of the text when it has one line.
     text = _INLINE_SPECIAL.sub(r"\\\1", text)
-    text = _LINE_START_SPECIAL.sub(r"\\\1", text)
-    text = _ORDERED_LIST.sub(r"\1\\\2", text)
-    text = _URL_SCHEME.sub(lambda m: m.group(1) + ZWJ, text)
-    text = _BARE_SCHEME.sub(lambda m: m.group(1) + ZWJ, text)
-    return _DOMAIN_DOT.sub("." + ZWJ, text)
+    if multiline or text[:1] in ("#", "+", "-"):
+        text = _LINE_START_SPECIAL.sub(r"\\\1", text)
+    if multiline or text[:1].isdecimal():
+        text = _ORDERED_LIST.sub(r"\1\\\2", text)
+    if ":" in text:
+        if "://" in text:
+            text = _URL_SCHEME.sub(_add_zwj, text)
+        text = _BARE_SCHEME.sub(_add_zwj, text)
+    if "." in text:
+        text = _DOMAIN_DOT.sub("." + ZWJ, text)
+    return text
+
+
+def _add_zwj(match: re.Match[str]) -> str:
+    return match.group(1) + ZWJ
 
 
 def _text(value: object) -> str:
+    if type(value) is str:
+        return value
     if isinstance(value, jinja2.Undefined):
         value._fail_with_undefined_error()
     if not isinstance(value, str):
@@ -294,9 +320,17 @@ def _text(value: object) -> str:
 
 def _json_literal(value: object) -> str:
     """The `finalize` hook: every `{{ … }}` is written as one JSON value."""
+    if type(value) is str:
+        return _json_string(value)
     if isinstance(value, jinja2.Undefined):
         value._fail_with_undefined_error()
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    return _JSON_ENCODER.encode(value)
+
+
+# What `json.dumps(value, ensure_ascii=False, allow_nan=False)` does, without building an
+# encoder for every value: `encode` writes a str with `encode_basestring` (the C one).
+_JSON_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+_json_string: Final = json.encoder.encode_basestring
 
 
 @cache
