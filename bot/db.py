@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, event, inspect, select
+from sqlalchemy import DateTime, MetaData, bindparam, event, inspect, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -132,12 +132,27 @@ async def load_locked(session: AsyncSession, model: type[_M], ident: Any) -> _M 
     (an actor's roles). On SQLite the transaction holds the database's write lock from its
     `BEGIN IMMEDIATE`, so no row lock is taken (it would be one more statement).
     """
-    key_column = inspect(model).primary_key[0]
+    lock, load = _locking_statements(model)
     if not whole_database_locked(session):
-        await session.execute(select(key_column).where(key_column == ident).with_for_update())
+        await session.execute(lock, {"ident": ident})
     held = session.identity_map.get(session.sync_session.identity_key(model, ident))
     if isinstance(held, model):
         await session.refresh(held)
         return held
-    found: _M | None = await session.scalar(select(model).where(key_column == ident))
+    found: _M | None = await session.scalar(load, {"ident": ident})
     return found
+
+
+_LOCKING: dict[type[Any], tuple[Any, Any]] = {}
+
+
+def _locking_statements(model: type[Any]) -> tuple[Any, Any]:
+    """`load_locked`'s two statements for `model` (lock the bare row; load it), built once
+    per model with the primary key as parameter ``ident``: they run on every click."""
+    statements = _LOCKING.get(model)
+    if statements is None:
+        key_column = inspect(model).primary_key[0]
+        where = key_column == bindparam("ident")
+        statements = (select(key_column).where(where).with_for_update(), select(model).where(where))
+        _LOCKING[model] = statements
+    return statements

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases.enums import CaseState
@@ -49,11 +49,14 @@ async def by_ids(session: AsyncSession, *, case_ids: Collection[int]) -> Sequenc
     return rows.all()
 
 
+_HISTORY = (
+    select(CaseEvent).where(CaseEvent.case_id == bindparam("case_id")).order_by(CaseEvent.id)
+)  # built once: every case card shows the history
+
+
 async def history(session: AsyncSession, *, case_id: int) -> Sequence[CaseEvent]:
     """The case's events, oldest first."""
-    rows = await session.scalars(
-        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
-    )
+    rows = await session.scalars(_HISTORY, {"case_id": case_id})
     return rows.all()
 
 

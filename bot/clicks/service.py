@@ -16,9 +16,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clicks.models import Click
@@ -69,26 +69,37 @@ def keys_of(
     )
 
 
+_CLICKS = cast(Table, Click.__table__)
+# built once (Core, on the table): they run on every state-changing click
+_CLAIM = insert(_CLICKS)
+_KEEP_ANSWER = (
+    update(_CLICKS)
+    .where(_CLICKS.c.content_key == bindparam("key"))
+    .values(answer=bindparam("answer", type_=_CLICKS.c.answer.type))
+)
+
+
 async def claim(session: AsyncSession, keys: ClickKeys, *, verb: str, now: datetime) -> None:
     """Insert the click's row, as the first statement of its transaction. Raises
     `IntegrityError` when a row holds one of its keys; a row of a transaction still
     running makes this wait until that transaction ends."""
     await session.execute(
-        insert(Click).values(
-            activity_key=keys.activity,
-            content_key=keys.content,
-            clicker=keys.clicker,
-            verb=verb,
-            created_at=now,
-        )
+        _CLAIM,
+        {
+            "activity_key": keys.activity,
+            "content_key": keys.content,
+            "clicker": keys.clicker,
+            "verb": verb,
+            "created_at": now,
+        },
     )
 
 
 async def keep_answer(session: AsyncSession, keys: ClickKeys, answer: dict[str, Any]) -> None:
-    """Store the answer of the click claimed in this transaction (the last statement)."""
-    await session.execute(
-        update(Click).where(Click.content_key == keys.content).values(answer=answer)
-    )
+    """Store the answer of the click claimed in this transaction: the last statement (the
+    session's pending rows are flushed first)."""
+    await session.flush()
+    await session.execute(_KEEP_ANSWER, {"key": keys.content, "answer": answer})
 
 
 async def answer_of_repeat(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -136,11 +136,14 @@ async def unit_by_hsa(session: AsyncSession, hsa_id: str) -> Unit | None:
     return await session.scalar(select(Unit).where(Unit.hsa_id == hsa_id, Unit.active))
 
 
+_STAFF_BY_AAD = (
+    select(Staff).options(WITH_ROLES).where(Staff.aad_object_id == bindparam("aad"))
+)  # built once: every click reads its clicker
+
+
 async def staff_by_aad(session: AsyncSession, aad_object_id: str) -> Staff | None:
     """A person with their roles (one query)."""
-    rows = await session.scalars(
-        select(Staff).options(WITH_ROLES).where(Staff.aad_object_id == aad_object_id)
-    )
+    rows = await session.scalars(_STAFF_BY_AAD, {"aad": aad_object_id})
     return rows.unique().one_or_none()
 
 
@@ -161,6 +164,24 @@ async def physician_of_unit(
     return person if has_role(person, unit_id, Role.PHYSICIAN) else None
 
 
+def _unit_staff_query(*, with_roles: bool) -> Select[Staff]:
+    query = (
+        select(Staff)
+        .join(StaffRole)
+        .where(
+            StaffRole.unit_id == bindparam("unit_id"),
+            StaffRole.role == bindparam("role"),
+            Staff.active,
+        )
+        .order_by(Staff.name)
+    )
+    return query.options(selectinload(Staff.roles)) if with_roles else query
+
+
+# built once, by `with_roles`: the cards of every action list the unit's people
+_UNIT_STAFF = {flag: _unit_staff_query(with_roles=flag) for flag in (False, True)}
+
+
 async def unit_staff(
     session: AsyncSession, *, unit_id: int, role: Role, with_roles: bool = False
 ) -> Sequence[Staff]:
@@ -173,15 +194,8 @@ async def unit_staff(
     key = (unit_id, role, with_roles)
     if key in known:
         return known[key]
-    query = (
-        select(Staff)
-        .join(StaffRole)
-        .where(StaffRole.unit_id == unit_id, StaffRole.role == role, Staff.active)
-        .order_by(Staff.name)
-    )
-    if with_roles:
-        query = query.options(selectinload(Staff.roles))
+    query = _UNIT_STAFF[with_roles]
     with session.no_autoflush:  # who works where does not depend on this session's rows
-        rows = await session.scalars(query)
+        rows = await session.scalars(query, {"unit_id": unit_id, "role": role})
     known[key] = found = rows.unique().all()
     return found

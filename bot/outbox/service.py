@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, func, insert, literal, select
+from sqlalchemy import JSON, Insert, Table, bindparam, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from bot.db import UTCDateTime, utcnow
 from bot.outbox.models import OutboxMessage
@@ -97,6 +96,53 @@ def record_posted(
     return message  # a posted message that may still be updated
 
 
+def _updates_statement() -> Insert:
+    """INSERT … SELECT of the updates of a case's posted card messages (see
+    `enqueue_updates`), built once: its parameters are `case_id`, `now` and `purposes`."""
+    table = cast(Table, OutboxMessage.__table__)
+    posted = table.alias("posted")
+    now = bindparam("now", type_=UTCDateTime())
+    rows = select(
+        now,
+        posted.c.purpose,
+        posted.c.target_kind,
+        posted.c.target,
+        literal({}, JSON()),
+        posted.c.unit_id,
+        posted.c.case_id,
+        posted.c.task_id,
+        literal("pending"),
+        literal(0),
+        now,
+        posted.c.id,
+    ).where(
+        posted.c.case_id == bindparam("case_id"),
+        posted.c.update_of.is_(None),
+        posted.c.purpose.in_(bindparam("purposes", expanding=True)),
+        posted.c.status.in_(LIVE_STATUSES),
+    )
+    return insert(table).from_select(
+        [
+            "created_at",
+            "purpose",
+            "target_kind",
+            "target",
+            "activity",
+            "unit_id",
+            "case_id",
+            "task_id",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "update_of",
+        ],
+        rows,
+    )
+
+
+_UPDATES = _updates_statement()
+
+
 async def enqueue_updates(
     session: AsyncSession, *, case_id: int, purposes: Sequence[str]
 ) -> int:
@@ -104,45 +150,8 @@ async def enqueue_updates(
     posted about the case (sent, or still to be sent): one statement, whatever their
     number. The worker draws each message's current card when it sends the update, so
     the rows carry no card. Returns how many were added."""
-    posted = aliased(OutboxMessage)
-    now = utcnow()
-    rows = select(
-        literal(now, UTCDateTime()),
-        posted.purpose,
-        posted.target_kind,
-        posted.target,
-        literal({}, JSON()),
-        posted.unit_id,
-        posted.case_id,
-        posted.task_id,
-        literal("pending"),
-        literal(0),
-        literal(now, UTCDateTime()),
-        posted.id,
-    ).where(
-        posted.case_id == case_id,
-        posted.update_of.is_(None),
-        posted.purpose.in_(purposes),
-        posted.status.in_(LIVE_STATUSES),
-    )
     result = await session.execute(
-        insert(OutboxMessage).from_select(
-            [
-                "created_at",
-                "purpose",
-                "target_kind",
-                "target",
-                "activity",
-                "unit_id",
-                "case_id",
-                "task_id",
-                "status",
-                "attempts",
-                "next_attempt_at",
-                "update_of",
-            ],
-            rows,
-        )
+        _UPDATES, {"case_id": case_id, "now": utcnow(), "purposes": list(purposes)}
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
