@@ -333,13 +333,32 @@ _JSON_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 _json_string: Final = json.encoder.encode_basestring
 
 
+class _CardEnvironment(jinja2.Environment):
+    """Looks `a.b` up in a plain dict (every context object) as a key at once.
+
+    Jinja2 tries the attribute first and the key on its `AttributeError`; a plain dict has
+    exactly the attributes of `dict`, so for any other name the result is the same.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
+_DICT_ATTRIBUTES: Final = frozenset(dir(dict))
+
+
 @cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
+    env = _CardEnvironment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,
         # Not HTML: the output is JSON and `finalize` writes every value as a JSON literal.
-        autoescape=False,  # noqa: S701
+        autoescape=False,
         finalize=_json_literal,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -354,7 +373,7 @@ def _environment() -> jinja2.Environment:
 @jinja2.pass_context
 def _cut_filter(context: jinja2.runtime.Context, value: object, n: int) -> str:
     """`cut` with lengths over TEXT_FLOOR scaled by the render's `limits.text_percent`."""
-    percent = int(context["limits"]["text_percent"])
     if n > TEXT_FLOOR:
+        percent = int(context["limits"]["text_percent"])
         n = max(TEXT_FLOOR, n * percent // 100)
     return cut(value, n)
