@@ -98,14 +98,23 @@ class MessageViews:
         self._factory = factory
         self._clock = clock
 
-    async def current(self, shown: Shown) -> dict[str, Any] | None:
+    async def current(
+        self, shown: Shown, *, session: AsyncSession | None = None
+    ) -> dict[str, Any] | None:
         if shown.case_id is None or shown.purpose not in LIVE_PURPOSES:
             return None
-        async with self._factory() as session:
-            case = await cases.get_case(session, case_id=shown.case_id)
-            if case is None:
-                return None
-            card = await message_card(session, case, shown, now=self._clock())
+        if session is not None:
+            return await self._draw(session, shown, shown.case_id)
+        async with self._factory() as own:
+            return await self._draw(own, shown, shown.case_id)
+
+    async def _draw(
+        self, session: AsyncSession, shown: Shown, case_id: int
+    ) -> dict[str, Any] | None:
+        case = await cases.get_case(session, case_id=case_id)
+        if case is None:
+            return None
+        card = await message_card(session, case, shown, now=self._clock())
         return outbox.card_activity(card, summary=f"Uppdaterat: {case_ref(case.id)}")
 
 

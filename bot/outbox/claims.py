@@ -18,12 +18,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, bindparam, func, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from bot.db import transaction, utcnow
+from bot.db import UTCDateTime, transaction, utcnow
 from bot.outbox.models import OutboxMessage
 
 __all__ = ["Leases", "database_unreachable"]
@@ -56,6 +56,7 @@ class Leases:
         self._lease = timedelta(seconds=seconds)
         self._batch = batch
         self._renewing: datetime | None = None  # the value of a renewal under way
+        self._claiming = _claiming(batch)  # built once: a claim runs every few clicks
 
     async def claim(self) -> list[int]:
         """Lease the first due rows, in one statement; their ids in outbox order.
@@ -65,43 +66,8 @@ class Leases:
         """
         now = utcnow()
         until = now + self._lease
-        row, retried = aliased(OutboxMessage), aliased(OutboxMessage)
-        # the targets with a row waiting for its retry, and their first such row: few rows,
-        # read through the index on next_attempt_at and joined once (not once per row)
-        waiting = (
-            select(retried.target_kind, retried.target, func.min(retried.id).label("first_id"))
-            .where(retried.next_attempt_at > now, retried.status == "pending")
-            .group_by(retried.target_kind, retried.target)
-            .subquery("waiting")
-        )
-        due = (
-            select(row.id)
-            .outerjoin(
-                waiting,
-                and_(
-                    waiting.c.target_kind == row.target_kind,
-                    waiting.c.target == row.target,
-                    waiting.c.first_id < row.id,
-                ),
-            )
-            .where(
-                row.status == "pending",
-                row.next_attempt_at <= now,
-                or_(row.lease_until.is_(None), row.lease_until < now),
-                waiting.c.first_id.is_(None),
-            )
-            .order_by(row.id)
-            .limit(self._batch)
-            .with_for_update(skip_locked=True, of=row)
-        )
         async with transaction(self._factory) as session:
-            rows = await session.scalars(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(due.scalar_subquery()))
-                .values(lease_until=until)
-                .returning(OutboxMessage.id)
-                .execution_options(synchronize_session=False)
-            )
+            rows = await session.scalars(self._claiming, {"now": now, "until": until})
             claimed = sorted(rows.all())
         for message_id in claimed:
             self.held[message_id] = until
@@ -139,14 +105,8 @@ class Leases:
         try:
             async with transaction(self._factory) as session:
                 rows = await session.scalars(
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.id.in_(held),
-                        OutboxMessage.lease_until.in_(set(held.values())),
-                    )
-                    .values(lease_until=until)
-                    .returning(OutboxMessage.id)
-                    .execution_options(synchronize_session=False)
+                    _RENEW,
+                    {"ids": list(held), "tokens": list(set(held.values())), "until": until},
                 )
                 kept = set(rows.all())
             lost = 0
@@ -172,12 +132,7 @@ class Leases:
         for message_id in mine:
             del self.held[message_id]
         async with transaction(self._factory) as session:
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(mine), OutboxMessage.lease_until.in_(tokens))
-                .values(lease_until=None)
-                .execution_options(synchronize_session=False)
-            )
+            await session.execute(_RELEASE, {"ids": mine, "tokens": list(tokens)})
 
     def forget(self, ids: list[int]) -> None:
         """Stop holding rows without writing to the database: their leases lapse."""
@@ -201,3 +156,73 @@ class Leases:
         worker does not hold the row."""
         until = self.held.get(message_id)
         return None if until is None else (until - utcnow()).total_seconds()
+
+
+# The statements, built once with their values as parameters (building the claim's took
+# longer than running it).
+
+
+def _claiming(batch: int) -> Update:
+    """The claim of `Leases.claim` for batches of `batch` rows; parameters `now`, `until`."""
+    now = bindparam("now", type_=UTCDateTime)
+    row, retried = aliased(OutboxMessage), aliased(OutboxMessage)
+    # the targets with a row waiting for its retry, and their first such row: few rows,
+    # read through the index on next_attempt_at and joined once (not once per row)
+    waiting = (
+        select(retried.target_kind, retried.target, func.min(retried.id).label("first_id"))
+        .where(retried.next_attempt_at > now, retried.status == "pending")
+        .group_by(retried.target_kind, retried.target)
+        .subquery("waiting")
+    )
+    due = (
+        select(row.id)
+        .outerjoin(
+            waiting,
+            and_(
+                waiting.c.target_kind == row.target_kind,
+                waiting.c.target == row.target,
+                waiting.c.first_id < row.id,
+            ),
+        )
+        .where(
+            row.status == "pending",
+            row.next_attempt_at <= now,
+            or_(row.lease_until.is_(None), row.lease_until < now),
+            waiting.c.first_id.is_(None),
+        )
+        .order_by(row.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True, of=row)
+    )
+    return (
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .values(lease_until=bindparam("until", type_=UTCDateTime))
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _held(*, ids: str, tokens: str) -> ColumnElement[bool]:
+    """Rows `ids` whose lease is still one of `tokens` (parameter names, lists)."""
+    return and_(
+        OutboxMessage.id.in_(bindparam(ids, expanding=True)),
+        OutboxMessage.lease_until.in_(bindparam(tokens, expanding=True, type_=UTCDateTime)),
+    )
+
+
+# parameters `ids`, `tokens`, `until`
+_RENEW = (
+    update(OutboxMessage)
+    .where(_held(ids="ids", tokens="tokens"))
+    .values(lease_until=bindparam("until", type_=UTCDateTime))
+    .returning(OutboxMessage.id)
+    .execution_options(synchronize_session=False)
+)
+# parameters `ids`, `tokens`
+_RELEASE = (
+    update(OutboxMessage)
+    .where(_held(ids="ids", tokens="tokens"))
+    .values(lease_until=None)
+    .execution_options(synchronize_session=False)
+)

@@ -17,8 +17,9 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
 
@@ -102,32 +103,22 @@ async def record(
     deleted: both rows are marked `gone`, and the message is never updated again.
     """
     now = utcnow()
-    if result.ok:  # the common case: one UPDATE, the row is not read
+    if result.ok:  # the common case: one UPDATE (two for an update), the row is not read
         if sent.update_of is not None:
             await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == sent.update_of)
-                .values(shown_hash=sent.shown_hash)
-                .execution_options(synchronize_session=False)
+                _POSTED_SHOWS, {"posted_id": sent.update_of, "hash": sent.shown_hash}
             )
         recorded = await session.execute(
-            update(OutboxMessage)
-            # pending: a retry after a commit whose answer was lost changes nothing
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending")
-            .values(
-                status="sent",
-                sent_at=now,
-                lease_until=None,
-                last_status=result.status,
-                attempts=OutboxMessage.attempts + 1,
-                activity_id=result.activity_id,
-                conversation_id=route.conversation_id,
-                delivered_to=route.delivered_to,
-                last_error=None,
-                shown_hash=sent.shown_hash,
-            )
-            .returning(OutboxMessage.purpose, OutboxMessage.case_id)
-            .execution_options(synchronize_session=False)
+            _SENT,
+            {
+                "message_id": message_id,
+                "now": now,
+                "http_status": result.status,
+                "sent_activity_id": result.activity_id,
+                "sent_conversation_id": route.conversation_id,
+                "sent_delivered_to": route.delivered_to,
+                "hash": sent.shown_hash,
+            },
         )
         row = recorded.first()  # None: recorded before (a retried commit)
         if row is not None:
@@ -208,6 +199,37 @@ async def record(
         },
     )
     return None
+
+
+# A success's statements, built once (building them cost more than running them); Core
+# statements on the table: nothing of the ORM is needed to write them.
+_outbox = cast(Table, OutboxMessage.__table__)
+# parameters: posted_id, hash
+_POSTED_SHOWS = (
+    update(_outbox)
+    .where(_outbox.c.id == bindparam("posted_id"))
+    .values(shown_hash=bindparam("hash"))
+)
+# parameters: message_id, now, http_status, sent_activity_id, sent_conversation_id,
+# sent_delivered_to, hash; returns what the log line names
+_SENT = (
+    update(_outbox)
+    # pending: a retry after a commit whose answer was lost changes nothing
+    .where(_outbox.c.id == bindparam("message_id"), _outbox.c.status == "pending")
+    .values(
+        status="sent",
+        sent_at=bindparam("now"),
+        lease_until=None,
+        last_status=bindparam("http_status"),
+        attempts=_outbox.c.attempts + 1,
+        activity_id=bindparam("sent_activity_id"),
+        conversation_id=bindparam("sent_conversation_id"),
+        delivered_to=bindparam("sent_delivered_to"),
+        last_error=None,
+        shown_hash=bindparam("hash"),
+    )
+    .returning(_outbox.c.purpose, _outbox.c.case_id)
+)
 
 
 async def _gone(session: AsyncSession, message: OutboxMessage, posted_id: int) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.directory.models import Staff, Unit
@@ -61,21 +61,7 @@ async def resolve(factory: async_sessionmaker[AsyncSession], ids: list[int]) -> 
     async with factory() as session:
         # plain rows, not ORM objects: this runs while other rows are being sent, and
         # a long pause of the event loop would delay sends already paced
-        messages = (
-            await session.execute(
-                select(
-                    OutboxMessage.id,
-                    OutboxMessage.target_kind,
-                    OutboxMessage.target,
-                    OutboxMessage.unit_id,
-                    OutboxMessage.activity,
-                    OutboxMessage.purpose,
-                    OutboxMessage.case_id,
-                    OutboxMessage.task_id,
-                    OutboxMessage.update_of,
-                ).where(OutboxMessage.id.in_(ids))
-            )
-        ).all()
+        messages = (await session.execute(_CLAIMED, {"ids": ids})).all()
         outgoing = {
             m.id: Outgoing(m.activity, m.purpose, m.case_id, m.task_id, m.update_of)
             for m in messages
@@ -171,28 +157,16 @@ async def _posted(session: AsyncSession, ids: set[int]) -> dict[int, _Posted]:
     of the conversation each went to (one query for the rows, one for the references)."""
     if not ids:
         return {}
-    rows = (
-        await session.execute(
-            select(
-                OutboxMessage.id,
-                OutboxMessage.status,
-                OutboxMessage.conversation_id,
-                OutboxMessage.delivered_to,
-            ).where(OutboxMessage.id.in_(ids))
-        )
-    ).all()
+    rows = (await session.execute(_POSTED, {"ids": list(ids)})).all()
     conversations = {r.conversation_id for r in rows if r.conversation_id}
     refs: dict[str, ConversationRef] = {}
     if conversations:
         found = await session.scalars(
-            select(ConversationRef).where(
-                ConversationRef.usable, ConversationRef.conversation_id.in_(conversations)
-            )
+            _REFS_OF_CONVERSATIONS, {"conversations": list(conversations)}
         )
         refs = {r.conversation_id: r for r in found}
     return {
-        r.id: _Posted(r.status, r.delivered_to, refs.get(r.conversation_id or ""))
-        for r in rows
+        r.id: _Posted(r.status, r.delivered_to, refs.get(r.conversation_id or "")) for r in rows
     }
 
 
@@ -200,14 +174,42 @@ async def _refs(
     session: AsyncSession, *, users: set[str], channels: set[str]
 ) -> dict[tuple[str, str], ConversationRef]:
     """Usable conversation references of these people (personal) and channels."""
-    wanted = []
-    if users:
-        wanted.append((ConversationRef.kind == "personal") & ConversationRef.key.in_(users))
-    if channels:
-        wanted.append((ConversationRef.kind == "channel") & ConversationRef.key.in_(channels))
-    if not wanted:
+    if not users and not channels:
         return {}
-    rows = await session.scalars(
-        select(ConversationRef).where(ConversationRef.usable, or_(*wanted))
-    )
+    # an empty list matches nothing: one statement for both kinds, built once
+    rows = await session.scalars(_REFS, {"users": list(users), "channels": list(channels)})
     return {(r.kind, r.key): r for r in rows}
+
+
+# The statements of a resolve, built once with their values as parameters (lists): it runs
+# for every claim, every few clicks.
+_CLAIMED = select(
+    OutboxMessage.id,
+    OutboxMessage.target_kind,
+    OutboxMessage.target,
+    OutboxMessage.unit_id,
+    OutboxMessage.activity,
+    OutboxMessage.purpose,
+    OutboxMessage.case_id,
+    OutboxMessage.task_id,
+    OutboxMessage.update_of,
+).where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
+_POSTED = select(
+    OutboxMessage.id,
+    OutboxMessage.status,
+    OutboxMessage.conversation_id,
+    OutboxMessage.delivered_to,
+).where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
+_REFS_OF_CONVERSATIONS = select(ConversationRef).where(
+    ConversationRef.usable,
+    ConversationRef.conversation_id.in_(bindparam("conversations", expanding=True)),
+)
+_REFS = select(ConversationRef).where(
+    ConversationRef.usable,
+    or_(
+        (ConversationRef.kind == "personal")
+        & ConversationRef.key.in_(bindparam("users", expanding=True)),
+        (ConversationRef.kind == "channel")
+        & ConversationRef.key.in_(bindparam("channels", expanding=True)),
+    ),
+)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from bot.db import transaction, utcnow
 from bot.outbox.models import OutboxMessage
@@ -77,40 +78,50 @@ async def prepare(
     if views is None:
         return Skip("no card views to draw the update")
     async with factory() as session:
+        # the posted message as it is now (an earlier update of it may just have been
+        # recorded) and whether a later update of it waits: one statement
         posted = (
             await session.execute(
-                select(
-                    OutboxMessage.status,
-                    OutboxMessage.activity_id,
-                    OutboxMessage.shown_hash,
-                    OutboxMessage.delivered_to,
-                ).where(OutboxMessage.id == outgoing.update_of)
+                _POSTED_NOW, {"update_of": outgoing.update_of, "message_id": message_id}
             )
         ).one_or_none()
-        later = await session.scalar(
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.update_of == outgoing.update_of,
-                OutboxMessage.id > message_id,
-                OutboxMessage.status == "pending",
-            )
-            .limit(1)
+        if posted is None or posted.status not in ("pending", "sent"):
+            return Skip("the message was never posted or is gone")
+        if posted.later is not None:
+            return Skip("a later update of the message follows")
+        if posted.status == "pending":
+            return Wait("the message is not posted yet")
+        if not posted.activity_id:
+            return Skip("the message has no activity id")
+        # drawn in the same session: one connection checkout per update
+        drawn = await views.current(
+            _shown(outgoing, route, posted.delivered_to or route.delivered_to), session=session
         )
-    if posted is None or posted.status not in ("pending", "sent"):
-        return Skip("the message was never posted or is gone")
-    if later is not None:
-        return Skip("a later update of the message follows")
-    if posted.status == "pending":
-        return Wait("the message is not posted yet")
-    if not posted.activity_id:
-        return Skip("the message has no activity id")
-    drawn = await views.current(_shown(outgoing, route, posted.delivered_to or route.delivered_to))
     if drawn is None:
         return Skip("nothing to show")
     shown_hash = card_hash(_with_text(drawn, route.fallback_text))
     if shown_hash == posted.shown_hash:
         return Skip("the card is unchanged")
     return Ready(drawn, shown_hash, replaces=posted.activity_id, update_of=outgoing.update_of)
+
+
+_later = aliased(OutboxMessage)
+# built once: an update's send reads it every time
+_POSTED_NOW = select(
+    OutboxMessage.status,
+    OutboxMessage.activity_id,
+    OutboxMessage.shown_hash,
+    OutboxMessage.delivered_to,
+    select(_later.id)
+    .where(
+        _later.update_of == bindparam("update_of"),
+        _later.id > bindparam("message_id"),
+        _later.status == "pending",
+    )
+    .limit(1)
+    .scalar_subquery()
+    .label("later"),
+).where(OutboxMessage.id == bindparam("update_of"))
 
 
 def _shown(outgoing: Outgoing, route: Route, delivered_to: str) -> Shown:
@@ -161,9 +172,14 @@ async def _skip(session: AsyncSession, reasons: dict[int, str]) -> None:
     for message_id, reason in reasons.items():
         by_reason.setdefault(reason, []).append(message_id)
     for reason, ids in by_reason.items():
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "pending")
-            .values(status="skipped", lease_until=None, last_error=reason)
-            .execution_options(synchronize_session=False)
-        )
+        await session.execute(_SKIP, {"ids": ids, "reason": reason})
+
+
+_SKIP = (  # parameters: ids, reason
+    update(OutboxMessage)
+    .where(
+        OutboxMessage.id.in_(bindparam("ids", expanding=True)), OutboxMessage.status == "pending"
+    )
+    .values(status="skipped", lease_until=None, last_error=bindparam("reason"))
+    .execution_options(synchronize_session=False)
+)

@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 __all__ = ["CardViews", "Shown", "card_hash"]
 
 
@@ -37,9 +39,12 @@ class Shown:
 class CardViews(Protocol):
     """Draws the current card of a posted message."""
 
-    async def current(self, shown: Shown) -> dict[str, Any] | None:
+    async def current(
+        self, shown: Shown, *, session: AsyncSession | None = None
+    ) -> dict[str, Any] | None:
         """The message activity that `shown` should show now; None when there is nothing
-        to show (the case is gone, or the message is not one kept current)."""
+        to show (the case is gone, or the message is not one kept current). `session`:
+        read in it (the worker's, for reading only) rather than in a session of its own."""
         ...
 
 

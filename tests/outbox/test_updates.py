@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import transaction, utcnow
 from bot.outbox import service as outbox
@@ -56,7 +57,9 @@ class Views:
         self.asked: list[Shown] = []
         self.fixed = fixed
 
-    async def current(self, shown: Shown) -> dict[str, Any] | None:
+    async def current(
+        self, shown: Shown, *, session: AsyncSession | None = None
+    ) -> dict[str, Any] | None:
         self.asked.append(shown)
         return self.fixed or {"type": "message", "text": f"drawn {len(self.asked)}"}
 
