@@ -59,6 +59,7 @@ _NORMAL_FROM = -1.0
 _OSTEOPOROSIS_FROM = -2.5
 _MINUS = "\u2212"
 _ICD10 = re.compile(r"([A-Z])([0-9]{2})\.?([0-9A-Z]*)")
+_TENTH = Decimal("0.1")
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def round_score(x: float) -> float:
     be finite (ValueError otherwise)."""
     if not math.isfinite(x):
         raise ValueError(f"a score must be a finite number, got {x!r}")
-    return float(Decimal(repr(x)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    return float(Decimal(repr(x)).quantize(_TENTH, rounding=ROUND_HALF_UP))
 
 
 def format_score(x: float) -> str:

@@ -26,7 +26,12 @@ PROTECTED = "Skyddad identitet"
 
 def fmt_time(at: datetime | None) -> str | None:
     """YYYY-MM-DD HH:MM in Europe/Stockholm (None for None)."""
-    return at.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M") if at else None
+    if not at:
+        return None
+    t = at.astimezone(STOCKHOLM)
+    if t.year < 1000:  # strftime's %Y does not pad those (glibc)
+        return t.strftime("%Y-%m-%d %H:%M")
+    return f"{t.year}-{t.month:02}-{t.day:02} {t.hour:02}:{t.minute:02}"
 
 
 def fmt_date(day: date | None) -> str | None:

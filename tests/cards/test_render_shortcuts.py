@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import re
 import sys
+from datetime import UTC, datetime, timedelta
 
 import jinja2
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.core.calendar import STOCKHOLM
+from bot.messaging.format import fmt_time
 from cards.render import (
     _BARE_SCHEME,
     _DOMAIN_DOT,
@@ -201,3 +204,20 @@ def test_cards_are_what_the_plain_rules_make(variant: str) -> None:
     plain = json.loads(expected.render(limits=LIMITS, **ctx))
     card = render(template, **ctx)
     assert json.dumps(card, ensure_ascii=False) == json.dumps(plain, ensure_ascii=False)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    )
+)
+def test_fmt_time_is_strftime(at: datetime) -> None:
+    """`fmt_time` writes what `strftime("%Y-%m-%d %H:%M")` writes in Stockholm time."""
+    assert fmt_time(at) == at.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")
+
+
+def test_fmt_time_across_summer_time() -> None:
+    start = datetime(2026, 3, 29, 0, 0, tzinfo=UTC)
+    for minutes in range(0, 24 * 60, 7):
+        at = start + timedelta(minutes=minutes)
+        assert fmt_time(at) == at.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")
