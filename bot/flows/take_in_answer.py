@@ -160,26 +160,32 @@ async def _store(
     now: datetime,
 ) -> IntakeResult:
     await intake.lock_answer(session, answer.report_system, answer.report_value)
-    previous = await answers.current_for(
+    current = await answers.current_answer(
         session, system=answer.report_system, value=answer.report_value
     )
     key = audit.patient_key(secret, answer.patient.identity.number)
     actor = Actor.intake(sender)
-    if previous is not None and previous.content_hash == answer.content_hash:
+    if current is not None and current.content_hash == answer.content_hash:
         audit.record(
             session,
             actor=actor.audit_id,
             action="intake.duplicate",
-            unit_id=previous.unit_id,
-            case_id=previous.id,
+            unit_id=current.unit_id,
+            case_id=current.id,
             patient=key,
         )
         return IntakeResult(
             status=200,
-            case_id=previous.id,
-            body={"case_id": previous.id, "outcome": "duplicate"},
-            unit_id=previous.unit_id,
+            case_id=current.id,
+            body={"case_id": current.id, "outcome": "duplicate"},
+            unit_id=current.unit_id,
         )
+    previous = None
+    if current is not None:  # a correction: the case it replaces, with what its cards show
+        previous = await answers.current_for(
+            session, system=answer.report_system, value=answer.report_value
+        )
+        assert previous is not None and previous.id == current.id  # under the lock
 
     case = await answers.open_case(
         session,

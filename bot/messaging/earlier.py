@@ -11,10 +11,9 @@ limit); the re-fracture flag still considers every earlier case.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, Table, and_, bindparam, func, select
 from sqlalchemy import case as when
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +34,12 @@ async def earlier_context(session: AsyncSession, case: Case) -> dict[str, Any] |
     """`{"lines": [...], "refracture": bool}` for the patient's earlier cases: the latest
     `EARLIER_SHOWN`, oldest first, then a line counting the others (`more_line`); None
     when there are none. One query, whatever their number."""
-    rows = (await session.execute(_earlier_query(case))).all()
+    rows = (
+        await session.execute(
+            _EARLIER,
+            {"patient_key": case.patient_key, "case_id": case.id, "received": case.received_at},
+        )
+    ).all()
     if not rows:
         return None
     latest: dict[int, Any] = {}
@@ -59,29 +63,32 @@ def more_line(count: int) -> str:
     return f"… och {count} äldre ärende{'' if count == 1 else 'n'}"
 
 
-def _earlier_query(case: Case) -> Select[Any]:
-    """The same patient's earlier cases still kept (not purged), received before `case`:
-    a case a correction replaced, and anything of the same answer's chain, is left out
-    (it is this case, corrected). The latest `EARLIER_SHOWN`, with how many there are
-    (`total`) and whether any was decided before `case` arrived (`decided_before`), each
-    joined to its decision, visit and recorded follow-ups (by number)."""
-    received: datetime = case.received_at
-    decided_before = when((Case.decided_at < received, 1), else_=0)
+def _earlier_query() -> Select[Any]:
+    """The same patient's (`:patient_key`) earlier cases still kept (not purged), received
+    before the new case (`:case_id`, received at `:received`): a case a correction
+    replaced, and anything of the same answer's chain, is left out (it is this case,
+    corrected). The latest `EARLIER_SHOWN`, with how many there are (`total`) and whether
+    any was decided before the new case arrived (`decided_before`), each joined to its
+    decision, visit and recorded follow-ups (by number). Built once, as Core."""
+    cases, decisions = _table(Case), _table(Decision)
+    visits, follow_ups = _table(Visit), _table(FollowUp)
+    received = bindparam("received", type_=cases.c.received_at.type)
+    decided_before = when((cases.c.decided_at < received, 1), else_=0)
     shown = (
         select(
-            Case.id,
-            Case.received_at,
+            cases.c.id,
+            cases.c.received_at,
             func.count().over().label("total"),
             func.max(decided_before).over().label("decided_before"),
         )
         .where(
-            Case.patient_key == case.patient_key,
-            Case.id != case.id,
-            Case.received_at <= received,
-            Case.purged_at.is_(None),
-            Case.state.not_in((CaseState.SUPERSEDED, CaseState.CANCELLED)),
+            cases.c.patient_key == bindparam("patient_key"),
+            cases.c.id != bindparam("case_id"),
+            cases.c.received_at <= received,
+            cases.c.purged_at.is_(None),
+            cases.c.state.not_in((CaseState.SUPERSEDED, CaseState.CANCELLED)),
         )
-        .order_by(Case.received_at.desc(), Case.id.desc())
+        .order_by(cases.c.received_at.desc(), cases.c.id.desc())
         .limit(EARLIER_SHOWN)
         .subquery("shown")
     )
@@ -91,22 +98,31 @@ def _earlier_query(case: Case) -> Select[Any]:
             shown.c.received_at,
             shown.c.total,
             shown.c.decided_before,
-            Decision.kind.label("decision"),
-            Visit.treatment_drug.label("visit_drug"),
-            Visit.recorded_at.label("visit_recorded_at"),
-            FollowUp.treatment_drug.label("follow_up_drug"),
-            FollowUp.recorded_at.label("follow_up_recorded_at"),
-            FollowUp.on_treatment,
-            FollowUp.new_fracture,
+            decisions.c.kind.label("decision"),
+            visits.c.treatment_drug.label("visit_drug"),
+            visits.c.recorded_at.label("visit_recorded_at"),
+            follow_ups.c.treatment_drug.label("follow_up_drug"),
+            follow_ups.c.recorded_at.label("follow_up_recorded_at"),
+            follow_ups.c.on_treatment,
+            follow_ups.c.new_fracture,
         )
         .select_from(shown)
-        .outerjoin(Decision, Decision.case_id == shown.c.id)
-        .outerjoin(Visit, Visit.case_id == shown.c.id)
+        .outerjoin(decisions, decisions.c.case_id == shown.c.id)
+        .outerjoin(visits, visits.c.case_id == shown.c.id)
         .outerjoin(
-            FollowUp, and_(FollowUp.case_id == shown.c.id, FollowUp.recorded_at.is_not(None))
+            follow_ups,
+            and_(follow_ups.c.case_id == shown.c.id, follow_ups.c.recorded_at.is_not(None)),
         )
-        .order_by(shown.c.received_at, shown.c.id, FollowUp.number, FollowUp.id)
+        .order_by(shown.c.received_at, shown.c.id, follow_ups.c.number, follow_ups.c.id)
     )
+
+
+def _table(model: type[Any]) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+_EARLIER = _earlier_query()
 
 
 def _line(row: Any) -> str:
