@@ -230,10 +230,10 @@ async def _decide(
             )
             if visit_physician is None:
                 raise Refusal("visit physician", "Välj en läkare på enheten för besöket.")
-    decision = cases.record_decision(
+    decision = await cases.record_decision(
         session, case, kind=kind, note=note, visit_physician=visit_physician, actor=actor, now=now
     )
-    created = tasks.create_tasks(
+    created = await tasks.create_tasks(
         session,
         case=case,
         decision=decision,
@@ -241,7 +241,6 @@ async def _decide(
         visit_physician=visit_physician,
         now=now,
     )
-    await session.flush()  # one flush for the decision, the case and its tasks (their ids)
     audit_case(
         session,
         actor=actor,

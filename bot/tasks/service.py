@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases.enums import DecisionKind
 from bot.cases.models import Case, Decision
-from bot.cases.service import get_case
+from bot.cases.service import as_loaded, get_case
 from bot.core.calendar import add_months, add_working_days, local_date
 from bot.core.refusal import Refusal
 from bot.db import load_locked
@@ -127,7 +128,13 @@ def plan_tasks(
     raise ValueError(f"decision {kind!r} creates no tasks")
 
 
-def create_tasks(
+_TASKS = cast(Table, Task.__table__)
+# built once; executed with a row each, it is one INSERT … VALUES (…), (…) RETURNING on
+# both databases ("insertmanyvalues"): the position says which id is whose
+_INSERT_TASKS = insert(_TASKS).returning(_TASKS.c.id, _TASKS.c.position)
+
+
+async def create_tasks(
     session: AsyncSession,
     *,
     case: Case,
@@ -136,38 +143,49 @@ def create_tasks(
     visit_physician: Staff | None,
     now: datetime,
 ) -> list[Task]:
-    """Add the decision's tasks, due dates computed from the decision date in Stockholm."""
+    """Insert the decision's tasks (one statement, run now), due dates computed from the
+    decision date in Stockholm; the tasks as the session's objects, in position order."""
     decided_on = local_date(now)
-    tasks: list[Task] = []
     plans = plan_tasks(
         unit=case.unit, decision=decision, decided_by=decided_by, visit_physician=visit_physician
     )
+    rows: list[dict[str, Any]] = []
     for position, plan in enumerate(plans, start=1):
         due = decided_on + timedelta(days=plan.due_days)
         if plan.due_working_days:
             due = add_working_days(decided_on, plan.due_working_days)
         if plan.due_months:
             due = add_months(decided_on, plan.due_months)
-        task = Task(
-            case_id=case.id,
-            unit_id=case.unit_id,
-            kind=plan.kind,
-            position=position,
-            title=plan.title,
-            description=plan.description,
-            assignee_role=plan.assignee_role,
-            assignee_id=plan.assignee_id,
-            # set, so that cards read them without a query
-            assignee=decided_by if plan.assignee_id == decided_by.id else None,
-            due=due,
-            status=TaskStatus.OPEN,
-            created_at=now,
-            done_by=None,
-            done_at=None,
-            note=None,
-            booked_at=None,
+        rows.append(
+            {
+                "case_id": case.id,
+                "unit_id": case.unit_id,
+                "kind": plan.kind,
+                "position": position,
+                "title": plan.title,
+                "description": plan.description,
+                "assignee_role": plan.assignee_role,
+                "assignee_id": plan.assignee_id,
+                "due": due,
+                "status": TaskStatus.OPEN,
+                "created_at": now,
+                "done_by_id": None,
+                "done_at": None,
+                "note": None,
+                "booked_at": None,
+                "referral_on": None,
+                "referral_clinic": None,
+            }
         )
-        session.add(task)
+    if not rows:
+        return []
+    ids = {position: task_id for task_id, position in await session.execute(_INSERT_TASKS, rows)}
+    tasks: list[Task] = []
+    for row in rows:
+        task = Task(id=ids[row["position"]], **row)
+        # set, so that cards read them without a query
+        assignee = decided_by if row["assignee_id"] == decided_by.id else None
+        as_loaded(session, task, assignee=assignee, done_by=None)
         tasks.append(task)
     return tasks
 
