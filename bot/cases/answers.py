@@ -6,10 +6,11 @@ hot path of the intake, and ORM objects there cost more CPU than the statements.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Select, Table, bindparam, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases import states
@@ -35,9 +36,14 @@ __all__ = [
 _CASES: Table = Case.__table__  # type: ignore[assignment]
 _EVENTS: Table = CaseEvent.__table__  # type: ignore[assignment]
 _MESSAGES: Table = AnswerMessage.__table__  # type: ignore[assignment]
+_UNITS: Table = Unit.__table__  # type: ignore[assignment]
 
 _CURRENT = (
-    select(_CASES.c.id, _CASES.c.content_hash, _CASES.c.unit_id)
+    select(
+        _CASES.c.id.label("current_id"),
+        _CASES.c.content_hash.label("current_hash"),
+        _CASES.c.unit_id.label("current_unit_id"),
+    )
     .where(
         _CASES.c.report_system == bindparam("system"),
         _CASES.c.report_value == bindparam("value"),
@@ -45,10 +51,41 @@ _CURRENT = (
     )
     .order_by(_CASES.c.id.desc())
     .limit(1)
+    .subquery("current")
+)
+_UNIT_AND_CURRENT = (
+    select(*_UNITS.c, *_CURRENT.c)
+    .select_from(_UNITS.outerjoin(_CURRENT, true()))
+    .where(_UNITS.c.hsa_id == bindparam("unit_hsa"), _UNITS.c.active)
 )
 _INSERT_CASE = insert(_CASES).returning(_CASES.c.id)
 _INSERT_EVENT = insert(_EVENTS)
 _INSERT_MESSAGE = insert(_MESSAGES)
+_EVENT_KEYS = ("at", "actor", "action", "from_state", "to_state", "reason")
+_MESSAGE_KEYS = ("received_at", "sender", "body")
+
+
+def _opening_statement() -> Select[Any]:
+    """PostgreSQL: the case, its first event and its answer message in one statement
+    (data-modifying CTEs), parameters named `case_<column>`, `event_<column>` and
+    `message_<column>`; it returns the case's id."""
+
+    def values(table: Table, prefix: str, keys: Iterable[str]) -> dict[str, Any]:
+        return {k: bindparam(f"{prefix}_{k}", type_=table.c[k].type) for k in keys}
+
+    case_keys = [c.key for c in _CASES.c if c.key != "id"]
+    new_case = (
+        insert(_CASES).values(values(_CASES, "case", case_keys)).returning(_CASES.c.id)
+    ).cte("new_case")
+    case_id = select(new_case.c.id).scalar_subquery()
+    event = insert(_EVENTS).values(case_id=case_id, **values(_EVENTS, "event", _EVENT_KEYS))
+    message = insert(_MESSAGES).values(
+        case_id=case_id, **values(_MESSAGES, "message", _MESSAGE_KEYS)
+    )
+    return select(new_case.c.id).add_cte(event.cte("new_event")).add_cte(message.cte("new_message"))
+
+
+_OPEN_CASE = _opening_statement()
 
 
 class CurrentAnswer(NamedTuple):
@@ -60,12 +97,24 @@ class CurrentAnswer(NamedTuple):
     unit_id: int
 
 
-async def current_answer(session: AsyncSession, *, system: str, value: str) -> CurrentAnswer | None:
-    """The latest case of the answer identity (`system`, `value`) that no correction has
-    replaced, as `CurrentAnswer` (one Core query; the caller holds the identity's lock).
-    A correction loads the case itself with `current_for`."""
-    row = (await session.execute(_CURRENT, {"system": system, "value": value})).first()
-    return CurrentAnswer(row.id, row.content_hash, row.unit_id) if row is not None else None
+async def current_answer(
+    session: AsyncSession, *, unit_hsa: str, system: str, value: str
+) -> tuple[Unit, CurrentAnswer | None] | None:
+    """The active unit with HSA-id `unit_hsa` and the latest case of the answer identity
+    (`system`, `value`) that no correction has replaced; None for an unknown unit. One
+    Core query (the caller holds the identity's lock); a correction loads the case
+    itself with `current_for`.
+
+    The unit is an object outside the session, as the cards of a new case read it: a
+    value, not a way to change the unit."""
+    params = {"unit_hsa": unit_hsa, "system": system, "value": value}
+    row = (await session.execute(_UNIT_AND_CURRENT, params)).first()
+    if row is None:
+        return None
+    unit = Unit(**{column.key: row._mapping[column] for column in _UNITS.c})
+    if row.current_id is None:
+        return unit, None
+    return unit, CurrentAnswer(row.current_id, row.current_hash, row.current_unit_id)
 
 
 async def current_for(session: AsyncSession, *, system: str, value: str) -> Case | None:
@@ -99,7 +148,7 @@ async def open_case(
     """The new case of `answer` for `unit`: awaiting `physician`'s decision, or awaiting
     assignment without one. Stored with its first event ("received" by the intake from
     `sender`, naming the case it `corrects`, which it supersedes) and the bundle as
-    received (`body`): three Core inserts.
+    received (`body`): one Core statement on PostgreSQL, three on SQLite.
 
     Returns the case as an object outside the session, with its id, unit, physician and
     no decision set: what the cards and the audit row read, without a query. It is a
@@ -110,28 +159,29 @@ async def open_case(
     values["state"] = first_state
     values["physician_id"] = physician.id if physician else None
     values["supersedes_id"] = corrects.id if corrects else None
-    case_id: int = (await session.execute(_INSERT_CASE, values)).scalar_one()
-    await session.execute(
-        _INSERT_EVENT,
-        {
-            "case_id": case_id,
-            "at": now,
-            "actor": Actor.intake(sender).display_name,
-            "action": EventKind.RECEIVED,
-            "from_state": None,
-            "to_state": first_state,
-            "reason": f"korrigerar ärende {corrects.id}" if corrects else None,
-        },
-    )
-    await session.execute(
-        _INSERT_MESSAGE,
-        {
-            "case_id": case_id,
-            "received_at": now,
-            "sender": sender,
-            "body": body.decode("utf-8", errors="replace"),
-        },
-    )
+    event = {
+        "at": now,
+        "actor": Actor.intake(sender).display_name,
+        "action": EventKind.RECEIVED,
+        "from_state": None,
+        "to_state": first_state,
+        "reason": f"korrigerar ärende {corrects.id}" if corrects else None,
+    }
+    message = {
+        "received_at": now,
+        "sender": sender,
+        "body": body.decode("utf-8", errors="replace"),
+    }
+    case_id: int
+    if session.get_bind().dialect.name == "postgresql":
+        params = {f"case_{k}": v for k, v in values.items()}
+        params.update({f"event_{k}": v for k, v in event.items()})
+        params.update({f"message_{k}": v for k, v in message.items()})
+        case_id = (await session.execute(_OPEN_CASE, params)).scalar_one()
+    else:  # SQLite has no data-modifying CTEs: one statement per row
+        case_id = (await session.execute(_INSERT_CASE, values)).scalar_one()
+        await session.execute(_INSERT_EVENT, {"case_id": case_id, **event})
+        await session.execute(_INSERT_MESSAGE, {"case_id": case_id, **message})
     case = Case(id=case_id, **values)
     case.unit = unit
     case.physician = physician

@@ -90,14 +90,12 @@ async def ingest(
     except intake.Unacceptable as refused:
         return await refuse(refused.status, refused.error, refused.problems)
 
-    async with transaction(factory) as session:
-        unit = await directory.unit_by_hsa(session, answer.unit_hsa_id)
-        result = None
-        if unit is not None:
+    try:
+        async with transaction(factory) as session:
             result = await _store(
-                session, answer=answer, unit=unit, body=body, sender=sender, secret=secret, now=now
+                session, answer=answer, body=body, sender=sender, secret=secret, now=now
             )
-    if result is None:
+    except _UnknownUnit:  # rolled back: the lock row of its identity is not kept either
         problem = Problem(
             "$.entry[?(@.resource.resourceType=='Organization')].identifier",
             f"unknown care unit HSA-id {answer.unit_hsa_id}",
@@ -149,20 +147,29 @@ async def reject(
     )
 
 
+class _UnknownUnit(Exception):
+    """The answer names no active care unit: refused, the transaction rolled back."""
+
+
 async def _store(
     session: AsyncSession,
     *,
     answer: DxaAnswer,
-    unit: Unit,
     body: bytes,
     sender: str,
     secret: str,
     now: datetime,
 ) -> IntakeResult:
     await intake.lock_answer(session, answer.report_system, answer.report_value)
-    current = await answers.current_answer(
-        session, system=answer.report_system, value=answer.report_value
+    found = await answers.current_answer(
+        session,
+        unit_hsa=answer.unit_hsa_id,
+        system=answer.report_system,
+        value=answer.report_value,
     )
+    if found is None:
+        raise _UnknownUnit
+    unit, current = found
     key = audit.patient_key(secret, answer.patient.identity.number)
     actor = Actor.intake(sender)
     if current is not None and current.content_hash == answer.content_hash:
