@@ -3,11 +3,12 @@
 Usage, from the repository root: ``python -m bench.paths [COUNT]`` (default 400). On
 SQLite (a temporary file, WAL) and on a scratch PostgreSQL database (skipped when none
 answers), it migrates, loads the benchmark directory, then times COUNT bundles through
-``bot.flows.take_in_answer.ingest`` and COUNT decisions through ``bot.teams.actions.dispatch``
-(``case.decide``, one transaction each, the summary card rendered), one at a time. It
-prints CPU and wall milliseconds per action: what a click and a bundle cost before
-aiohttp, the botbuilder turn and the outbox worker add theirs (compare with
-``cpu_ms_per_request`` of ``python -m bench.run``).
+``bot.flows.take_in_answer.ingest`` (each for a patient of its own, one in ten for a
+returning patient: ``bench.run.payloads.Bundles``) and COUNT decisions through
+``bot.teams.actions.dispatch`` (``case.decide``, one transaction each, the summary card
+rendered), one at a time. It prints CPU and wall milliseconds per action: what a click
+and a bundle cost before aiohttp, the botbuilder turn and the outbox worker add theirs
+(compare with ``cpu_ms_per_request`` of ``python -m bench.run``).
 """
 
 from __future__ import annotations
