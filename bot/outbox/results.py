@@ -17,14 +17,26 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
 
 from bot.audit import service as audit
-from bot.db import transaction, utcnow, whole_database_locked
+from bot.db import UTCDateTime, transaction, utcnow, whole_database_locked
 from bot.directory.models import Staff, Unit
 from bot.logs import Event, log_on_commit
 from bot.outbox import service as outbox
@@ -103,24 +115,22 @@ async def record(
     deleted: both rows are marked `gone`, and the message is never updated again.
     """
     now = utcnow()
-    if result.ok:  # the common case: one UPDATE (two for an update), the row is not read
-        if sent.update_of is not None:
-            await session.execute(
-                _POSTED_SHOWS, {"posted_id": sent.update_of, "hash": sent.shown_hash}
-            )
-        recorded = await session.execute(
-            _SENT,
-            {
-                "message_id": message_id,
-                "now": now,
-                "http_status": result.status,
-                "sent_activity_id": result.activity_id,
-                "sent_conversation_id": route.conversation_id,
-                "sent_delivered_to": route.delivered_to,
-                "hash": sent.shown_hash,
-            },
-        )
-        row = recorded.first()  # None: recorded before (a retried commit)
+    if result.ok:  # the common case: one UPDATE, the row is not read
+        values = {
+            "message_id": message_id,
+            "now": now,
+            "http_status": result.status,
+            "sent_activity_id": result.activity_id,
+            "sent_conversation_id": route.conversation_id,
+            "sent_delivered_to": route.delivered_to,
+            "hash": sent.shown_hash,
+        }
+        if sent.update_of is None:
+            recorded = await session.execute(_SENT, values)
+        else:  # the update's row and the posted message's shown_hash, in one statement
+            recorded = await session.execute(_UPDATED, {**values, "posted_id": sent.update_of})
+        # None: recorded before (a retried commit)
+        row = next((r for r in recorded if r.id == message_id), None)
         if row is not None:
             log_on_commit(
                 session,
@@ -202,33 +212,42 @@ async def record(
 
 
 # A success's statements, built once (building them cost more than running them); Core
-# statements on the table: nothing of the ORM is needed to write them.
+# statements on the table: nothing of the ORM is needed to write them. Parameters:
+# message_id, now, http_status, sent_activity_id, sent_conversation_id, sent_delivered_to,
+# hash; for an update, posted_id too. They return what the log line names.
 _outbox = cast(Table, OutboxMessage.__table__)
-# parameters: posted_id, hash
-_POSTED_SHOWS = (
-    update(_outbox)
-    .where(_outbox.c.id == bindparam("posted_id"))
-    .values(shown_hash=bindparam("hash"))
-)
-# parameters: message_id, now, http_status, sent_activity_id, sent_conversation_id,
-# sent_delivered_to, hash; returns what the log line names
+_c = _outbox.c
+_SENT_VALUES: dict[str, Any] = {
+    "status": literal("sent"),
+    "sent_at": bindparam("now", type_=UTCDateTime),
+    "lease_until": null(),
+    "last_status": bindparam("http_status", type_=Integer),
+    "attempts": _c.attempts + 1,
+    "activity_id": bindparam("sent_activity_id", type_=String),
+    "conversation_id": bindparam("sent_conversation_id", type_=String),
+    "delivered_to": bindparam("sent_delivered_to", type_=String),
+    "last_error": null(),
+    "shown_hash": bindparam("hash", type_=String),
+}
 _SENT = (
     update(_outbox)
     # pending: a retry after a commit whose answer was lost changes nothing
-    .where(_outbox.c.id == bindparam("message_id"), _outbox.c.status == "pending")
+    .where(_c.id == bindparam("message_id"), _c.status == "pending")
+    .values(_SENT_VALUES)
+    .returning(_c.id, _c.purpose, _c.case_id)
+)
+# An update's row as _SENT, and the message it updated now shows the same card
+_is_row = _c.id == bindparam("message_id")
+_UPDATED = (
+    update(_outbox)
+    .where(or_(and_(_is_row, _c.status == "pending"), _c.id == bindparam("posted_id")))
     .values(
-        status="sent",
-        sent_at=bindparam("now"),
-        lease_until=None,
-        last_status=bindparam("http_status"),
-        attempts=_outbox.c.attempts + 1,
-        activity_id=bindparam("sent_activity_id"),
-        conversation_id=bindparam("sent_conversation_id"),
-        delivered_to=bindparam("sent_delivered_to"),
-        last_error=None,
-        shown_hash=bindparam("hash"),
+        {
+            name: value if name == "shown_hash" else case((_is_row, value), else_=_c[name])
+            for name, value in _SENT_VALUES.items()
+        }
     )
-    .returning(_outbox.c.purpose, _outbox.c.case_id)
+    .returning(_c.id, _c.purpose, _c.case_id)
 )
 
 
