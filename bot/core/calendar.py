@@ -12,8 +12,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from holidays.constants import DE_FACTO, PUBLIC
-from holidays.countries.sweden import Sweden
+from bot.core.swedish_holidays import from_table
 
 __all__ = [
     "STOCKHOLM",
@@ -40,7 +39,14 @@ def local_date(at: datetime) -> date:
 
 @lru_cache(maxsize=64)
 def holidays_in(year: int) -> frozenset[date]:
-    """Swedish public holidays and holiday eves of ``year`` (cached per year)."""
+    """Swedish public holidays and holiday eves of ``year`` (cached per year): from the
+    table of `bot.core.swedish_holidays`, else (a year outside it) from `holidays`."""
+    known = from_table(year)
+    if known is not None:
+        return known
+    from holidays.constants import DE_FACTO, PUBLIC  # 12 MB: only when needed
+    from holidays.countries.sweden import Sweden
+
     calendar_year = Sweden(years=year, categories=(PUBLIC, DE_FACTO), include_sundays=False)
     return frozenset(calendar_year.keys())
 
