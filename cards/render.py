@@ -171,9 +171,10 @@ _ORDERED_LIST = re.compile(r"^(\d+)([.)])", re.MULTILINE)
 _URL_SCHEME = re.compile(r"(?i)([a-z][a-z0-9+\-]*)(?=://)")
 _BARE_SCHEME = re.compile(r"(?i)\b(mailto|tel|sms|callto|javascript|data|file)(?=:)")
 _DOMAIN_DOT = re.compile(r"(?<=[^\W_])\.(?=[^\W\d_])")
-# Text that `md` leaves as it is, when it neither starts with "-" or a space nor ends
-# with a space: letters and digits, spaces, and punctuation no rule of `md` acts on.
-_PLAIN = re.compile(r"(?:[^\W_]| |[-,;'\"%/=?&@$–—…°§])*")
+# Text that `md` leaves as it is when it is printable and does not end with a space:
+# no character any rule acts on (the inline ones, ":" of links, "." of domains and
+# ordered lists), and no "#", "+", "-" or whitespace at the start.
+_PLAIN = re.compile(r"[^\\`*_~\[\]()!|{}<>:.#+\-\s][^\\`*_~\[\]()!|{}<>:.]*")
 # Control characters (line breaks and tab kept), bidirectional controls, lone surrogates.
 _DROPPED = re.compile(
     "[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
@@ -274,8 +275,8 @@ def cut(value: object, n: int) -> str:
 def md(value: object) -> str:
     """`value` made inert as Adaptive Card markdown (see the module docstring)."""
     text = _text(value)
-    if _PLAIN.fullmatch(text) and not text.startswith(("-", " ")) and not text.endswith(" "):
-        return text  # nothing below would change it: most names, labels and dates
+    if _PLAIN.fullmatch(text) and text.isprintable() and text[-1] != " ":
+        return text  # nothing below would change it: most names, labels and scores
     return _escape_markdown(text)
 
 
