@@ -17,14 +17,16 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Update, and_, bindparam, func, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.db import UTCDateTime, transaction, utcnow
 from bot.outbox.models import OutboxMessage
+from bot.outbox.routing import CLAIMED_COLUMNS
 
 __all__ = ["Leases", "database_unreachable"]
 
@@ -57,6 +59,7 @@ class Leases:
         self._batch = batch
         self._renewing: datetime | None = None  # the value of a renewal under way
         self._claiming = _claiming(batch)  # built once: a claim runs every few clicks
+        self._rows: dict[int, Row[Any]] = {}  # claimed rows as claimed, until `taken`
 
     async def claim(self) -> list[int]:
         """Lease the first due rows, in one statement; their ids in outbox order.
@@ -67,11 +70,17 @@ class Leases:
         now = utcnow()
         until = now + self._lease
         async with transaction(self._factory) as session:
-            rows = await session.scalars(self._claiming, {"now": now, "until": until})
-            claimed = sorted(rows.all())
+            rows = (await session.execute(self._claiming, {"now": now, "until": until})).all()
+        claimed = sorted(row.id for row in rows)
+        self._rows.update((row.id, row) for row in rows)
         for message_id in claimed:
             self.held[message_id] = until
         return claimed
+
+    def taken(self, ids: list[int]) -> dict[int, Row[Any]]:
+        """The rows `claim` returned for these ids (`routing.CLAIMED_COLUMNS`), handed over
+        once: the worker resolves them without reading them again."""
+        return {i: row for i in ids if (row := self._rows.pop(i, None)) is not None}
 
     async def keep_renewed(
         self, ended: asyncio.Event, renew: Callable[[], Awaitable[None]]
@@ -198,7 +207,7 @@ def _claiming(batch: int) -> Update:
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(due.scalar_subquery()))
         .values(lease_until=bindparam("until", type_=UTCDateTime))
-        .returning(OutboxMessage.id)
+        .returning(*CLAIMED_COLUMNS)
         .execution_options(synchronize_session=False)
     )
 

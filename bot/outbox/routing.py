@@ -4,17 +4,32 @@ message it updates."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Row, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.directory.models import Staff, Unit
 from bot.outbox.models import ConversationRef, OutboxMessage
 from bot.outbox.notices import fallback_text
 
-__all__ = ["Outgoing", "Resolved", "Route", "resolve"]
+__all__ = ["CLAIMED_COLUMNS", "Outgoing", "Resolved", "Route", "resolve"]
+
+
+# what `resolve` needs of a claimed row; the claim returns them (bot/outbox/claims.py)
+CLAIMED_COLUMNS = (
+    OutboxMessage.id,
+    OutboxMessage.target_kind,
+    OutboxMessage.target,
+    OutboxMessage.unit_id,
+    OutboxMessage.activity,
+    OutboxMessage.purpose,
+    OutboxMessage.case_id,
+    OutboxMessage.task_id,
+    OutboxMessage.update_of,
+)
 
 
 @dataclass(frozen=True)
@@ -51,17 +66,28 @@ class Resolved:
     skipped: dict[int, str]
 
 
-async def resolve(factory: async_sessionmaker[AsyncSession], ids: list[int]) -> Resolved:
+async def resolve(
+    factory: async_sessionmaker[AsyncSession],
+    ids: list[int],
+    claimed: Mapping[int, Row[Any]] | None = None,
+) -> Resolved:
     """Where each row goes (a few queries for all of them, not per row), and its activity.
     A row without a usable conversation, nor a fallback for it, has no route. An update of
     a posted message goes where that message went; while the message is still to be
-    posted, the update is routed like it (and sent after it, in target order)."""
+    posted, the update is routed like it (and sent after it, in target order).
+
+    `claimed`: the rows as their claim returned them (`CLAIMED_COLUMNS`); those not in it
+    are read."""
     routes: dict[int, Route] = {}
     skipped: dict[int, str] = {}
+    given = claimed or {}
     async with factory() as session:
         # plain rows, not ORM objects: this runs while other rows are being sent, and
         # a long pause of the event loop would delay sends already paced
-        messages = (await session.execute(_CLAIMED, {"ids": ids})).all()
+        messages = [given[i] for i in ids if i in given]
+        unread = [i for i in ids if i not in given]
+        if unread:
+            messages.extend((await session.execute(_CLAIMED, {"ids": unread})).all())
         outgoing = {
             m.id: Outgoing(m.activity, m.purpose, m.case_id, m.task_id, m.update_of)
             for m in messages
@@ -183,17 +209,7 @@ async def _refs(
 
 # The statements of a resolve, built once with their values as parameters (lists): it runs
 # for every claim, every few clicks.
-_CLAIMED = select(
-    OutboxMessage.id,
-    OutboxMessage.target_kind,
-    OutboxMessage.target,
-    OutboxMessage.unit_id,
-    OutboxMessage.activity,
-    OutboxMessage.purpose,
-    OutboxMessage.case_id,
-    OutboxMessage.task_id,
-    OutboxMessage.update_of,
-).where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
+_CLAIMED = select(*CLAIMED_COLUMNS).where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
 _POSTED = select(
     OutboxMessage.id,
     OutboxMessage.status,

@@ -163,7 +163,9 @@ class OutboxWorker:
                     claimed = await self._claim()
                     if not claimed:
                         break
-                    resolved = await routing.resolve(self._factory, claimed)
+                    resolved = await routing.resolve(
+                        self._factory, claimed, self._claims.taken(claimed)
+                    )
                     routes = resolved.routes
                     if resolved.skipped:
                         for message_id in resolved.skipped:
@@ -279,9 +281,7 @@ class OutboxWorker:
                 return done
             queue.popleft()
             self._progress.set()
-            result = await self._dispatch.send(
-                route, prepared.activity, replaces=prepared.replaces
-            )
+            result = await self._dispatch.send(route, prepared.activity, replaces=prepared.replaces)
             try:
                 await self._recorded(message_id, route, result, prepared)
             except Exception:
