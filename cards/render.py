@@ -230,7 +230,15 @@ _ATTACHMENT_OVERHEAD = len(
 def _render_json(
     template: jinja2.Template, limits: dict[str, int], ctx: dict[str, object]
 ) -> tuple[dict[str, Any], int]:
-    text = template.render(limits=limits, **ctx)
+    # `Template.render` without its copy of the environment's globals, which no card
+    # template uses: a card sees its context and `limits`, nothing else.
+    environment = template.environment
+    try:
+        text = environment.concat(
+            template.root_render_func(template.new_context({**ctx, "limits": limits}, shared=True))
+        )
+    except Exception:
+        environment.handle_exception()
     try:
         card = json.loads(text)
     except json.JSONDecodeError as exc:
