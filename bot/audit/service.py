@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.audit.models import AuditEntry
@@ -45,6 +45,41 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+_AUDIT = cast(Table, AuditEntry.__table__)
+_INSERT = insert(_AUDIT)  # built once: every action writes one
+
+
+async def write(
+    session: AsyncSession,
+    *,
+    actor: str,
+    action: str,
+    outcome: str = "ok",
+    unit_id: int | None = None,
+    case_id: int | None = None,
+    task_id: int | None = None,
+    patient: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Insert one audit row now, in the session's transaction (committed with the action
+    it records): `record`'s row as one Core statement, for the hot paths, which need no
+    `AuditEntry` object."""
+    await session.execute(
+        _INSERT,
+        {
+            "at": utcnow(),
+            "actor": actor,
+            "action": action,
+            "outcome": outcome,
+            "unit_id": unit_id,
+            "case_id": case_id,
+            "task_id": task_id,
+            "patient_key": patient,
+            "detail": detail or {},
+        },
+    )
 
 
 async def for_patient(session: AsyncSession, *, key: str) -> Sequence[AuditEntry]:

@@ -11,7 +11,7 @@ from bot.audit.models import AuditEntry
 from bot.cases.models import Case
 from bot.directory.actor import Actor
 
-__all__ = ["audit_case", "audit_stale"]
+__all__ = ["audit_case", "audit_stale", "write_audit"]
 
 
 def audit_case(
@@ -27,6 +27,30 @@ def audit_case(
     """Add the audit row of `action` on `case` (and its task `task_id`) by `actor` to the
     session's transaction: who, what, outcome, the case's unit and patient pseudonym."""
     return audit.record(
+        session,
+        actor=actor.audit_id,
+        action=action,
+        outcome=outcome,
+        unit_id=case.unit_id,
+        case_id=case.id,
+        task_id=task_id,
+        patient=case.patient_key,
+        detail=detail,
+    )
+
+
+async def write_audit(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    action: str,
+    case: Case,
+    task_id: int | None = None,
+    outcome: str = "ok",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """`audit_case`'s row inserted now, as one Core statement (`bot.audit.service.write`)."""
+    await audit.write(
         session,
         actor=actor.audit_id,
         action=action,

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cases import service as cases
 from bot.cases.answers import suggestion_of
-from bot.cases.audit import audit_case, audit_stale
+from bot.cases.audit import audit_case, audit_stale, write_audit
 from bot.cases.clinical import against_no_osteoporosis
 from bot.cases.enums import CaseState, DecisionKind, EventKind
 from bot.cases.models import MAX_NOTE, Case
@@ -133,7 +133,9 @@ async def decide_case(
         if kind in _NO_OSTEOPOROSIS and not confirmed:
             reasons = against_no_osteoporosis(suggestion_of(case))
             if reasons:
-                return _unconfirmed(session, case, kind=kind, reasons=reasons, actor=actor)
+                return await _unconfirmed(
+                    session, case, kind=kind, reasons=reasons, actor=actor
+                )
         return await _decide(
             session,
             case,
@@ -152,10 +154,10 @@ def _clean(note: str | None) -> str | None:
     return text or None
 
 
-def _unconfirmed(
+async def _unconfirmed(
     session: AsyncSession, case: Case, *, kind: DecisionKind, reasons: list[str], actor: Actor
 ) -> Unconfirmed:
-    audit_case(
+    await write_audit(
         session,
         actor=actor,
         action=VERB,
@@ -241,7 +243,7 @@ async def _decide(
         visit_physician=visit_physician,
         now=now,
     )
-    audit_case(
+    await write_audit(
         session,
         actor=actor,
         action=VERB,

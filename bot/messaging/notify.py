@@ -14,7 +14,7 @@ from bot.directory.models import Staff, Unit
 from bot.messaging import cards
 from bot.messaging.context import task_group
 from bot.messaging.format import case_ref
-from bot.messaging.post import post
+from bot.messaging.post import post, post_now
 from bot.tasks.models import Task
 from bot.visits.models import FollowUp, Visit
 
@@ -76,7 +76,7 @@ async def post_task_cards(
         else:
             assert first.assignee is not None
             to = first.assignee
-        post(
+        await post_now(
             session,
             card,
             to=to,

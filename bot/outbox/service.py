@@ -57,6 +57,44 @@ def enqueue(
     return message
 
 
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_INSERT = insert(_OUTBOX)  # built once: the hot paths post their cards with it
+
+
+async def enqueue_now(
+    session: AsyncSession,
+    *,
+    purpose: str,
+    target_kind: str,
+    target: str,
+    activity: dict[str, Any],
+    unit_id: int | None,
+    case_id: int | None = None,
+    task_id: int | None = None,
+) -> None:
+    """`enqueue`'s row inserted now, as one Core statement, for the hot paths, which need
+    no `OutboxMessage` object; the worker sends it after commit."""
+    if target_kind not in ("user", "channel"):
+        raise ValueError(f"unknown target kind {target_kind!r}")
+    now = utcnow()
+    await session.execute(
+        _INSERT,
+        {
+            "created_at": now,
+            "purpose": purpose,
+            "target_kind": target_kind,
+            "target": target,
+            "activity": activity,
+            "unit_id": unit_id,
+            "case_id": case_id,
+            "task_id": task_id,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+        },
+    )
+
+
 LIVE_STATUSES = ("pending", "sent")
 
 
@@ -143,9 +181,7 @@ def _updates_statement() -> Insert:
 _UPDATES = _updates_statement()
 
 
-async def enqueue_updates(
-    session: AsyncSession, *, case_id: int, purposes: Sequence[str]
-) -> int:
+async def enqueue_updates(session: AsyncSession, *, case_id: int, purposes: Sequence[str]) -> int:
     """Add, in the caller's transaction, an update of every card message of `purposes`
     posted about the case (sent, or still to be sent): one statement, whatever their
     number. The worker draws each message's current card when it sends the update, so
