@@ -204,5 +204,6 @@ async def run_runtime(
         assert leg.bot is not None and leg.teams is not None
         leg.results["teams_connector"] = [leg.teams.summary()]
         leg.results["memory_steps"] = [leg.memory_steps]
-        say(f"{leg.name}: peak RSS {leg.bot.memory()['peak_rss_mb']} MB")
+        after = ", ".join(f"{k} {v['peak_mb']}" for k, v in leg.memory_steps.items())
+        say(f"{leg.name}: peak RSS {leg.bot.memory()['peak_rss_mb']} MB (peak after: {after})")
         await leg.bot.stop()
