@@ -230,8 +230,8 @@ _ATTACHMENT_OVERHEAD = len(
 def _render_json(
     template: jinja2.Template, limits: dict[str, int], ctx: dict[str, object]
 ) -> tuple[dict[str, Any], int]:
-    # `Template.render` without its copy of the environment's globals, which no card
-    # template uses: a card sees its context and `limits`, nothing else.
+    # `Template.render` without its copy of the context: a card sees its context and
+    # `limits`, nothing else (the environment has no globals).
     environment = template.environment
     try:
         text = environment.concat(
@@ -373,6 +373,9 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
+    # No Jinja2 globals (range, dict, cycler, ...): no card template uses one, and each
+    # context Jinja2 makes (one per render and per include) would copy their names.
+    env.globals.clear()
     env.filters["md"] = md
     env.filters["cut"] = _cut_filter
     env.filters["oneline"] = oneline

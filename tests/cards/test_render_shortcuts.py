@@ -147,6 +147,7 @@ def test_attribute_lookup_is_jinja2s() -> None:
 def test_templates_are_compiled_once() -> None:
     env = _environment()
     assert env.auto_reload is False
+    assert not env.globals  # a card sees its context and limits only
     first = env.get_template("case_summary_card.json.j2")
     render("case_summary_card", **VARIANTS["case_summary_card"][1]())
     assert env.get_template("case_summary_card.json.j2") is first
