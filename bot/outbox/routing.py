@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, bindparam, or_, select
+from sqlalchemy import Row, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.directory.models import Staff, Unit
@@ -180,20 +180,13 @@ class _Posted:
 
 async def _posted(session: AsyncSession, ids: set[int]) -> dict[int, _Posted]:
     """The posted messages these updates update: their status, and the usable reference
-    of the conversation each went to (one query for the rows, one for the references)."""
+    of the conversation each went to (one query)."""
     if not ids:
         return {}
+    # a posted row joined to the usable reference of its conversation, if any (the last
+    # one read, should two references share a conversation)
     rows = (await session.execute(_POSTED, {"ids": list(ids)})).all()
-    conversations = {r.conversation_id for r in rows if r.conversation_id}
-    refs: dict[str, ConversationRef] = {}
-    if conversations:
-        found = await session.scalars(
-            _REFS_OF_CONVERSATIONS, {"conversations": list(conversations)}
-        )
-        refs = {r.conversation_id: r for r in found}
-    return {
-        r.id: _Posted(r.status, r.delivered_to, refs.get(r.conversation_id or "")) for r in rows
-    }
+    return {r.id: _Posted(r.status, r.delivered_to, r.ConversationRef) for r in rows}
 
 
 async def _refs(
@@ -210,15 +203,16 @@ async def _refs(
 # The statements of a resolve, built once with their values as parameters (lists): it runs
 # for every claim, every few clicks.
 _CLAIMED = select(*CLAIMED_COLUMNS).where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
-_POSTED = select(
-    OutboxMessage.id,
-    OutboxMessage.status,
-    OutboxMessage.conversation_id,
-    OutboxMessage.delivered_to,
-).where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
-_REFS_OF_CONVERSATIONS = select(ConversationRef).where(
-    ConversationRef.usable,
-    ConversationRef.conversation_id.in_(bindparam("conversations", expanding=True)),
+_POSTED = (
+    select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.delivered_to, ConversationRef)
+    .outerjoin(
+        ConversationRef,
+        and_(
+            ConversationRef.conversation_id == OutboxMessage.conversation_id,
+            ConversationRef.usable,
+        ),
+    )
+    .where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
 )
 _REFS = select(ConversationRef).where(
     ConversationRef.usable,
