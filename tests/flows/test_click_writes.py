@@ -1,0 +1,161 @@
+"""The decision click's writes (issue 15): Core statements run at once, each row once.
+
+`test_statement_budget` counts the rows of one table inserted together once; here every
+statement the driver runs counts, so that the call-in's four tasks going in one
+statement on SQLite too (one INSERT … VALUES (…), (…) RETURNING) is held. The ids the
+statement returns are matched to the tasks by position: the audit row, the task card's
+outbox row and the summary card name the tasks the database holds. On SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, select
+
+from bot.audit.models import AuditEntry
+from bot.cases.models import Case, CaseEvent, Decision
+from bot.outbox.models import OutboxMessage
+from bot.tasks.models import Task
+from bot.teams import actions
+from tests.helpers import ingest_sample
+
+ANNA = "00000000-0000-0000-0000-000000000101"
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+SAMPLE = "01_osteoporosis_named.json"
+
+# claim, clicker, (PostgreSQL: lock), case, decision, event, case update, tasks, audit,
+# updates of the posted cards, the MVA list, the task card, history, the answer
+CALL_IN_STATEMENTS = {"postgresql": 14, "sqlite": 13}
+
+
+@contextmanager
+def executed(factory: Any) -> Iterator[list[str]]:
+    """Every statement run on the factory's engine, BEGIN and COMMIT left out."""
+    statements: list[str] = []
+    engine = factory.kw["bind"].sync_engine
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.split(None, 1)[0].upper() not in ("BEGIN", "COMMIT"):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def _task_ids_on(card: dict[str, Any]) -> set[int]:
+    """The task ids a card's actions carry (its buttons' data)."""
+    found: set[int] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("task_id"), int):
+                found.add(node["task_id"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card)
+    return found
+
+
+async def test_call_in_writes_each_row_once_and_names_the_stored_tasks(factory: Any) -> None:
+    dialect = str(factory.kw["bind"].dialect.name)
+    case_id = await ingest_sample(factory, SAMPLE, now=NOW)
+    data = {"case_id": case_id, "version": 1, "decision": "call_in", "note": "Tolk"}
+    invoke = actions.Invoke(actor_aad=ANNA, now=NOW, trigger="manual")
+    with executed(factory) as statements:
+        answer = await actions.dispatch(factory, "case.decide", data, invoke)
+    assert answer.card is not None and answer.changed, answer.error
+    assert len(statements) <= CALL_IN_STATEMENTS[dialect], "\n".join(statements)
+    inserts = [s for s in statements if s.upper().startswith("INSERT INTO TASKS")]
+    assert len(inserts) == 1, inserts  # four tasks, one statement
+    assert statements[0].upper().startswith("INSERT INTO CLICKS")  # the click first
+    assert statements[-1].upper().startswith("UPDATE CLICKS")  # its answer last
+
+    async with factory() as session:
+        case = await session.get(Case, case_id)
+        assert case is not None
+        assert (case.state, case.version, case.decided_at) == ("decided", 2, NOW)
+        decision = await session.scalar(select(Decision).where(Decision.case_id == case_id))
+        assert decision is not None and decision.kind == "call_in" and decision.note == "Tolk"
+        assert decision.by.aad_object_id == ANNA
+        assert decision.visit_physician is not None
+        assert decision.visit_physician.aad_object_id == ANNA
+        tasks = (
+            await session.scalars(
+                select(Task).where(Task.case_id == case_id).order_by(Task.position)
+            )
+        ).all()
+        assert [t.kind for t in tasks] == [
+            "waitlist",
+            "invitation_letter",
+            "lab_package",
+            "book_visit",
+        ]
+        assert [t.position for t in tasks] == [1, 2, 3, 4]
+        ids = [t.id for t in tasks]
+        events = (
+            await session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id))
+        ).all()
+        decided = [e for e in events if e.action == "decided"]
+        assert len(decided) == 1
+        assert (decided[0].from_state, decided[0].to_state) == ("awaiting_decision", "decided")
+        audit = (
+            await session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.case_id == case_id, AuditEntry.action == "case.decide"
+                )
+            )
+        ).all()
+        assert len(audit) == 1
+        assert audit[0].detail == {"decision": "call_in", "tasks": ids}
+        assert audit[0].outcome == "ok" and audit[0].actor == f"staff:{ANNA}"
+        posted = (
+            await session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.case_id == case_id, OutboxMessage.purpose == "task_card"
+                )
+            )
+        ).all()
+        assert len(posted) == 1  # the MVA group's card
+        assert posted[0].task_id == ids[0] and posted[0].status == "pending"
+        assert _task_ids_on(posted[0].activity) == set(ids)  # its buttons
+    assert _task_ids_on(answer.card) <= set(ids)
+
+
+async def test_a_confirmation_asked_is_audited_and_records_nothing(factory: Any) -> None:
+    case_id = await ingest_sample(factory, SAMPLE, now=NOW)  # shows osteoporosis
+    data = {"case_id": case_id, "version": 1, "decision": "normal_letter"}
+    invoke = actions.Invoke(actor_aad=ANNA, now=NOW, trigger="manual")
+    with executed(factory) as statements:
+        answer = await actions.dispatch(factory, "case.decide", data, invoke)
+    assert answer.card is not None and not answer.changed, answer.error
+    writes = [s.split(None, 3)[:3] for s in statements if not s.upper().startswith("SELECT")]
+    assert [" ".join(w).upper() for w in writes] == [
+        "INSERT INTO CLICKS",
+        "INSERT INTO AUDIT_LOG",
+        "UPDATE CLICKS SET",
+    ]
+    async with factory() as session:
+        case = await session.get(Case, case_id)
+        assert case is not None and (case.state, case.version) == ("awaiting_decision", 1)
+        audit = (
+            await session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.case_id == case_id, AuditEntry.action == "case.decide"
+                )
+            )
+        ).all()
+        assert [(a.outcome, a.detail["decision"]) for a in audit] == [
+            ("confirm", "normal_letter")
+        ]
