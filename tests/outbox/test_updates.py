@@ -8,13 +8,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import transaction, utcnow
+from bot.outbox import results
 from bot.outbox import service as outbox
+from bot.outbox.claims import Leases
 from bot.outbox.models import ConversationRef, OutboxMessage
 from bot.outbox.pacing import Pacer
+from bot.outbox.routing import Route
+from bot.outbox.updates import Ready
 from bot.outbox.views import Shown, card_hash
 from bot.outbox.worker import OutboxWorker
 
@@ -181,3 +185,55 @@ async def test_without_card_views_updates_are_skipped(factory: Any) -> None:
     await _worker(factory, sender, None).drain()
     assert sender.updated == []
     assert [r.status for r in await _rows(factory)] == ["sent", "skipped"]
+
+
+# The statements of a pass: lower this when the worker needs fewer, never raise it
+UPDATE_PASS_BUDGET = 4  # claim (returning the row), posted message with its reference,
+# the message now and whether a later update follows, the recording of both rows
+
+
+async def test_an_update_costs_a_few_statements(factory: Any) -> None:
+    await _posted(factory)
+    await _updates(factory)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            statements.append(statement)
+
+    sender = Sender()
+    engine = factory.kw["bind"].sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert await _worker(factory, sender, Views()).drain() == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(sender.updated) == 1
+    assert len(statements) <= UPDATE_PASS_BUDGET, "\n".join(statements)
+    [posted, update] = await _rows(factory)
+    assert (update.status, update.attempts, update.activity_id) == ("sent", 1, "posted-1")
+    assert posted.status == "sent" and posted.attempts == 0
+    assert posted.shown_hash == update.shown_hash == card_hash(sender.updated[0][1])
+
+
+async def test_a_sent_update_recorded_twice_changes_nothing_more(factory: Any) -> None:
+    # a retry of the recording after a commit whose answer was lost
+    posted = await _posted(factory)
+    await _updates(factory)
+    [_, update] = await _rows(factory)
+    route = Route(1, "http://127.0.0.1:9", CHAT, "user", target=("user", USER))
+    ready = Ready({"type": "message", "text": "new"}, "hash-new", "posted-1", update_of=posted)
+    leases = Leases(factory, seconds=10, batch=10)
+    for _ in range(2):
+        async with transaction(factory) as session:
+            delay = await results.record(
+                session, update.id, route, Result(), ready, leases=leases, notice_card=None
+            )
+        assert delay is None
+    rows = {r.id: r for r in await _rows(factory)}
+    assert (rows[update.id].status, rows[update.id].attempts) == ("sent", 1)
+    assert rows[update.id].shown_hash == rows[posted].shown_hash == "hash-new"
+    # the posted message's row keeps all but what it shows
+    before = (rows[posted].status, rows[posted].attempts, rows[posted].sent_at)
+    assert before == ("sent", 0, None)
+    assert (rows[posted].activity_id, rows[posted].delivered_to) == ("posted-1", "user")
