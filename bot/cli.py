@@ -238,6 +238,7 @@ def _serve(
 ) -> int:
     allowed = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     core = serve_cpu(cpu, settings.database_url, allowed)
+    refused: OSError | ValueError | None = None
     if core is not None:  # first: the threads started from here on inherit it
         try:
             pin_to_cpu(core)
@@ -245,18 +246,20 @@ def _serve(
             if cpu is not None:
                 print(f"frakturkedjan: --cpu/SERVE_CPU: {exc}", file=sys.stderr)
                 return 2
-            # the default only: a container that refuses affinity still serves
-            log.warning("could not keep to one CPU core", extra={"error": type(exc).__name__})
-        else:
-            log.info(
-                "running on one CPU core",
-                extra={"cpu": core, "because": "setting" if cpu is not None else "sqlite"},
-            )
+            refused = exc  # the default only: a container that refuses affinity still serves
     check_registration(settings, local=local)
     if local and migrate and _migrate_in_child(settings.database_url) != 0:
         return 2
     # before listening: a service without its schema must never report itself ready
     asyncio.run(_preflight(settings.database_url, check_schema))
+    # logged once the checks passed: a refusal is one line on stderr
+    if refused is not None:
+        log.warning("could not keep to one CPU core", extra={"error": type(refused).__name__})
+    elif core is not None:
+        log.info(
+            "running on one CPU core",
+            extra={"cpu": core, "because": "setting" if cpu is not None else "sqlite"},
+        )
     from bot.app import create_app  # after the checks: a refusal is quick
 
     app = create_app(settings, local=local)
