@@ -17,12 +17,11 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Update, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, Update, and_, bindparam, func, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
 from bot.db import UTCDateTime, transaction, utcnow
 from bot.outbox.models import OutboxMessage
@@ -172,43 +171,44 @@ class Leases:
 
 
 def _claiming(batch: int) -> Update:
-    """The claim of `Leases.claim` for batches of `batch` rows; parameters `now`, `until`."""
+    """The claim of `Leases.claim` for batches of `batch` rows; parameters `now`, `until`.
+    A Core statement on the table: the ORM has nothing to do in it."""
     now = bindparam("now", type_=UTCDateTime)
-    row, retried = aliased(OutboxMessage), aliased(OutboxMessage)
+    outbox = cast(Table, OutboxMessage.__table__)
+    row, retried = outbox.alias(), outbox.alias()
     # the targets with a row waiting for its retry, and their first such row: few rows,
     # read through the index on next_attempt_at and joined once (not once per row)
     waiting = (
-        select(retried.target_kind, retried.target, func.min(retried.id).label("first_id"))
-        .where(retried.next_attempt_at > now, retried.status == "pending")
-        .group_by(retried.target_kind, retried.target)
+        select(retried.c.target_kind, retried.c.target, func.min(retried.c.id).label("first_id"))
+        .where(retried.c.next_attempt_at > now, retried.c.status == "pending")
+        .group_by(retried.c.target_kind, retried.c.target)
         .subquery("waiting")
     )
     due = (
-        select(row.id)
+        select(row.c.id)
         .outerjoin(
             waiting,
             and_(
-                waiting.c.target_kind == row.target_kind,
-                waiting.c.target == row.target,
-                waiting.c.first_id < row.id,
+                waiting.c.target_kind == row.c.target_kind,
+                waiting.c.target == row.c.target,
+                waiting.c.first_id < row.c.id,
             ),
         )
         .where(
-            row.status == "pending",
-            row.next_attempt_at <= now,
-            or_(row.lease_until.is_(None), row.lease_until < now),
+            row.c.status == "pending",
+            row.c.next_attempt_at <= now,
+            or_(row.c.lease_until.is_(None), row.c.lease_until < now),
             waiting.c.first_id.is_(None),
         )
-        .order_by(row.id)
+        .order_by(row.c.id)
         .limit(batch)
         .with_for_update(skip_locked=True, of=row)
     )
     return (
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        update(outbox)
+        .where(outbox.c.id.in_(due.scalar_subquery()))
         .values(lease_until=bindparam("until", type_=UTCDateTime))
-        .returning(*CLAIMED_COLUMNS)
-        .execution_options(synchronize_session=False)
+        .returning(*(outbox.c[column.key] for column in CLAIMED_COLUMNS))
     )
 
 
