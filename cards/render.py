@@ -5,6 +5,8 @@ Templates are JSON documents in which every `{{ expression }}` is written out as
 literal (strings, numbers, booleans, null, lists and objects), never as raw text: the
 `finalize` hook of the environment does it, so text from outside cannot break the JSON.
 Templates therefore write `"text": {{ "Senast " ~ task.due }}`, never `"text": "{{ … }}"`.
+A template sees its context and `limits` and nothing else: the environment has no Jinja2
+globals (`range`, `dict`, …).
 
 Text from outside (names, conclusions, notes, fracture and site texts) must also not turn
 into markdown in a TextBlock or a FactSet, and must stay short; templates pass it through
