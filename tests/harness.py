@@ -6,7 +6,6 @@ tests/conftest.py sets it per run) or the one `running_bot(…, runtime=…)` na
 from __future__ import annotations
 
 import asyncio
-import copy
 import itertools
 import json
 import re
@@ -47,12 +46,29 @@ def _schema_validator() -> Draft6Validator:
 SCHEMA = _schema_validator()
 
 
+def _fast_validator() -> Callable[[Any], bool] | None:
+    """jsonschema-rs (a dependency of Schemathesis) on the same schema, formats unchecked as
+    `SCHEMA` leaves them: about 0.1 ms a card where `SCHEMA` takes 15-50. None without it."""
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return None
+    schema = json.loads((FIXTURES / "adaptive-card-1.5.json").read_text(encoding="utf-8"))
+    validator = jsonschema_rs.Draft6Validator(schema, validate_formats=False)
+    return validator.is_valid
+
+
+FAST_SCHEMA = _fast_validator()
+
+
 def check_card(card: dict[str, Any]) -> None:
-    """Assert a card is valid Adaptive Card 1.5 (without the Teams-only `msteams`) and small."""
-    plain = copy.deepcopy(card)
-    plain.pop("msteams", None)
-    errors = sorted(SCHEMA.iter_errors(plain), key=str)
-    assert not errors, f"card not valid against the 1.5 schema: {errors[0].message}"
+    """Assert a card is valid Adaptive Card 1.5 (without the Teams-only `msteams`) and small.
+    A card the fast validator accepts is not validated again; `SCHEMA` has the last word
+    (and the message) on any other."""
+    plain = {key: value for key, value in card.items() if key != "msteams"}
+    if FAST_SCHEMA is None or not FAST_SCHEMA(plain):
+        errors = sorted(SCHEMA.iter_errors(plain), key=str)
+        assert not errors, f"card not valid against the 1.5 schema: {errors[0].message}"
     size = len(json.dumps(card, ensure_ascii=False, separators=(",", ":")).encode())
     assert size < 40_000, f"card is {size} bytes"
 
