@@ -77,8 +77,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             kwargs.setdefault("max_overflow", 0)
             kwargs.setdefault("pool_timeout", 60)
     else:
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 10)
+        # One process runs one core's worth of Python: beyond ten transactions at once a
+        # request waits for a connection rather than for the event loop, no slower, and
+        # each connection keeps prepared statements of its own (SQLAlchemy's cache, up to
+        # 100). 10 + 10 measured 3.8 MB more peak memory through the benchmark (issue 15).
+        kwargs.setdefault("pool_size", 5)
+        kwargs.setdefault("max_overflow", 5)
         kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("hide_parameters", True)  # no patient data in error messages
     engine = create_async_engine(url, **kwargs)
