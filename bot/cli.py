@@ -252,7 +252,10 @@ def _serve(
         return 2
     # before listening: a service without its schema must never report itself ready
     asyncio.run(_preflight(settings.database_url, check_schema))
-    # logged once the checks passed: a refusal is one line on stderr
+    from bot.app import create_app  # after the checks: a refusal is quick
+
+    app = create_app(settings, local=local)  # refuses a Teams runtime it cannot load
+    # logged once every check passed: a refusal is one line on stderr
     if refused is not None:
         log.warning("could not keep to one CPU core", extra={"error": type(refused).__name__})
     elif core is not None:
@@ -260,9 +263,6 @@ def _serve(
             "running on one CPU core",
             extra={"cpu": core, "because": "setting" if cpu is not None else "sqlite"},
         )
-    from bot.app import create_app  # after the checks: a refusal is quick
-
-    app = create_app(settings, local=local)
     host = "127.0.0.1" if local else settings.host
     if local:
         log.warning("local mode: bound to 127.0.0.1 only, without Bot Framework authentication")
