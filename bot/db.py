@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, bindparam, event, inspect, select
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+from bot import sqlite_driver
 
 _M = TypeVar("_M")
 
@@ -66,7 +68,17 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the async engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Create the async engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    A ``sqlite+aiosqlite`` URL runs on `bot.sqlite_driver`'s dialect, SQLAlchemy's aiosqlite
+    dialect with one thread hop per statement instead of four (issue 15). Operators keep
+    writing ``sqlite+aiosqlite`` (settings, preflight and the README name that driver, and
+    the DBAPI is still aiosqlite): the driver name is swapped here only to pick the dialect,
+    and the engine's `url` is the one given, so messages show what the operator wrote.
+    """
+    target: str | URL = url
+    if url.startswith("sqlite+aiosqlite:"):
+        target = make_url(url).set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": 30})
         if ":memory:" not in url:
@@ -85,7 +97,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("max_overflow", 5)
         kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("hide_parameters", True)  # no patient data in error messages
-    engine = create_async_engine(url, **kwargs)
+    engine = create_async_engine(target, **kwargs)
+    if target is not url:
+        engine.sync_engine.url = make_url(url)
     if is_sqlite(url):
 
         @event.listens_for(engine.sync_engine, "connect")

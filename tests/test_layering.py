@@ -60,6 +60,7 @@ LAYERS = (
     "cards",  # card templates and their renderer
     "bot.logs",
     "bot.metrics",
+    "bot.sqlite_driver",  # SQLAlchemy's aiosqlite dialect, one thread hop per statement
     "bot.db",
     "bot.preflight",  # operator checks (settings are read through a protocol)
     "bot.audit",
