@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.audit import service as audit
 from bot.cases import answers
-from bot.cases.audit import audit_case
+from bot.cases.audit import write_audit
 from bot.cases.models import Case
 from bot.core.calendar import local_date
 from bot.db import transaction
@@ -173,7 +173,7 @@ async def _store(
     key = audit.patient_key(secret, answer.patient.identity.number)
     actor = Actor.intake(sender)
     if current is not None and current.content_hash == answer.content_hash:
-        audit.record(
+        await audit.write(
             session,
             actor=actor.audit_id,
             action="intake.duplicate",
@@ -208,7 +208,7 @@ async def _store(
     notice = None
     if previous is not None:
         notice = await _supersede(session, previous=previous, case=case, actor=actor, now=now)
-    audit_case(
+    await write_audit(
         session,
         actor=actor,
         action="intake.correction" if previous else "intake.new",

@@ -34,7 +34,7 @@ async def post_decision_card(
     """The decision card to the case's physician (who must be set)."""
     assert case.physician is not None
     card = await cards.decision_card(session, case, notice=notice)
-    post(
+    await post_now(
         session,
         card,
         to=case.physician,
@@ -48,7 +48,7 @@ async def post_decision_card(
 async def post_triage_card(session: AsyncSession, case: Case, *, notice: str | None = None) -> None:
     """The triage card to the unit's MVA channel."""
     card = await cards.triage_card(session, case, notice=notice)
-    post(
+    await post_now(
         session,
         card,
         to=case.unit,
