@@ -20,11 +20,13 @@ from bot.cases.models import AnswerMessage, Case, CaseEvent
 from bot.cases.service import transition
 from bot.core.measurements import Measurement
 from bot.directory.actor import Actor
-from bot.directory.models import Staff, Unit
+from bot.directory.enums import Role
+from bot.directory.models import Staff, StaffRole, Unit
 from bot.intake.fhir import DxaAnswer
 
 __all__ = [
     "CurrentAnswer",
+    "UnitAnswer",
     "current_answer",
     "current_for",
     "measurements_of",
@@ -37,6 +39,8 @@ _CASES: Table = Case.__table__  # type: ignore[assignment]
 _EVENTS: Table = CaseEvent.__table__  # type: ignore[assignment]
 _MESSAGES: Table = AnswerMessage.__table__  # type: ignore[assignment]
 _UNITS: Table = Unit.__table__  # type: ignore[assignment]
+_STAFF: Table = Staff.__table__  # type: ignore[assignment]
+_ROLES: Table = StaffRole.__table__  # type: ignore[assignment]
 
 _CURRENT = (
     select(
@@ -53,10 +57,27 @@ _CURRENT = (
     .limit(1)
     .subquery("current")
 )
+# the unit's active physicians, as `bot.directory.service.unit_staff` reads them
+_PHYSICIANS = (
+    select(*_STAFF.c, _ROLES.c.unit_id.label("role_unit_id"))
+    .select_from(_STAFF.join(_ROLES, _ROLES.c.staff_id == _STAFF.c.id))
+    .where(_ROLES.c.role == Role.PHYSICIAN, _STAFF.c.active)
+    .subquery("physician")
+)
+_STAFF_KEYS = tuple(c.key for c in _STAFF.c)
 _UNIT_AND_CURRENT = (
-    select(*_UNITS.c, *_CURRENT.c)
-    .select_from(_UNITS.outerjoin(_CURRENT, true()))
+    select(
+        *_UNITS.c,
+        *_CURRENT.c,
+        *(_PHYSICIANS.c[key].label(f"physician_{key}") for key in _STAFF_KEYS),
+    )
+    .select_from(
+        _UNITS.outerjoin(_CURRENT, true()).outerjoin(
+            _PHYSICIANS, _PHYSICIANS.c.role_unit_id == _UNITS.c.id
+        )
+    )
     .where(_UNITS.c.hsa_id == bindparam("unit_hsa"), _UNITS.c.active)
+    .order_by(_PHYSICIANS.c.name, _PHYSICIANS.c.id)
 )
 _INSERT_CASE = insert(_CASES).returning(_CASES.c.id)
 _INSERT_EVENT = insert(_EVENTS)
@@ -97,24 +118,43 @@ class CurrentAnswer(NamedTuple):
     unit_id: int
 
 
+class UnitAnswer(NamedTuple):
+    """The receiving unit of an answer, the current case of its identity (None for a new
+    identity) and the unit's active physicians by name (the named physician is looked up
+    among them; the decision card lists them)."""
+
+    unit: Unit
+    current: CurrentAnswer | None
+    physicians: list[Staff]
+
+
 async def current_answer(
     session: AsyncSession, *, unit_hsa: str, system: str, value: str
-) -> tuple[Unit, CurrentAnswer | None] | None:
-    """The active unit with HSA-id `unit_hsa` and the latest case of the answer identity
-    (`system`, `value`) that no correction has replaced; None for an unknown unit. One
-    Core query (the caller holds the identity's lock); a correction loads the case
-    itself with `current_for`.
+) -> UnitAnswer | None:
+    """The active unit with HSA-id `unit_hsa`, the latest case of the answer identity
+    (`system`, `value`) that no correction has replaced, and the unit's active
+    physicians; None for an unknown unit. One Core query (the caller holds the identity's
+    lock); a correction loads the case itself with `current_for`.
 
-    The unit is an object outside the session, as the cards of a new case read it: a
-    value, not a way to change the unit."""
+    The unit and the physicians are objects outside the session, as the cards of a new
+    case read them: values, not a way to change the unit or the people."""
     params = {"unit_hsa": unit_hsa, "system": system, "value": value}
-    row = (await session.execute(_UNIT_AND_CURRENT, params)).first()
-    if row is None:
+    rows = (await session.execute(_UNIT_AND_CURRENT, params)).all()
+    if not rows:
         return None
-    unit = Unit(**{column.key: row._mapping[column] for column in _UNITS.c})
-    if row.current_id is None:
-        return unit, None
-    return unit, CurrentAnswer(row.current_id, row.current_hash, row.current_unit_id)
+    first = rows[0]._mapping
+    unit = Unit(**{column.key: first[column] for column in _UNITS.c})
+    physicians = [
+        Staff(**{key: row._mapping[f"physician_{key}"] for key in _STAFF_KEYS})
+        for row in rows
+        if row._mapping["physician_id"] is not None
+    ]
+    current = None
+    if first["current_id"] is not None:
+        current = CurrentAnswer(
+            first["current_id"], first["current_hash"], first["current_unit_id"]
+        )
+    return UnitAnswer(unit, current, physicians)
 
 
 async def current_for(session: AsyncSession, *, system: str, value: str) -> Case | None:

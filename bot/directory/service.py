@@ -199,3 +199,15 @@ async def unit_staff(
         rows = await session.scalars(query, {"unit_id": unit_id, "role": role})
     known[key] = found = rows.unique().all()
     return found
+
+
+def remember_unit_staff(
+    session: AsyncSession, *, unit_id: int, role: Role, staff: Sequence[Staff]
+) -> None:
+    """Make `staff` (active, holding `role` in the unit, by name; roles not loaded) what
+    `unit_staff` answers in this session: for a caller that read them in a query of its
+    own (the intake reads the unit's physicians with the unit)."""
+    known: dict[tuple[int, str, bool], Sequence[Staff]] = session.info.setdefault(
+        "unit_staff", {}
+    )
+    known[(unit_id, role, False)] = staff

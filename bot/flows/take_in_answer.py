@@ -11,6 +11,7 @@ but the rejected-message log.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,7 +27,7 @@ from bot.db import transaction
 from bot.directory import service as directory
 from bot.directory.actor import Actor
 from bot.directory.enums import Role
-from bot.directory.models import Staff, Unit
+from bot.directory.models import Staff
 from bot.intake import limits
 from bot.intake import service as intake
 from bot.intake.fhir import DxaAnswer, Problem
@@ -169,7 +170,9 @@ async def _store(
     )
     if found is None:
         raise _UnknownUnit
-    unit, current = found
+    unit, current, physicians = found
+    # the unit's physicians came with the unit: the cards list the same people
+    directory.remember_unit_staff(session, unit_id=unit.id, role=Role.PHYSICIAN, staff=physicians)
     key = audit.patient_key(secret, answer.patient.identity.number)
     actor = Actor.intake(sender)
     if current is not None and current.content_hash == answer.content_hash:
@@ -199,7 +202,7 @@ async def _store(
         answer,
         unit=unit,
         patient_key=key,
-        physician=await _physician(session, answer, unit=unit, previous=previous),
+        physician=_physician(answer, physicians, previous=previous),
         body=body,
         sender=sender,
         corrects=previous,
@@ -240,17 +243,16 @@ async def _store(
     )
 
 
-async def _physician(
-    session: AsyncSession, answer: DxaAnswer, *, unit: Unit, previous: Case | None
+def _physician(
+    answer: DxaAnswer, physicians: Sequence[Staff], *, previous: Case | None
 ) -> Staff | None:
     """Who decides: the corrected case's physician while active, else the named
-    practitioner when an active physician of the unit, else nobody (triage)."""
+    practitioner when an active physician of the unit (`physicians`), else nobody
+    (triage)."""
     if previous is not None and previous.physician is not None and previous.physician.active:
         return previous.physician
     if not answer.practitioner_hsa_id:
         return None
-    # the unit's physicians: the decision card lists the same people (one query)
-    physicians = await directory.unit_staff(session, unit_id=unit.id, role=Role.PHYSICIAN)
     return next((p for p in physicians if p.hsa_id == answer.practitioner_hsa_id), None)
 
 
