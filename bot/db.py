@@ -79,6 +79,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     target: str | URL = url
     if url.startswith("sqlite+aiosqlite:"):
         target = make_url(url).set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
+        # BEGIN IMMEDIATE (see below) goes in the job of the transaction's first statement
+        kwargs.setdefault("begin_immediate", True)
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": 30})
         if ":memory:" not in url:
@@ -112,10 +114,13 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+    if is_sqlite(url) and target is url:
+
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # pysqlite's deferred BEGIN lets two writers both read, then one fails on
-            # upgrade; BEGIN IMMEDIATE serialises writers so row checks stay true.
+            # upgrade; BEGIN IMMEDIATE serialises writers so row checks stay true. (The
+            # sqlite+aiosqlite dialect sends it with the first statement: begin_immediate.)
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

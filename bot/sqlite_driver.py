@@ -37,6 +37,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     SQLiteDialect_aiosqlite,
 )
 from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import await_
 
 DRIVER = "aiosqlite_onehop"
 """The name this dialect is registered under (``sqlite+aiosqlite_onehop``)."""
@@ -45,11 +46,14 @@ _Outcome = tuple[Any, list[Any] | None, int, int | None]
 
 
 def _run_statement(
-    connection: sqlite3.Connection, operation: Any, parameters: Any, many: bool
+    connection: sqlite3.Connection, begin: str | None, operation: Any, parameters: Any, many: bool
 ) -> _Outcome:
-    """One statement, whole, on aiosqlite's thread: (description, rows, rowcount, lastrowid)."""
+    """One statement, whole, on aiosqlite's thread: (description, rows, rowcount, lastrowid);
+    the transaction's deferred `begin` first when there is one."""
     cursor = connection.cursor()
     try:
+        if begin is not None:
+            cursor.execute(begin)
         if many:
             cursor.executemany(operation, parameters)
         elif parameters is None:
@@ -67,6 +71,7 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     """A client-side cursor whose statement is one job on aiosqlite's thread."""
 
     __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
+    _adapt_connection: OneHopConnection
 
     def __init__(self, adapt_connection: Any) -> None:
         # No aiosqlite cursor is made (the stock __init__ awaits one): each statement
@@ -108,10 +113,13 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows.clear()
 
     async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
-        async with self._adapt_connection._execute_mutex:
+        adapt_connection = self._adapt_connection
+        async with adapt_connection._execute_mutex:
+            begin = adapt_connection._begin
+            adapt_connection._begin = None
             aio = self._connection
             description, rows, rowcount, lastrowid = await aio._execute(
-                _run_statement, aio._conn, operation, parameters, many
+                _run_statement, aio._conn, begin, operation, parameters, many
             )
         self._description = description
         self._rowcount = rowcount
@@ -138,8 +146,42 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    """The stock connection adapter, with the transaction's BEGIN deferred to the job of
+    its first statement (see `SQLiteDialect_aiosqlite_onehop.do_begin`)."""
+
+    __slots__ = ("_begin",)
     _cursor_cls = OneHopCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._begin: str | None = None
+
+    def defer_begin(self, statement: str) -> None:
+        """Run `statement` (BEGIN ...) on the thread just before the next statement."""
+        self._begin = statement
+
+    def cursor(self, server_side: bool = False) -> Any:
+        if server_side and self._begin is not None:
+            # the stock streaming cursor does not know of the deferred BEGIN: run it now
+            begin, self._begin = self._begin, None
+            try:
+                aio = self._connection
+                await_(aio._execute(_run_statement, aio._conn, None, begin, None, False))
+            except Exception as error:
+                self._handle_exception(error)
+        return super().cursor(server_side)
+
+    def commit(self) -> None:
+        if self._begin is not None:  # no statement ran: SQLite never began
+            self._begin = None
+            return
+        super().commit()
+
+    def rollback(self) -> None:
+        if self._begin is not None:
+            self._begin = None
+            return
+        super().rollback()
 
 
 class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
@@ -151,6 +193,20 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
 class SQLiteDialect_aiosqlite_onehop(SQLiteDialect_aiosqlite):
     driver = "aiosqlite"  # the DBAPI is still aiosqlite's; only the adapter differs
     supports_statement_cache = True
+
+    def __init__(self, begin_immediate: bool = False, **kwargs: Any) -> None:
+        """`begin_immediate`: each transaction starts with ``BEGIN IMMEDIATE`` (on a
+        connection whose `isolation_level` is None), run in the job of its first statement
+        rather than as a job of its own: nothing reaches SQLite in between, so the write
+        lock is held from the first statement on, as before, one hop fewer; a transaction
+        without statements costs no hop at all (its COMMIT or ROLLBACK is not sent)."""
+        super().__init__(**kwargs)
+        self.begin_immediate = begin_immediate
+
+    def do_begin(self, dbapi_connection: Any) -> None:
+        if self.begin_immediate:
+            adapted = getattr(dbapi_connection, "dbapi_connection", dbapi_connection)
+            adapted.defer_begin("BEGIN IMMEDIATE")
 
     @classmethod
     def import_dbapi(cls) -> OneHopDBAPI:

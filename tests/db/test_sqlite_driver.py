@@ -7,6 +7,7 @@ URL, the one operators write; the hop count is compared with the stock dialect's
 from __future__ import annotations
 
 import inspect
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -182,8 +183,8 @@ async def test_a_savepoint_rolls_back_alone(engine: AsyncEngine) -> None:
 
 
 async def _statements_and_jobs(engine: AsyncEngine) -> tuple[int, int]:
-    """(statements, thread jobs) of one transaction: BEGIN IMMEDIATE, a SELECT with rows,
-    an UPDATE, an INSERT ... RETURNING, a SELECT without rows, COMMIT."""
+    """(statements, thread jobs) of one transaction: a SELECT with rows, an UPDATE, an
+    INSERT ... RETURNING, a SELECT without rows, then COMMIT (BEGIN not counted)."""
     async with engine.connect() as connection:
         await connection.scalar(select(parent.c.id).limit(1))  # pool connected, warmed
         await connection.rollback()
@@ -193,12 +194,61 @@ async def _statements_and_jobs(engine: AsyncEngine) -> tuple[int, int]:
                 await connection.execute(update(parent).values(name=parent.c.name + "."))
                 await connection.execute(insert(parent).values(name="r").returning(parent.c.id))
                 await connection.execute(select(parent).where(parent.c.id == 99))
-    return 6, len(jobs)
+    return 5, len(jobs)
 
 
 async def test_one_thread_job_per_statement(engine: AsyncEngine) -> None:
+    """BEGIN IMMEDIATE rides with the first statement: one job a statement, COMMIT one."""
     statements, jobs = await _statements_and_jobs(engine)
     assert jobs == statements
+
+
+async def test_the_write_lock_is_held_from_the_first_statement(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """BEGIN IMMEDIATE still starts the transaction, before its first statement (a read)."""
+    other = sqlite3.connect(tmp_path / "driver.db", timeout=0, isolation_level=None)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(select(parent.c.id))
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+async def test_a_transaction_without_statements_costs_no_job(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.scalar(select(parent.c.id).limit(1))
+        await connection.rollback()
+        with thread_jobs() as jobs:
+            async with connection.begin():
+                pass
+            transaction_ = await connection.begin()
+            await transaction_.rollback()
+        assert jobs == []
+        # and the next transaction begins as usual
+        async with connection.begin():
+            await connection.execute(insert(parent).values(name="n"))
+    async with engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(parent)) == 4
+
+
+async def test_a_streamed_result_begins_its_transaction(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A server-side cursor (stream) is the stock one: the deferred BEGIN runs before it."""
+    other = sqlite3.connect(tmp_path / "driver.db", timeout=0, isolation_level=None)
+    try:
+        async with engine.begin() as connection:
+            streamed = await connection.stream(select(parent.c.name).order_by(parent.c.id))
+            assert [row[0] async for row in streamed] == ["a", "b", "c"]
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+    finally:
+        other.close()
 
 
 async def test_the_stock_dialect_takes_more_jobs(tmp_path: Path) -> None:
