@@ -31,7 +31,10 @@ async def get_case(session: AsyncSession, *, case_id: int, for_update: bool = Fa
     """A case by id; with `for_update` the row is locked until the transaction ends."""
     if for_update:
         return await load_locked(session, Case, case_id)
-    return await session.scalar(select(Case).where(Case.id == case_id))
+    return await session.scalar(_CASE, {"case_id": case_id})
+
+
+_CASE = select(Case).where(Case.id == bindparam("case_id"))  # built once: every card reads it
 
 
 async def lock_case(session: AsyncSession, *, case_id: int) -> Case:

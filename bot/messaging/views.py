@@ -128,9 +128,7 @@ async def message_card(
         task = await session.get(Task, shown.task_id)
         if task is not None:
             return await cards.task_card(session, case, group=task_group(task), now=now)
-    person = (
-        await directory.staff_by_aad(session, shown.target) if shown.target_kind == "user" else None
-    )
+    person = await _person(session, case, shown) if shown.target_kind == "user" else None
     if shown.delivered_to == "fallback":
         return await rerouted_card(session, case, meant_for=person, now=now)
     if shown.purpose == "visit_checklist":
@@ -147,6 +145,17 @@ async def message_card(
         return await cards.summary_card(session, case, now=now, view=cards.CHANNEL)
     view = "followup" if shown.purpose == "followup_card" else None
     return await cards.card_for_viewer(session, case, viewer=person, now=now, view=view)
+
+
+async def _person(session: AsyncSession, case: Case, shown: Shown) -> Staff | None:
+    """The person a user-targeted message went to: the case's physician or decider as the
+    case was loaded with them (the same row, so no query), else read. A message's card
+    uses only who they are (`id`, `name`), not their roles."""
+    decision = case.decision
+    for known in (case.physician, decision.by if decision is not None else None):
+        if known is not None and known.aad_object_id == shown.target:
+            return known
+    return await directory.staff_by_aad(session, shown.target)
 
 
 async def rerouted_card(
