@@ -13,12 +13,15 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, Table, bindparam, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.audit import service as audit_log
+from bot.audit.models import AuditEntry
 from bot.cases import states
 from bot.cases.clinical import Suggestion, suggest
 from bot.cases.enums import CaseState, EventKind
 from bot.cases.models import AnswerMessage, Case, CaseEvent
 from bot.cases.service import transition
 from bot.core.measurements import Measurement
+from bot.db import utcnow
 from bot.directory.actor import Actor
 from bot.directory.enums import Role
 from bot.directory.models import Staff, StaffRole, Unit
@@ -26,6 +29,7 @@ from bot.intake.fhir import DxaAnswer
 
 __all__ = [
     "CurrentAnswer",
+    "OpeningAudit",
     "UnitAnswer",
     "current_answer",
     "current_for",
@@ -84,12 +88,14 @@ _INSERT_EVENT = insert(_EVENTS)
 _INSERT_MESSAGE = insert(_MESSAGES)
 _EVENT_KEYS = ("at", "actor", "action", "from_state", "to_state", "reason")
 _MESSAGE_KEYS = ("received_at", "sender", "body")
+_AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
+_AUDIT_KEYS = ("at", "actor", "action", "outcome", "unit_id", "task_id", "patient_key", "detail")
 
 
-def _opening_statement() -> Select[Any]:
-    """PostgreSQL: the case, its first event and its answer message in one statement
-    (data-modifying CTEs), parameters named `case_<column>`, `event_<column>` and
-    `message_<column>`; it returns the case's id."""
+def _opening_statement(*, audited: bool) -> Select[Any]:
+    """PostgreSQL: the case, its first event and its answer message (and, `audited`, its
+    audit row) in one statement (data-modifying CTEs), parameters named `case_<column>`,
+    `event_<column>`, `message_<column>` and `audit_<column>`; it returns the case's id."""
 
     def values(table: Table, prefix: str, keys: Iterable[str]) -> dict[str, Any]:
         return {k: bindparam(f"{prefix}_{k}", type_=table.c[k].type) for k in keys}
@@ -103,10 +109,26 @@ def _opening_statement() -> Select[Any]:
     message = insert(_MESSAGES).values(
         case_id=case_id, **values(_MESSAGES, "message", _MESSAGE_KEYS)
     )
-    return select(new_case.c.id).add_cte(event.cte("new_event")).add_cte(message.cte("new_message"))
+    opening = (
+        select(new_case.c.id).add_cte(event.cte("new_event")).add_cte(message.cte("new_message"))
+    )
+    if audited:
+        audit = insert(_AUDIT).values(case_id=case_id, **values(_AUDIT, "audit", _AUDIT_KEYS))
+        opening = opening.add_cte(audit.cte("new_audit"))
+    return opening
 
 
-_OPEN_CASE = _opening_statement()
+_OPEN_CASE = _opening_statement(audited=False)
+_OPEN_CASE_AUDITED = _opening_statement(audited=True)
+
+
+class OpeningAudit(NamedTuple):
+    """The audit row of a case's opening (`open_case`): who, what, and its detail; the
+    case's unit, id and patient pseudonym are the case's."""
+
+    actor: Actor
+    action: str
+    detail: dict[str, Any]
 
 
 class CurrentAnswer(NamedTuple):
@@ -184,11 +206,13 @@ async def open_case(
     sender: str,
     corrects: Case | None,
     now: datetime,
+    audit: OpeningAudit | None = None,
 ) -> Case:
     """The new case of `answer` for `unit`: awaiting `physician`'s decision, or awaiting
     assignment without one. Stored with its first event ("received" by the intake from
     `sender`, naming the case it `corrects`, which it supersedes) and the bundle as
-    received (`body`): one Core statement on PostgreSQL, three on SQLite.
+    received (`body`), and with `audit` its audit row: one Core statement on PostgreSQL,
+    one per row on SQLite.
 
     Returns the case as an object outside the session, with its id, unit, physician and
     no decision set: what the cards and the audit row read, without a query. It is a
@@ -217,11 +241,33 @@ async def open_case(
         params = {f"case_{k}": v for k, v in values.items()}
         params.update({f"event_{k}": v for k, v in event.items()})
         params.update({f"message_{k}": v for k, v in message.items()})
-        case_id = (await session.execute(_OPEN_CASE, params)).scalar_one()
+        if audit is not None:
+            params.update(
+                audit_at=utcnow(),
+                audit_actor=audit.actor.audit_id,
+                audit_action=audit.action,
+                audit_outcome="ok",
+                audit_unit_id=unit.id,
+                audit_task_id=None,
+                audit_patient_key=patient_key,
+                audit_detail=audit.detail,
+            )
+        opening = _OPEN_CASE if audit is None else _OPEN_CASE_AUDITED
+        case_id = (await session.execute(opening, params)).scalar_one()
     else:  # SQLite has no data-modifying CTEs: one statement per row
         case_id = (await session.execute(_INSERT_CASE, values)).scalar_one()
         await session.execute(_INSERT_EVENT, {"case_id": case_id, **event})
         await session.execute(_INSERT_MESSAGE, {"case_id": case_id, **message})
+        if audit is not None:
+            await audit_log.write(
+                session,
+                actor=audit.actor.audit_id,
+                action=audit.action,
+                unit_id=unit.id,
+                case_id=case_id,
+                patient=patient_key,
+                detail=audit.detail,
+            )
     case = Case(id=case_id, **values)
     case.unit = unit
     case.physician = physician

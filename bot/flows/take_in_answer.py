@@ -197,30 +197,31 @@ async def _store(
         )
         assert previous is not None and previous.id == current.id  # under the lock
 
+    physician = _physician(answer, physicians, previous=previous)
+    detail = {
+        "supersedes": previous.id if previous else None,
+        "routed": "physician" if physician else "triage",
+    }
     case = await answers.open_case(
         session,
         answer,
         unit=unit,
         patient_key=key,
-        physician=_physician(answer, physicians, previous=previous),
+        physician=physician,
         body=body,
         sender=sender,
         corrects=previous,
         now=now,
+        # a new answer's audit row goes in with the case; a correction's after the
+        # superseding, as before
+        audit=answers.OpeningAudit(actor, "intake.new", detail) if previous is None else None,
     )
     notice = None
     if previous is not None:
         notice = await _supersede(session, previous=previous, case=case, actor=actor, now=now)
-    await write_audit(
-        session,
-        actor=actor,
-        action="intake.correction" if previous else "intake.new",
-        case=case,
-        detail={
-            "supersedes": previous.id if previous else None,
-            "routed": "physician" if case.physician else "triage",
-        },
-    )
+        await write_audit(
+            session, actor=actor, action="intake.correction", case=case, detail=detail
+        )
     if case.physician is not None:
         await notify.post_decision_card(session, case, notice=notice)
     else:
