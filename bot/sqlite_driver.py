@@ -8,6 +8,8 @@ here runs the whole statement as one job on that thread: a sqlite3 cursor on the
 connection, execute (or executemany), every row when there is a description, then
 `description`, `rowcount` and `lastrowid` captured and the sqlite3 cursor closed. The
 adapter answers `description`, `rowcount`, `lastrowid` and the fetches from what came back.
+With ``begin_immediate`` (set by `bot.db.create_engine`) a transaction's ``BEGIN IMMEDIATE``
+runs in the job of its first statement instead of one of its own.
 
 It is still SQLAlchemy executing its compiled statements through a DBAPI adapter: the same
 `_execute_mutex`, the same exception translation (`_handle_exception`), the same dialect

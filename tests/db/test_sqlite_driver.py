@@ -15,6 +15,7 @@ from typing import Any
 
 import aiosqlite
 import pytest
+import sqlalchemy
 from sqlalchemy import (
     Column,
     ForeignKey,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_connection, AsyncAdapt_dbapi_cursor
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -88,6 +90,19 @@ def test_the_private_aiosqlite_names_it_relies_on_exist() -> None:
     ]
     assert isinstance(aiosqlite.Connection._conn, property)
     assert hasattr(aiosqlite.Connection, "stop")
+
+
+def test_the_sqlalchemy_adapter_methods_it_overrides_exist() -> None:
+    """The stock adapter's methods the one-hop cursor replaces are still the ones called
+    (SQLAlchemy is pinned too): a rename would silently bring back the stock path."""
+    for name in ("_execute_async", "_executemany_async", "_async_soft_close", "close"):
+        assert name in vars(AsyncAdapt_dbapi_cursor), name
+    source = inspect.getsource(AsyncAdapt_dbapi_cursor.execute)
+    assert "self._execute_async(" in source and "_handle_exception(" in source
+    source = inspect.getsource(AsyncAdapt_dbapi_cursor.executemany)
+    assert "self._executemany_async(" in source and "_handle_exception(" in source
+    assert "_execute_mutex" in AsyncAdapt_dbapi_connection.__slots__
+    assert sqlalchemy.__version__ == "2.1.9"
 
 
 async def test_the_operators_url_picks_this_dialect_and_keeps_its_name(
