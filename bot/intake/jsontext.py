@@ -74,6 +74,8 @@ def check(document: object, *, max_depth: int = limits.MAX_DEPTH) -> ProblemList
     One pass over the whole value with an explicit stack of open containers: safe at any
     depth. A container nested deeper than ``max_depth`` is one problem and is not entered.
     """
+    if isinstance(document, dict | list) and _clean(document, max_depth - 1):
+        return ProblemList()  # the usual case, found in about half the time
     problems = ProblemList()
     stack: list[_Open] = []
     if not _enter(document, None, 1, max_depth, problems, stack):
@@ -91,6 +93,28 @@ def check(document: object, *, max_depth: int = limits.MAX_DEPTH) -> ProblemList
         else:
             stack.pop()
     return problems
+
+
+def _clean(container: dict[str, object] | list[object], deeper: int) -> bool:
+    """True when `check` finds nothing in `container` (an array or object of the decoded
+    value), `deeper` the levels of nesting still allowed below it; False at the first
+    doubt, for `check`'s own walk to say what. Recursive, at most `deeper` calls deep. The
+    decoded value holds only dict, list, str, int, float, bool and None."""
+    pairs = container.items() if type(container) is dict else enumerate(container)
+    for key, value in pairs:
+        if type(key) is str and not _good_text(key):
+            return False
+        kind = type(value)
+        if kind is str:
+            if not _good_text(value):  # type: ignore[arg-type]
+                return False
+        elif kind is dict or kind is list:
+            if deeper == 0 or not _clean(value, deeper - 1):  # type: ignore[arg-type]
+                return False
+        elif kind is float or kind is int:
+            if not -_DOUBLE_MAX <= value <= _DOUBLE_MAX:  # type: ignore[operator]
+                return False
+    return True
 
 
 def _enter(
