@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Table, bindparam, insert, select, true
+from sqlalchemy import Select, Subquery, Table, bindparam, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.audit import service as audit_log
@@ -69,20 +69,39 @@ _PHYSICIANS = (
     .subquery("physician")
 )
 _STAFF_KEYS = tuple(c.key for c in _STAFF.c)
-_UNIT_AND_CURRENT = (
-    select(
-        *_UNITS.c,
-        *_CURRENT.c,
-        *(_PHYSICIANS.c[key].label(f"physician_{key}") for key in _STAFF_KEYS),
-    )
-    .select_from(
-        _UNITS.outerjoin(_CURRENT, true()).outerjoin(
-            _PHYSICIANS, _PHYSICIANS.c.role_unit_id == _UNITS.c.id
+
+
+def _unit_and_current(joined: Subquery | None, order: tuple[str, ...]) -> Select[Any]:
+    """The unit, the identity's current case and the unit's physicians (by name), with
+    the rows of `joined` (joined on true, its columns named `joined_<column>`, ordered by
+    its `order` columns after the physicians)."""
+    query = (
+        select(
+            *_UNITS.c,
+            *_CURRENT.c,
+            *(_PHYSICIANS.c[key].label(f"physician_{key}") for key in _STAFF_KEYS),
         )
+        .select_from(
+            _UNITS.outerjoin(_CURRENT, true()).outerjoin(
+                _PHYSICIANS, _PHYSICIANS.c.role_unit_id == _UNITS.c.id
+            )
+        )
+        .where(_UNITS.c.hsa_id == bindparam("unit_hsa"), _UNITS.c.active)
+        .order_by(_PHYSICIANS.c.name, _PHYSICIANS.c.id)
     )
-    .where(_UNITS.c.hsa_id == bindparam("unit_hsa"), _UNITS.c.active)
-    .order_by(_PHYSICIANS.c.name, _PHYSICIANS.c.id)
-)
+    if joined is None:
+        return query
+    return (
+        query.add_columns(*(column.label(f"joined_{column.key}") for column in joined.c))
+        .outerjoin(joined, true())
+        .order_by(*(joined.c[key] for key in order))
+    )
+
+
+_UNIT_AND_CURRENT = _unit_and_current(None, ())
+_JOINED: dict[tuple[Subquery, tuple[str, ...]], Select[Any]] = {}  # built once each
+
+
 _INSERT_CASE = insert(_CASES).returning(_CASES.c.id)
 _INSERT_EVENT = insert(_EVENTS)
 _INSERT_MESSAGE = insert(_MESSAGES)
@@ -142,41 +161,72 @@ class CurrentAnswer(NamedTuple):
 
 class UnitAnswer(NamedTuple):
     """The receiving unit of an answer, the current case of its identity (None for a new
-    identity) and the unit's active physicians by name (the named physician is looked up
-    among them; the decision card lists them)."""
+    identity), the unit's active physicians by name (the named physician is looked up
+    among them; the decision card lists them) and the rows of the query joined to it."""
 
     unit: Unit
     current: CurrentAnswer | None
     physicians: list[Staff]
+    joined: list[dict[str, Any]]
 
 
 async def current_answer(
-    session: AsyncSession, *, unit_hsa: str, system: str, value: str
+    session: AsyncSession,
+    *,
+    unit_hsa: str,
+    system: str,
+    value: str,
+    joined: Subquery | None = None,
+    order: tuple[str, ...] = (),
+    params: dict[str, Any] | None = None,
 ) -> UnitAnswer | None:
     """The active unit with HSA-id `unit_hsa`, the latest case of the answer identity
     (`system`, `value`) that no correction has replaced, and the unit's active
     physicians; None for an unknown unit. One Core query (the caller holds the identity's
     lock); a correction loads the case itself with `current_for`.
 
+    `joined`, a subquery (with an `id` column, never null in its rows) built once, with
+    its `params`, is read in the same query: its rows in its `order`, as mappings.
+
     The unit and the physicians are objects outside the session, as the cards of a new
     case read them: values, not a way to change the unit or the people."""
-    params = {"unit_hsa": unit_hsa, "system": system, "value": value}
-    rows = (await session.execute(_UNIT_AND_CURRENT, params)).all()
+    statement = _UNIT_AND_CURRENT
+    if joined is not None:
+        found = _JOINED.get((joined, order))
+        statement = _build_joined(joined, order) if found is None else found
+    values = {"unit_hsa": unit_hsa, "system": system, "value": value, **(params or {})}
+    rows = (await session.execute(statement, values)).all()
     if not rows:
         return None
     first = rows[0]._mapping
     unit = Unit(**{column.key: first[column] for column in _UNITS.c})
-    physicians = [
-        Staff(**{key: row._mapping[f"physician_{key}"] for key in _STAFF_KEYS})
-        for row in rows
-        if row._mapping["physician_id"] is not None
-    ]
+    physicians: list[Staff] = []
+    extra: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for row in rows:  # each physician with each joined row: by physician, then `order`
+        mapping = row._mapping
+        physician = mapping["physician_id"]
+        if physician is not None and physician not in seen:
+            seen.add(physician)
+            physicians.append(_staff(mapping))
+        if joined is not None and physician == first["physician_id"]:
+            if mapping["joined_id"] is not None:
+                extra.append({c.key: mapping[f"joined_{c.key}"] for c in joined.c})
     current = None
     if first["current_id"] is not None:
         current = CurrentAnswer(
             first["current_id"], first["current_hash"], first["current_unit_id"]
         )
-    return UnitAnswer(unit, current, physicians)
+    return UnitAnswer(unit, current, physicians, extra)
+
+
+def _build_joined(joined: Subquery, order: tuple[str, ...]) -> Select[Any]:
+    statement = _JOINED[(joined, order)] = _unit_and_current(joined, order)
+    return statement
+
+
+def _staff(mapping: Any) -> Staff:
+    return Staff(**{key: mapping[f"physician_{key}"] for key in _STAFF_KEYS})
 
 
 async def current_for(session: AsyncSession, *, system: str, value: str) -> Case | None:

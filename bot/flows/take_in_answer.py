@@ -32,7 +32,7 @@ from bot.intake import limits
 from bot.intake import service as intake
 from bot.intake.fhir import DxaAnswer, Problem
 from bot.logs import Event, log_event
-from bot.messaging import notify, views
+from bot.messaging import earlier, notify, views
 from bot.messaging.context import decision_context
 from bot.messaging.format import case_ref
 from bot.tasks import service as tasks
@@ -162,18 +162,33 @@ async def _store(
     now: datetime,
 ) -> IntakeResult:
     await intake.lock_answer(session, answer.report_system, answer.report_value)
+    key = audit.patient_key(secret, answer.patient.identity.number)
+    # the patient's earlier cases ("Tidigare i frakturkedjan") come with the unit: the
+    # new case is not stored yet, and the query leaves it out anyway
     found = await answers.current_answer(
         session,
         unit_hsa=answer.unit_hsa_id,
         system=answer.report_system,
         value=answer.report_value,
+        joined=earlier.EARLIER_ROWS,
+        order=earlier.EARLIER_ORDER,
+        params={"patient_key": key, "case_id": 0, "received": now},
     )
     if found is None:
         raise _UnknownUnit
-    unit, current, physicians = found
+    unit, current, physicians, earlier_rows = found
     # the unit's physicians came with the unit: the cards list the same people
     directory.remember_unit_staff(session, unit_id=unit.id, role=Role.PHYSICIAN, staff=physicians)
-    key = audit.patient_key(secret, answer.patient.identity.number)
+    if current is None:  # a correction reads them after superseding the case it replaces
+        earlier.remember_earlier(
+            session,
+            patient_key=key,
+            received=now,
+            rows=[
+                earlier.EarlierRow(**{f: r[f] for f in earlier.EarlierRow._fields})
+                for r in earlier_rows
+            ],
+        )
     actor = Actor.intake(sender)
     if current is not None and current.content_hash == answer.content_hash:
         await audit.write(

@@ -11,7 +11,8 @@ limit); the re-fracture flag still considers every earlier case.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, Table, and_, bindparam, func, select
 from sqlalchemy import case as when
@@ -24,7 +25,15 @@ from bot.messaging.format import case_ref
 from bot.visits.models import FollowUp, Visit
 from bot.visits.service import TREATMENTS
 
-__all__ = ["EARLIER_SHOWN", "earlier_context", "more_line"]
+__all__ = [
+    "EARLIER_ORDER",
+    "EARLIER_ROWS",
+    "EARLIER_SHOWN",
+    "EarlierRow",
+    "earlier_context",
+    "more_line",
+    "remember_earlier",
+]
 
 EARLIER_SHOWN = 3
 """Earlier cases a decision card lists: the latest; a last line counts the others."""
@@ -33,13 +42,13 @@ EARLIER_SHOWN = 3
 async def earlier_context(session: AsyncSession, case: Case) -> dict[str, Any] | None:
     """`{"lines": [...], "refracture": bool}` for the patient's earlier cases: the latest
     `EARLIER_SHOWN`, oldest first, then a line counting the others (`more_line`); None
-    when there are none. One query, whatever their number."""
-    rows = (
-        await session.execute(
-            _EARLIER,
-            {"patient_key": case.patient_key, "case_id": case.id, "received": case.received_at},
-        )
-    ).all()
+    when there are none. One query, whatever their number; none when the caller read
+    them already (`remember_earlier`)."""
+    known: dict[tuple[str, datetime], list[Any]] = session.info.get("earlier_cases", {})
+    rows = known.get((case.patient_key, case.received_at))
+    if rows is None:
+        params = {"patient_key": case.patient_key, "case_id": case.id, "received": case.received_at}
+        rows = list((await session.execute(_EARLIER, params)).all())
     if not rows:
         return None
     latest: dict[int, Any] = {}
@@ -58,18 +67,45 @@ async def earlier_context(session: AsyncSession, case: Case) -> dict[str, Any] |
     }
 
 
+class EarlierRow(NamedTuple):
+    """One row of the earlier-cases query (`EARLIER_ROWS`), read in another query."""
+
+    id: int
+    received_at: datetime
+    total: int
+    decided_before: int
+    decision: str | None
+    visit_drug: str | None
+    visit_recorded_at: datetime | None
+    follow_up_drug: str | None
+    follow_up_recorded_at: datetime | None
+    on_treatment: bool | None
+    new_fracture: bool | None
+
+
+def remember_earlier(
+    session: AsyncSession, *, patient_key: str, received: datetime, rows: list[EarlierRow]
+) -> None:
+    """Make `rows` (the earlier-cases query's, in its order, for a case of the patient
+    `patient_key` received at `received` that is not stored yet) what `earlier_context`
+    reads for that case in this session: for the intake, which reads them with the unit."""
+    known: dict[tuple[str, datetime], list[Any]] = session.info.setdefault("earlier_cases", {})
+    known[(patient_key, received)] = list(rows)
+
+
 def more_line(count: int) -> str:
     """The line under the listed earlier cases that counts the `count` older ones."""
     return f"… och {count} äldre ärende{'' if count == 1 else 'n'}"
 
 
-def _earlier_query() -> Select[Any]:
+def _earlier_query(*, ordered: bool = True) -> Select[Any]:
     """The same patient's (`:patient_key`) earlier cases still kept (not purged), received
     before the new case (`:case_id`, received at `:received`): a case a correction
     replaced, and anything of the same answer's chain, is left out (it is this case,
     corrected). The latest `EARLIER_SHOWN`, with how many there are (`total`) and whether
     any was decided before the new case arrived (`decided_before`), each joined to its
-    decision, visit and recorded follow-ups (by number). Built once, as Core."""
+    decision, visit and recorded follow-ups (by number). Built once, as Core. Not
+    `ordered`: for a subquery, with the follow-up's number and id to order by (`ORDER`)."""
     cases, decisions = _table(Case), _table(Decision)
     visits, follow_ups = _table(Visit), _table(FollowUp)
     received = bindparam("received", type_=cases.c.received_at.type)
@@ -92,7 +128,7 @@ def _earlier_query() -> Select[Any]:
         .limit(EARLIER_SHOWN)
         .subquery("shown")
     )
-    return (
+    query = (
         select(
             shown.c.id,
             shown.c.received_at,
@@ -113,7 +149,11 @@ def _earlier_query() -> Select[Any]:
             follow_ups,
             and_(follow_ups.c.case_id == shown.c.id, follow_ups.c.recorded_at.is_not(None)),
         )
-        .order_by(shown.c.received_at, shown.c.id, follow_ups.c.number, follow_ups.c.id)
+    )
+    if ordered:
+        return query.order_by(shown.c.received_at, shown.c.id, follow_ups.c.number, follow_ups.c.id)
+    return query.add_columns(
+        follow_ups.c.number.label("follow_up_number"), follow_ups.c.id.label("follow_up_id")
     )
 
 
@@ -123,6 +163,10 @@ def _table(model: type[Any]) -> Table:
 
 
 _EARLIER = _earlier_query()
+EARLIER_ROWS = _earlier_query(ordered=False).subquery("earlier")
+"""The earlier-cases query as a subquery (same parameters), for a query of its own."""
+EARLIER_ORDER = ("received_at", "id", "follow_up_number", "follow_up_id")
+"""The columns of `EARLIER_ROWS` its rows are in order by, as `earlier_context` reads them."""
 
 
 def _line(row: Any) -> str:

@@ -41,7 +41,7 @@ SAMPLE = "01_osteoporosis_named.json"
 #         latest few with their visits and follow-ups, one query).
 # SQLite takes no lock statements: its transactions begin with BEGIN IMMEDIATE.
 CLICK_BUDGET = {"postgresql": 14, "sqlite": 13}
-INTAKE_BUDGET = {"postgresql": 5, "sqlite": 7}
+INTAKE_BUDGET = {"postgresql": 4, "sqlite": 6}
 
 
 def _dialect(factory: Any) -> str:
