@@ -60,6 +60,36 @@ async def history(session: AsyncSession, *, case_id: int) -> Sequence[CaseEvent]
     return rows.all()
 
 
+_KNOWN_HISTORY = "case_history"  # session.info key: case id -> its events, oldest first
+
+
+def remember_history(session: AsyncSession, case_id: int, events: list[CaseEvent]) -> None:
+    """Make `events` (the case's whole history, oldest first, read under the case's lock)
+    what `taken_history` gives once in this transaction."""
+    session.info.setdefault(_KNOWN_HISTORY, {})[case_id] = events
+
+
+def add_to_history(session: AsyncSession, case_id: int, event: CaseEvent) -> None:
+    """Append an event just written for the case to its remembered history, if any."""
+    known: list[CaseEvent] | None = session.info.get(_KNOWN_HISTORY, {}).get(case_id)
+    if known is not None:
+        known.append(event)
+
+
+def forget_history(session: AsyncSession, case_id: int) -> None:
+    """Drop the case's remembered history (an event was added another way)."""
+    session.info.get(_KNOWN_HISTORY, {}).pop(case_id, None)
+
+
+async def taken_history(session: AsyncSession, *, case_id: int) -> Sequence[CaseEvent]:
+    """The case's events, oldest first: the history `remember_history` left (used once),
+    else read (`history`)."""
+    known: list[CaseEvent] | None = session.info.get(_KNOWN_HISTORY, {}).pop(case_id, None)
+    if known is not None:
+        return known
+    return await history(session, case_id=case_id)
+
+
 async def earlier_of_patient(session: AsyncSession, case: Case) -> Sequence[Case]:
     """The same patient's earlier cases still kept (not purged), oldest first: matched on
     the patient pseudonym, received before `case`. A case a correction replaced, and

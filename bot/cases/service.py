@@ -13,12 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bot.cases import states
+from bot.cases import queries, states
 from bot.cases.enums import DECISION_LABELS, CaseState, DecisionKind, EventKind
 from bot.cases.models import Case, CaseEvent, Decision
 from bot.core.calendar import STOCKHOLM
 from bot.core.refusal import Refusal
-from bot.db import load_locked
+from bot.db import load_locked, whole_database_locked
 from bot.directory.actor import Actor
 from bot.directory.models import Staff
 
@@ -37,13 +37,36 @@ async def get_case(session: AsyncSession, *, case_id: int, for_update: bool = Fa
 _CASE = select(Case).where(Case.id == bindparam("case_id"))  # built once: every card reads it
 
 
-async def lock_case(session: AsyncSession, *, case_id: int) -> Case:
+async def lock_case(session: AsyncSession, *, case_id: int, with_history: bool = False) -> Case:
     """The case, its row locked until the transaction ends; `Refusal` ("unknown case")
-    when there is none."""
-    case = await get_case(session, case_id=case_id, for_update=True)
+    when there is none. `with_history`: its history is read in the same query, for the
+    card drawn at the end of the transaction (`queries.taken_history`)."""
+    case: Case | None
+    held = session.identity_map.get(session.sync_session.identity_key(Case, case_id))
+    if with_history and held is None:
+        # as `load_locked`: the bare row locked first (not on SQLite), then loaded
+        if not whole_database_locked(session):
+            await session.execute(_LOCK_CASE, {"case_id": case_id})
+        rows = (await session.execute(_CASE_WITH_HISTORY, {"case_id": case_id})).all()
+        case = rows[0][0] if rows else None
+        if case is not None:
+            events = [event for _, event in rows if event is not None]
+            queries.remember_history(session, case.id, events)
+    else:
+        case = await get_case(session, case_id=case_id, for_update=True)
     if case is None:
         raise Refusal("unknown case", f"Ärende {case_id} finns inte.")
     return case
+
+
+# built once: every decision click runs them
+_LOCK_CASE = select(Case.id).where(Case.id == bindparam("case_id")).with_for_update()
+_CASE_WITH_HISTORY = (
+    select(Case, CaseEvent)
+    .outerjoin(CaseEvent, CaseEvent.case_id == Case.id)
+    .where(Case.id == bindparam("case_id"))
+    .order_by(CaseEvent.id)
+)
 
 
 def record_event(
@@ -56,6 +79,7 @@ def record_event(
     now: datetime,
 ) -> None:
     """Add a history row for a change that keeps the case's state (a task done, a visit)."""
+    queries.forget_history(session, case.id)
     session.add(
         CaseEvent(
             case_id=case.id,
@@ -82,6 +106,7 @@ def transition(
     """Move a case to a new state (checked: `IllegalTransition`), bump its version and
     record the event in its history."""
     states.check_transition(case.state, to_state)
+    queries.forget_history(session, case.id)
     session.add(
         CaseEvent(
             case_id=case.id,
@@ -182,18 +207,17 @@ async def record_decision(
         "visit_physician_id": visit_physician.id if visit_physician else None,
     }
     decision_id = (await session.execute(_INSERT_DECISION, values)).scalar_one()
-    await session.execute(
-        _INSERT_EVENT,
-        {
-            "case_id": case.id,
-            "at": now,
-            "actor": actor.display_name,
-            "action": EventKind.DECIDED,
-            "from_state": case.state,
-            "to_state": to_state,
-            "reason": DECISION_LABELS[kind],
-        },
-    )
+    event = {
+        "case_id": case.id,
+        "at": now,
+        "actor": actor.display_name,
+        "action": EventKind.DECIDED,
+        "from_state": case.state,
+        "to_state": to_state,
+        "reason": DECISION_LABELS[kind],
+    }
+    await session.execute(_INSERT_EVENT, event)
+    queries.add_to_history(session, case.id, CaseEvent(**event))  # shown, not added
     version = case.version + 1
     await session.execute(
         _DECIDED,

@@ -115,7 +115,7 @@ async def decide_case(
     unless `confirmed`."""
     case: Case | None = None
     try:
-        case = await cases.lock_case(session, case_id=case_id)
+        case = await cases.lock_case(session, case_id=case_id, with_history=True)
         if not directory.has_role(actor.person, case.unit_id, Role.PHYSICIAN):
             raise Refusal("role", "Endast läkare på enheten kan besluta i ärendet.")
         if case.state != CaseState.AWAITING_DECISION or case.version != version:

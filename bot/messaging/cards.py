@@ -128,7 +128,7 @@ async def summary_card(
     refresh data (``channel``: a card of the MVA channel, whose refresh offers no undo)."""
     if tasks is None:
         tasks = await task_queries.of_case(session, case_id=case.id)
-    history = await case_queries.history(session, case_id=case.id)
+    history = await case_queries.taken_history(session, case_id=case.id)
     mva = await directory.unit_staff(session, unit_id=case.unit_id, role=Role.MVA)
     decider = case.decision.by if case.decision is not None else None
     return render(

@@ -10,6 +10,7 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,6 +20,9 @@ from sqlalchemy import event, select
 
 from bot.audit.models import AuditEntry
 from bot.cases.models import Case, CaseEvent, Decision
+from bot.directory import service as directory
+from bot.messaging import cards
+from bot.messaging.context import event_text
 from bot.outbox.models import OutboxMessage
 from bot.tasks.models import Task
 from bot.teams import actions
@@ -28,9 +32,9 @@ ANNA = "00000000-0000-0000-0000-000000000101"
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 SAMPLE = "01_osteoporosis_named.json"
 
-# claim, clicker, (PostgreSQL: lock), case, decision, event, case update, tasks, audit,
-# updates of the posted cards, the MVA list, the task card, history, the answer
-CALL_IN_STATEMENTS = {"postgresql": 14, "sqlite": 13}
+# claim, clicker, (PostgreSQL: lock), case with its history, decision, event, case
+# update, tasks, audit, updates of the posted cards, the MVA list, the task card, the answer
+CALL_IN_STATEMENTS = {"postgresql": 13, "sqlite": 12}
 
 
 @contextmanager
@@ -159,3 +163,31 @@ async def test_a_confirmation_asked_is_audited_and_records_nothing(factory: Any)
         assert [(a.outcome, a.detail["decision"]) for a in audit] == [
             ("confirm", "normal_letter")
         ]
+
+
+async def test_the_answer_shows_the_history_as_stored(factory: Any) -> None:
+    """The summary card answering the click shows the history read with the locked case
+    and the decision's event added to it: the card drawn from the stored rows afterwards
+    is the same, and it lists every stored event."""
+    case_id = await ingest_sample(factory, SAMPLE, now=NOW)
+    data = {"case_id": case_id, "version": 1, "decision": "call_in", "note": "Tolk"}
+    invoke = actions.Invoke(actor_aad=ANNA, now=NOW, trigger="manual")
+    answer = await actions.dispatch(factory, "case.decide", data, invoke)
+    assert answer.card is not None and answer.changed, answer.error
+
+    async with factory() as session:
+        case = await session.get(Case, case_id)
+        person = await directory.staff_by_aad(session, ANNA)
+        assert case is not None and person is not None
+        events = (
+            await session.scalars(
+                select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
+            )
+        ).all()
+        assert [e.action for e in events][-1] == "decided" and len(events) >= 2
+        drawn = await cards.summary_card(session, case, now=NOW, undo_for=person)
+    assert answer.card == drawn
+    # each line as the card writes it, its markdown escapes (backslashes) left out
+    shown = json.dumps(answer.card, ensure_ascii=False).replace("\\\\", "")
+    for stored in events:
+        assert event_text(stored) in shown
