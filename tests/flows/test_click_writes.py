@@ -191,3 +191,33 @@ async def test_the_answer_shows_the_history_as_stored(factory: Any) -> None:
     shown = json.dumps(answer.card, ensure_ascii=False).replace("\\\\", "")
     for stored in events:
         assert event_text(stored) in shown
+
+
+async def test_a_reassignment_answers_with_its_own_event_in_the_history(factory: Any) -> None:
+    """A reassignment adds its event another way (a state transition) than the decision:
+    the history read with the locked case is dropped, and the answer shows the event."""
+    case_id = await ingest_sample(factory, SAMPLE, now=NOW)
+    erik = "00000000-0000-0000-0000-000000000103"
+    data = {"case_id": case_id, "version": 1, "decision": "reassign", "physician": erik}
+    invoke = actions.Invoke(actor_aad=ANNA, now=NOW, trigger="manual")
+    answer = await actions.dispatch(factory, "case.decide", data, invoke)
+    assert answer.card is not None and answer.changed, answer.error
+
+    async with factory() as session:
+        case = await session.get(Case, case_id)
+        person = await directory.staff_by_aad(session, ANNA)
+        assert case is not None and person is not None
+        assert case.physician is not None and case.physician.aad_object_id == erik
+        events = (
+            await session.scalars(
+                select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
+            )
+        ).all()
+        assert events[-1].action == "reassigned"
+        drawn = await cards.summary_card(
+            session, case, now=NOW, notice="Fördelat om till Erik Lund.", undo_for=person
+        )
+    assert answer.card == drawn
+    shown = json.dumps(answer.card, ensure_ascii=False).replace("\\\\", "")
+    for stored in events:
+        assert event_text(stored) in shown
