@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, NotRequired, TypedDict, Unpack, cast
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,30 +19,36 @@ def patient_key(secret: str, number: str) -> str:
     return hmac.new(secret.encode(), number.encode(), hashlib.sha256).hexdigest()
 
 
-def record(
-    session: AsyncSession,
-    *,
-    actor: str,
-    action: str,
-    outcome: str = "ok",
-    unit_id: int | None = None,
-    case_id: int | None = None,
-    task_id: int | None = None,
-    patient: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> AuditEntry:
+class AuditFields(TypedDict):
+    """What one audit row says: who, what, the outcome, and what it was about."""
+
+    actor: str
+    action: str
+    outcome: NotRequired[str]  # "ok" when not given
+    unit_id: NotRequired[int | None]
+    case_id: NotRequired[int | None]
+    task_id: NotRequired[int | None]
+    patient: NotRequired[str | None]
+    detail: NotRequired[dict[str, Any] | None]
+
+
+def _row(fields: AuditFields) -> dict[str, Any]:
+    return {
+        "at": utcnow(),
+        "actor": fields["actor"],
+        "action": fields["action"],
+        "outcome": fields.get("outcome", "ok"),
+        "unit_id": fields.get("unit_id"),
+        "case_id": fields.get("case_id"),
+        "task_id": fields.get("task_id"),
+        "patient_key": fields.get("patient"),
+        "detail": fields.get("detail") or {},
+    }
+
+
+def record(session: AsyncSession, **fields: Unpack[AuditFields]) -> AuditEntry:
     """Add one audit row to the session's transaction (committed with the action it records)."""
-    entry = AuditEntry(
-        at=utcnow(),
-        actor=actor,
-        action=action,
-        outcome=outcome,
-        unit_id=unit_id,
-        case_id=case_id,
-        task_id=task_id,
-        patient_key=patient,
-        detail=detail or {},
-    )
+    entry = AuditEntry(**_row(fields))
     session.add(entry)
     return entry
 
@@ -51,35 +57,11 @@ _AUDIT = cast(Table, AuditEntry.__table__)
 _INSERT = insert(_AUDIT)  # built once: every action writes one
 
 
-async def write(
-    session: AsyncSession,
-    *,
-    actor: str,
-    action: str,
-    outcome: str = "ok",
-    unit_id: int | None = None,
-    case_id: int | None = None,
-    task_id: int | None = None,
-    patient: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
+async def write(session: AsyncSession, **fields: Unpack[AuditFields]) -> None:
     """Insert one audit row now, in the session's transaction (committed with the action
     it records): `record`'s row as one Core statement, for the hot paths, which need no
     `AuditEntry` object."""
-    await session.execute(
-        _INSERT,
-        {
-            "at": utcnow(),
-            "actor": actor,
-            "action": action,
-            "outcome": outcome,
-            "unit_id": unit_id,
-            "case_id": case_id,
-            "task_id": task_id,
-            "patient_key": patient,
-            "detail": detail or {},
-        },
-    )
+    await session.execute(_INSERT, _row(fields))
 
 
 async def for_patient(session: AsyncSession, *, key: str) -> Sequence[AuditEntry]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,53 +14,40 @@ from bot.directory.actor import Actor
 __all__ = ["audit_case", "audit_stale", "write_audit"]
 
 
-def audit_case(
-    session: AsyncSession,
-    *,
-    actor: Actor,
-    action: str,
-    case: Case,
-    task_id: int | None = None,
-    outcome: str = "ok",
-    detail: dict[str, Any] | None = None,
-) -> AuditEntry:
+class CaseAudit(TypedDict):
+    """The audit row of an action on a case: by whom, what, on which case (and task)."""
+
+    actor: Actor
+    action: str
+    case: Case
+    task_id: NotRequired[int | None]
+    outcome: NotRequired[str]  # "ok" when not given
+    detail: NotRequired[dict[str, Any] | None]
+
+
+def _fields(row: CaseAudit) -> audit.AuditFields:
+    case = row["case"]
+    return {
+        "actor": row["actor"].audit_id,
+        "action": row["action"],
+        "outcome": row.get("outcome", "ok"),
+        "unit_id": case.unit_id,
+        "case_id": case.id,
+        "task_id": row.get("task_id"),
+        "patient": case.patient_key,
+        "detail": row.get("detail"),
+    }
+
+
+def audit_case(session: AsyncSession, **row: Unpack[CaseAudit]) -> AuditEntry:
     """Add the audit row of `action` on `case` (and its task `task_id`) by `actor` to the
     session's transaction: who, what, outcome, the case's unit and patient pseudonym."""
-    return audit.record(
-        session,
-        actor=actor.audit_id,
-        action=action,
-        outcome=outcome,
-        unit_id=case.unit_id,
-        case_id=case.id,
-        task_id=task_id,
-        patient=case.patient_key,
-        detail=detail,
-    )
+    return audit.record(session, **_fields(row))
 
 
-async def write_audit(
-    session: AsyncSession,
-    *,
-    actor: Actor,
-    action: str,
-    case: Case,
-    task_id: int | None = None,
-    outcome: str = "ok",
-    detail: dict[str, Any] | None = None,
-) -> None:
+async def write_audit(session: AsyncSession, **row: Unpack[CaseAudit]) -> None:
     """`audit_case`'s row inserted now, as one Core statement (`bot.audit.service.write`)."""
-    await audit.write(
-        session,
-        actor=actor.audit_id,
-        action=action,
-        outcome=outcome,
-        unit_id=case.unit_id,
-        case_id=case.id,
-        task_id=task_id,
-        patient=case.patient_key,
-        detail=detail,
-    )
+    await audit.write(session, **_fields(row))
 
 
 def audit_stale(

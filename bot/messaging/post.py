@@ -3,7 +3,7 @@ through the outbox, in the caller's transaction (it goes out after commit, or ne
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,61 +14,42 @@ from bot.outbox.models import OutboxMessage
 __all__ = ["post", "post_now"]
 
 
-def _target(to: Staff | Unit) -> tuple[str, str]:
-    if isinstance(to, Staff):
-        return "user", to.aad_object_id
-    return "channel", to.mva_channel or ""
+class Posting(TypedDict):
+    """Where a card goes and how it is kept: `to` a person (their personal chat, by AAD
+    object id; the worker falls back to their unit's MVA channel) or a unit (its MVA
+    channel, which may be unset); `summary` is the notification text Teams shows;
+    `purpose`, `unit_id`, `case_id` and `task_id` are kept on the outbox row."""
+
+    to: Staff | Unit
+    summary: str
+    purpose: str
+    unit_id: int | None
+    case_id: NotRequired[int | None]
+    task_id: NotRequired[int | None]
 
 
-def post(
-    session: AsyncSession,
-    card: dict[str, Any],
-    *,
-    to: Staff | Unit,
-    summary: str,
-    purpose: str,
-    unit_id: int | None,
-    case_id: int | None = None,
-    task_id: int | None = None,
-) -> OutboxMessage:
-    """Put `card` in the outbox for `to`: a person (their personal chat, by AAD object id;
-    the worker falls back to their unit's MVA channel) or a unit (its MVA channel, which
-    may be unset). `summary` is the notification text Teams shows; `purpose`, `unit_id`,
-    `case_id` and `task_id` are kept on the outbox row."""
-    kind, target = _target(to)
-    return outbox.enqueue(
-        session,
-        purpose=purpose,
-        target_kind=kind,
-        target=target,
-        activity=outbox.card_activity(card, summary=summary),
-        unit_id=unit_id,
-        case_id=case_id,
-        task_id=task_id,
+def _delivery(card: dict[str, Any], posting: Posting) -> outbox.Delivery:
+    to = posting["to"]
+    kind, target = (
+        ("user", to.aad_object_id) if isinstance(to, Staff) else ("channel", to.mva_channel or "")
     )
+    return {
+        "purpose": posting["purpose"],
+        "target_kind": kind,
+        "target": target,
+        "activity": outbox.card_activity(card, summary=posting["summary"]),
+        "unit_id": posting["unit_id"],
+        "case_id": posting.get("case_id"),
+        "task_id": posting.get("task_id"),
+    }
 
 
-async def post_now(
-    session: AsyncSession,
-    card: dict[str, Any],
-    *,
-    to: Staff | Unit,
-    summary: str,
-    purpose: str,
-    unit_id: int | None,
-    case_id: int | None = None,
-    task_id: int | None = None,
-) -> None:
+def post(session: AsyncSession, card: dict[str, Any], **posting: Unpack[Posting]) -> OutboxMessage:
+    """Put `card` in the outbox, in the session's transaction (see `Posting`)."""
+    return outbox.enqueue(session, **_delivery(card, posting))
+
+
+async def post_now(session: AsyncSession, card: dict[str, Any], **posting: Unpack[Posting]) -> None:
     """`post`, its outbox row inserted now as one Core statement (`outbox.enqueue_now`):
     for the hot paths, which need no `OutboxMessage` object."""
-    kind, target = _target(to)
-    await outbox.enqueue_now(
-        session,
-        purpose=purpose,
-        target_kind=kind,
-        target=target,
-        activity=outbox.card_activity(card, summary=summary),
-        unit_id=unit_id,
-        case_id=case_id,
-        task_id=task_id,
-    )
+    await outbox.enqueue_now(session, **_delivery(card, posting))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NotRequired, TypedDict, Unpack, cast
 
 from sqlalchemy import JSON, Insert, Table, bindparam, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,33 +26,42 @@ def card_activity(card: dict[str, Any], *, summary: str) -> dict[str, Any]:
     }
 
 
-def enqueue(
-    session: AsyncSession,
-    *,
-    purpose: str,
-    target_kind: str,
-    target: str,
-    activity: dict[str, Any],
-    unit_id: int | None,
-    case_id: int | None = None,
-    task_id: int | None = None,
-) -> OutboxMessage:
+class Delivery(TypedDict):
+    """One delivery: why, to whom (a person or a channel), what, and about which unit,
+    case and task."""
+
+    purpose: str
+    target_kind: str  # "user" or "channel"
+    target: str
+    activity: dict[str, Any]
+    unit_id: int | None
+    case_id: NotRequired[int | None]
+    task_id: NotRequired[int | None]
+
+
+def _row(delivery: Delivery) -> dict[str, Any]:
+    kind = delivery["target_kind"]
+    if kind not in ("user", "channel"):
+        raise ValueError(f"unknown target kind {kind!r}")
+    now = utcnow()
+    return {
+        "created_at": now,
+        "purpose": delivery["purpose"],
+        "target_kind": kind,
+        "target": delivery["target"],
+        "activity": delivery["activity"],
+        "unit_id": delivery["unit_id"],
+        "case_id": delivery.get("case_id"),
+        "task_id": delivery.get("task_id"),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+    }
+
+
+def enqueue(session: AsyncSession, **delivery: Unpack[Delivery]) -> OutboxMessage:
     """Add a delivery to the session's transaction; the worker sends it after commit."""
-    if target_kind not in ("user", "channel"):
-        raise ValueError(f"unknown target kind {target_kind!r}")
-    message = OutboxMessage(
-        created_at=utcnow(),
-        purpose=purpose,
-        target_kind=target_kind,
-        target=target,
-        activity=activity,
-        unit_id=unit_id,
-        case_id=case_id,
-        task_id=task_id,
-        status="pending",
-        attempts=0,
-        next_attempt_at=utcnow(),
-    )
+    message = OutboxMessage(**_row(delivery))
     session.add(message)
     return message
 
@@ -61,38 +70,10 @@ _OUTBOX = cast(Table, OutboxMessage.__table__)
 _INSERT = insert(_OUTBOX)  # built once: the hot paths post their cards with it
 
 
-async def enqueue_now(
-    session: AsyncSession,
-    *,
-    purpose: str,
-    target_kind: str,
-    target: str,
-    activity: dict[str, Any],
-    unit_id: int | None,
-    case_id: int | None = None,
-    task_id: int | None = None,
-) -> None:
+async def enqueue_now(session: AsyncSession, **delivery: Unpack[Delivery]) -> None:
     """`enqueue`'s row inserted now, as one Core statement, for the hot paths, which need
     no `OutboxMessage` object; the worker sends it after commit."""
-    if target_kind not in ("user", "channel"):
-        raise ValueError(f"unknown target kind {target_kind!r}")
-    now = utcnow()
-    await session.execute(
-        _INSERT,
-        {
-            "created_at": now,
-            "purpose": purpose,
-            "target_kind": target_kind,
-            "target": target,
-            "activity": activity,
-            "unit_id": unit_id,
-            "case_id": case_id,
-            "task_id": task_id,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-        },
-    )
+    await session.execute(_INSERT, _row(delivery))
 
 
 LIVE_STATUSES = ("pending", "sent")
