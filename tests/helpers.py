@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -95,3 +99,26 @@ def personal_numbers_in(lines: list[str]) -> list[str]:
                 hits.append(line)
                 break
     return hits
+
+
+@contextmanager
+def statements_run(factory: Any, *, rows_once: bool = False) -> Iterator[list[str]]:
+    """Every statement run on the factory's engine while the block runs, BEGIN and COMMIT
+    left out. `rows_once`: the rows of one INSERT sent one by one (SQLite, whose RETURNING
+    order SQLAlchemy does not rely on) count once, as PostgreSQL's multi-row INSERT does."""
+    statements: list[str] = []
+    engine = factory.kw["bind"].sync_engine
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        verb = statement.split(None, 1)[0].upper()
+        if verb in ("BEGIN", "COMMIT"):
+            return
+        if rows_once and verb == "INSERT" and statements and statements[-1] == statement:
+            return  # the next row of the same insert
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)

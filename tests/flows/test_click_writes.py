@@ -11,12 +11,11 @@ PostgreSQL.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from bot.audit.models import AuditEntry
 from bot.cases.models import Case, CaseEvent, Decision
@@ -26,7 +25,7 @@ from bot.messaging.context import event_text
 from bot.outbox.models import OutboxMessage
 from bot.tasks.models import Task
 from bot.teams import actions
-from tests.helpers import ingest_sample
+from tests.helpers import ingest_sample, statements_run
 
 ANNA = "00000000-0000-0000-0000-000000000101"
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -37,21 +36,9 @@ SAMPLE = "01_osteoporosis_named.json"
 CALL_IN_STATEMENTS = {"postgresql": 13, "sqlite": 12}
 
 
-@contextmanager
-def executed(factory: Any) -> Iterator[list[str]]:
+def executed(factory: Any) -> AbstractContextManager[list[str]]:
     """Every statement run on the factory's engine, BEGIN and COMMIT left out."""
-    statements: list[str] = []
-    engine = factory.kw["bind"].sync_engine
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.split(None, 1)[0].upper() not in ("BEGIN", "COMMIT"):
-            statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
+    return statements_run(factory)
 
 
 def _task_ids_on(card: dict[str, Any]) -> set[int]:

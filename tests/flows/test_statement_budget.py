@@ -10,18 +10,17 @@ order SQLAlchemy does not rely on) one by one in a row.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from bot.cases.models import Case
 from bot.outbox.models import OutboxMessage
 from bot.teams import actions
-from tests.helpers import ingest_sample
+from tests.helpers import ingest_sample, statements_run
 
 ANNA = "00000000-0000-0000-0000-000000000101"
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -48,24 +47,8 @@ def _dialect(factory: Any) -> str:
     return str(factory.kw["bind"].dialect.name)
 
 
-@contextmanager
-def counted(factory: Any) -> Iterator[list[str]]:
-    statements: list[str] = []
-    engine = factory.kw["bind"].sync_engine
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        verb = statement.split(None, 1)[0].upper()
-        if verb in ("BEGIN", "COMMIT"):
-            return
-        if verb == "INSERT" and statements and statements[-1] == statement:
-            return  # the next row of the same insert
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
+def counted(factory: Any) -> AbstractContextManager[list[str]]:
+    return statements_run(factory, rows_once=True)
 
 
 async def test_intake_statement_budget(factory: Any) -> None:
