@@ -19,7 +19,7 @@ from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import transaction, utcnow
+from bot.db import utcnow
 from bot.metrics import Metrics
 from bot.teams import references
 from bot.teams.card_actions import CARD_ACTION, CardActions
@@ -76,18 +76,13 @@ class FrakturkedjanBot(TeamsActivityHandler):  # type: ignore[misc]
         return self._text_commands
 
     async def _remember(self, activity: Activity) -> None:
-        async with transaction(self._factory) as session:
-            info = await references.remember(session, activity)
-        if info is not None:
-            log.info("conversation reference stored", extra={"kind": info.kind})
-            self._on_change()
+        await references.remember_in(self._factory, activity, on_change=self._on_change)
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         await self._remember(turn_context.activity)
 
     async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
-        async with transaction(self._factory) as session:
-            await references.forget(session, turn_context.activity)
+        await references.forget_in(self._factory, turn_context.activity)
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         await self._remember(turn_context.activity)

@@ -6,11 +6,14 @@ one): both have the same snake_case attributes, read here through `getattr`.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.db import transaction
 from bot.directory import service as directory
 from bot.outbox import service as outbox
 
@@ -18,6 +21,8 @@ Activity = Any
 """An SDK's activity: `channel_data` (the raw dict), `conversation` (`id`,
 `conversation_type`, `tenant_id`), `service_url`, `recipient.id`, `from_property`
 (`id`, `aad_object_id`)."""
+
+log = logging.getLogger("frakturkedjan.teams")
 
 
 @dataclass(frozen=True)
@@ -117,3 +122,24 @@ async def forget(session: AsyncSession, activity: Activity) -> None:
         await outbox.forget_conversation(
             session, kind=info.kind, key=info.key, reason="uninstalled"
         )
+
+
+async def remember_in(
+    factory: async_sessionmaker[AsyncSession],
+    activity: Activity,
+    *,
+    on_change: Callable[[], None],
+) -> None:
+    """`remember` in a transaction of its own, as both runtimes' handlers do on install,
+    conversation updates and messages; `on_change` (the outbox's wake-up) once stored."""
+    async with transaction(factory) as session:
+        info = await remember(session, activity)
+    if info is not None:
+        log.info("conversation reference stored", extra={"kind": info.kind})
+        on_change()
+
+
+async def forget_in(factory: async_sessionmaker[AsyncSession], activity: Activity) -> None:
+    """`forget` in a transaction of its own (the app was uninstalled there)."""
+    async with transaction(factory) as session:
+        await forget(session, activity)

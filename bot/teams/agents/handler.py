@@ -6,7 +6,6 @@ unrouted messages) and not hosting-msteams (msgraph, 392 MB, for nothing we use)
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -15,7 +14,6 @@ from microsoft_agents.activity import Activity, InvokeResponse, TurnContextProto
 from microsoft_agents.hosting.core import ActivityHandler, MessageFactory, Storage, TurnContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import transaction
 from bot.teams import references
 from bot.teams.card_actions import CARD_ACTION, CardActions
 from bot.teams.texts import HELP_COMMANDS, PERSONAL_CHAT_ONLY
@@ -27,8 +25,6 @@ __all__ = ["AgentsBot"]
 
 Turn = TurnContextProtocol[Any]
 """The SDK's turn context, as `ActivityHandler` types it."""
-
-log = logging.getLogger("frakturkedjan.teams")
 
 
 class AgentsBot(ActivityHandler):
@@ -73,18 +69,13 @@ class AgentsBot(ActivityHandler):
         return self._text_commands
 
     async def _remember(self, activity: Activity) -> None:
-        async with transaction(self._factory) as session:
-            info = await references.remember(session, activity)
-        if info is not None:
-            log.info("conversation reference stored", extra={"kind": info.kind})
-            self._on_change()
+        await references.remember_in(self._factory, activity, on_change=self._on_change)
 
     async def on_installation_update_add(self, turn_context: Turn) -> None:
         await self._remember(turn_context.activity)
 
     async def on_installation_update_remove(self, turn_context: Turn) -> None:
-        async with transaction(self._factory) as session:
-            await references.forget(session, turn_context.activity)
+        await references.forget_in(self._factory, turn_context.activity)
 
     async def on_conversation_update_activity(self, turn_context: Turn) -> None:
         await self._remember(turn_context.activity)
