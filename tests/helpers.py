@@ -30,11 +30,18 @@ async def ingest_sample(
     factory: async_sessionmaker[AsyncSession], name: str, *, now: datetime
 ) -> int:
     """Take in the sample bundle `name` as the CLI would; the new case's id (201 asserted)."""
+    return await ingest_body(factory, fixture_bytes(name), now=now)
+
+
+async def ingest_body(
+    factory: async_sessionmaker[AsyncSession], body: bytes, *, now: datetime
+) -> int:
+    """Take in the bundle `body` as the CLI would; the new case's id (201 asserted)."""
     from bot.flows.take_in_answer import ingest
 
     result = await ingest(
         factory,
-        body=fixture_bytes(name),
+        body=body,
         content_type="application/fhir+json",
         sender="test",
         channel="cli",

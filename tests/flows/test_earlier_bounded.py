@@ -12,13 +12,12 @@ from sqlalchemy import select
 
 from bot.db import transaction
 from bot.demo import fresh_answer
-from bot.flows.take_in_answer import ingest
 from bot.messaging.earlier import EARLIER_SHOWN, more_line
 from bot.outbox.models import OutboxMessage
 from bot.teams import actions
 from bot.visits.models import FollowUp, Visit
 from tests.harness import card_text, check_card
-from tests.helpers import fixture_bytes
+from tests.helpers import fixture_bytes, ingest_body
 
 ANNA = "00000000-0000-0000-0000-000000000101"
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -28,18 +27,7 @@ SAMPLE = fixture_bytes("01_osteoporosis_named.json")  # with an index fracture
 async def _answer(factory: Any, n: int) -> int:
     """The sample for the same patient with fresh identifiers, received on day `n`."""
     now = T0 + timedelta(days=n)
-    result = await ingest(
-        factory,
-        body=fresh_answer(SAMPLE, now=now, suffix=f"n{n}"),
-        content_type="application/fhir+json",
-        sender="test",
-        channel="cli",
-        secret="s",
-        now=now,
-    )
-    assert result.status == 201, result.body
-    assert result.case_id is not None
-    return result.case_id
+    return await ingest_body(factory, fresh_answer(SAMPLE, now=now, suffix=f"n{n}"), now=now)
 
 
 async def _decision_card_text(factory: Any, case_id: int) -> str:
