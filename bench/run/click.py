@@ -89,7 +89,7 @@ async def click_run(leg: Leg, run: int, echo_url: str, echo_pid: int) -> dict[st
     bot = f"{leg.bot_url}/api/messages"
     await run_load(requests(bot, warm), concurrency=plan.concurrency, check=is_card_answer)
     async with leg.profiler.record(leg.bot.pid, f"{leg.name}-click-run{run}"):
-        with cpu_meter(cpu, "bot_", leg.bot.pid):
+        with cpu_meter(cpu, "bot_", leg.bot.pid, worker=True):
             result = await run_load(
                 requests(bot, timed),
                 concurrency=plan.concurrency,

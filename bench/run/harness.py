@@ -59,6 +59,10 @@ def compact(figures: dict[str, Any]) -> str:
         "rows_not_sent",
     )
     parts = [f"{k}={figures[k]}" for k in keys if k in figures]
+    if "bot_cpu" in figures:
+        parts.append(f"cpu={figures['bot_cpu']}")
+    if "bot_worker_cpu" in figures:
+        parts.append(f"worker_cpu={figures['bot_worker_cpu']}")
     if "baseline" in figures:
         parts.append(f"stock={figures['baseline']['throughput_per_s']}/s")
     return " ".join(parts)
@@ -205,5 +209,11 @@ async def run_runtime(
         leg.results["teams_connector"] = [leg.teams.summary()]
         leg.results["memory_steps"] = [leg.memory_steps]
         after = ", ".join(f"{k} {v['peak_mb']}" for k, v in leg.memory_steps.items())
-        say(f"{leg.name}: peak RSS {leg.bot.memory()['peak_rss_mb']} MB (peak after: {after})")
+        memory = leg.bot.memory()
+        worker = (
+            f", worker {memory['worker_peak_rss_mb']} MB, total {memory['total_peak_rss_mb']} MB"
+            if memory["worker_processes"]
+            else ""
+        )
+        say(f"{leg.name}: peak RSS {memory['peak_rss_mb']} MB{worker} (peak after: {after})")
         await leg.bot.stop()

@@ -29,7 +29,7 @@ async def intake_run(leg: Leg, run: int) -> dict[str, Any]:
     assert leg.bot is not None
     cpu: dict[str, Any] = {}
     async with leg.profiler.record(leg.bot.pid, f"{leg.name}-intake-run{run}"):
-        with cpu_meter(cpu, "bot_", leg.bot.pid):
+        with cpu_meter(cpu, "bot_", leg.bot.pid, worker=True):
             result = await run_load(
                 timed,
                 concurrency=plan.concurrency,

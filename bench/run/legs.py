@@ -77,6 +77,14 @@ class Leg:
             "rss_mb": round(status.get("VmRSS", 0) / 1024, 1),
             "peak_mb": round(status.get("VmHWM", 0) / 1024, 1),
         }
+        workers = [proc_status_kb(child) for child in self.bot.sample_children()]
+        if workers:  # serve's outbox worker process (none with OUTBOX_WORKER=inline)
+            self.memory_steps[label]["worker_rss_mb"] = round(
+                sum(w.get("VmRSS", 0) for w in workers) / 1024, 1
+            )
+            self.memory_steps[label]["worker_peak_mb"] = round(
+                max(w.get("VmHWM", 0) for w in workers) / 1024, 1
+            )
 
     def tag(self, what: str) -> str:
         self.serial += 1
