@@ -21,17 +21,17 @@ from bot.db import create_engine, session_factory, utcnow
 from bot.jobs.checklists import send_due_checklists
 from bot.jobs.scheduler import Scheduler
 from bot.legal.pages import privacy_page, terms_page
-from bot.messaging.cards import notice_card
-from bot.messaging.views import MessageViews
 from bot.metrics import CONTENT_TYPE
 from bot.outbox import service as outbox_service
+from bot.outbox.child import WorkerChild
 from bot.outbox.sending import Sender
 from bot.outbox.worker import OutboxWorker
 from bot.preflight import SchemaWatch, check_registration
 from bot.reports.page import report_page
 from bot.state import STATE, AppState
 from bot.teams.connector import ConnectorClient
-from bot.teams.runtime import Registration, create_endpoint
+from bot.teams.runtime import create_endpoint
+from bot.worker_process import outbox_worker, registration
 
 log = logging.getLogger("frakturkedjan.app")
 access_log = logging.getLogger("frakturkedjan.http")
@@ -104,10 +104,15 @@ def create_app(
     local: bool = False,
     sender: Sender | None = None,
     run_worker: bool = True,
+    worker_child: WorkerChild | None = None,
     run_daily_jobs: bool | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
     """Build the service. `sender` replaces the Teams connector client (tests, benchmark).
+
+    The outbox worker runs in this process (`run_worker`), or in the process `worker_child`
+    starts, wakes and stops with the application (`bot.outbox.child`; `run_worker` is then
+    not looked at).
 
     The daily digest and reminders run by default outside local mode (`run_daily_jobs`);
     locally, `frakturkedjan remind --now` sends them.
@@ -126,14 +131,7 @@ def create_app(
     state = AppState(settings=settings, engine=engine, factory=session_factory(engine), clock=clock)
     endpoint = create_endpoint(
         settings.teams_sdk,
-        Registration(
-            app_id=settings.app_id or None,
-            app_password=settings.app_password or None,
-            app_type=settings.app_type,
-            tenant_id=settings.app_tenant_id or None,
-            local=local,
-            allowed_tenants=settings.allowed_tenants,
-        ),
+        registration(settings, local=local),
         factory=state.factory,
         on_change=state.wake_outbox,
         clock=clock,
@@ -179,11 +177,12 @@ def create_app(
             async with state.factory() as session:
                 return await outbox_service.depth(session)
 
+        worker_text = worker_child.metrics_text if worker_child is not None else None
         try:
-            body = await state.metrics.render(probe)
+            body = await state.metrics.render(probe, worker_text=worker_text)
         except Exception:  # the counters still answer when the database does not
             log.warning("outbox depth unavailable for /metrics")
-            body = await state.metrics.render()
+            body = await state.metrics.render(worker_text=worker_text)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     app.router.add_get("/metrics", metrics)
@@ -199,21 +198,17 @@ def create_app(
         worker_task: asyncio.Task[None] | None = None
         worker: OutboxWorker | None = None
         await endpoint.prefetch()  # the channel's keys, not on the first request's time
-        if run_worker:
+        if worker_child is not None:
+            await worker_child.start()
+            state.wakers.append(worker_child.wake)
+        elif run_worker:
             used: Sender
             if sender is not None:
                 used = sender
             else:
                 connector = ConnectorClient(token_provider=endpoint.token_provider())
                 used = connector
-            worker = OutboxWorker(
-                state.factory,
-                used,
-                poll_seconds=settings.outbox_poll_seconds,
-                metrics=state.metrics,
-                notice_card=notice_card,
-                views=MessageViews(state.factory, clock=clock),
-            )
+            worker = outbox_worker(settings, state.factory, used, state.metrics, clock)
             state.wakers.append(worker.wake)
             worker_task = asyncio.create_task(
                 schema.run_while_current(worker.run), name="outbox-worker"
@@ -250,6 +245,8 @@ def create_app(
             worker.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(worker_task, timeout=10)
+        if worker_child is not None:
+            await worker_child.stop()
         if connector is not None:
             await connector.close()
         await endpoint.close()
@@ -257,3 +254,4 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
+

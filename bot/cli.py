@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import ANY_CPU, Settings, parse_cpu
+from bot.config import ANY_CPU, Settings, parse_cpu, parse_outbox_worker
 from bot.db import create_engine, is_sqlite, session_factory, transaction, utcnow
 from bot.logs import configure_logging
 from bot.preflight import PreflightError, check_reachable, check_registration, check_schema
@@ -42,10 +43,27 @@ def _parser() -> argparse.ArgumentParser:
         " core on SQLite and any core on PostgreSQL)",
     )
     serve.add_argument(
+        "--worker",
+        default=None,
+        metavar="process|inline",
+        help="run the outbox worker in a process of its own (the default) or in this one"
+        " (default OUTBOX_WORKER, else process)",
+    )
+    serve.add_argument(
         "--no-migrate",
         action="store_true",
         help="with --local: do not bring the database schema up to date first",
     )
+
+    worker = sub.add_parser(
+        "worker",
+        help="run the outbox worker alone (serve starts one itself; this one looks at the"
+        " outbox every OUTBOX_POLL_SECONDS)",
+    )
+    worker.add_argument(
+        "--local", action="store_true", help="sends carry no Bot Framework token (as serve --local)"
+    )
+    worker.add_argument("--managed", action="store_true", help=argparse.SUPPRESS)
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -127,9 +145,25 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         if cpu is None:
             cpu = settings.serve_cpu
+        try:
+            worker = parse_outbox_worker(args.worker)
+        except ValueError as exc:
+            print(f"frakturkedjan: --worker: {exc}", file=sys.stderr)
+            return 2
         return _serve(
-            settings, local=args.local, port=args.port, migrate=not args.no_migrate, cpu=cpu
+            settings,
+            local=args.local,
+            port=args.port,
+            migrate=not args.no_migrate,
+            cpu=cpu,
+            worker=worker or settings.outbox_worker or "process",
         )
+    if args.command == "worker":
+        if args.managed:  # Ctrl-C in a terminal is for `serve`, which then stops this one
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        from bot.worker_process import run_outbox_worker
+
+        return asyncio.run(run_outbox_worker(settings, local=args.local, managed=args.managed))
     if args.command == "db":
         asyncio.run(_preflight(settings.database_url, check_reachable))
         from bot.migrate import upgrade  # after the check: importing Alembic logs lines
@@ -228,6 +262,15 @@ def serve_cpu(
     return max(allowed)
 
 
+def worker_cores(allowed: set[int] | None, core: int | None) -> set[int] | None:
+    """The cores of `serve`'s outbox worker process: the others when `serve` keeps to
+    `core`, else (None) the same as `serve`'s."""
+    if allowed is None or core is None:
+        return None
+    others = allowed - {core}
+    return others or None
+
+
 def _serve(
     settings: Settings,
     *,
@@ -235,6 +278,7 @@ def _serve(
     port: int | None,
     migrate: bool,
     cpu: int | Literal["any"] | None = None,
+    worker: Literal["process", "inline"] = "process",
 ) -> int:
     allowed = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     core = serve_cpu(cpu, settings.database_url, allowed)
@@ -253,8 +297,16 @@ def _serve(
     # before listening: a service without its schema must never report itself ready
     asyncio.run(_preflight(settings.database_url, check_schema))
     from bot.app import create_app  # after the checks: a refusal is quick
+    from bot.outbox.child import WorkerChild
 
-    app = create_app(settings, local=local)  # refuses a Teams runtime it cannot load
+    child: WorkerChild | None = None
+    if worker == "process":
+        child = WorkerChild(
+            [sys.executable, "-m", "bot.cli", "worker", "--managed", *(["--local"] * local)],
+            cores=worker_cores(allowed, None if refused is not None else core),
+        )
+    # refuses a Teams runtime it cannot load
+    app = create_app(settings, local=local, worker_child=child, run_worker=child is None)
     # logged once every check passed: a refusal is one line on stderr
     if refused is not None:
         log.warning("could not keep to one CPU core", extra={"error": type(refused).__name__})

@@ -42,6 +42,25 @@ def parse_cpu(value: object) -> int | Literal["any"] | None:
     raise ValueError(f"{text!r} is not a CPU core number (0, 1, ...) or 'any'")
 
 
+OUTBOX_WORKERS = ("process", "inline")
+
+
+def parse_outbox_worker(value: object) -> Literal["process", "inline"] | None:
+    """Where `serve` runs the outbox worker (`--worker`, `OUTBOX_WORKER`): `process` (a
+    child process of its own, `bot.outbox.child`), `inline` (in the serving process) or None
+    (unset: `process`). Raises ValueError for anything else."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if not text:
+        return None
+    if text == "process":
+        return "process"
+    if text == "inline":
+        return "inline"
+    raise ValueError(f"{str(value).strip()!r} is not one of {', '.join(OUTBOX_WORKERS)}")
+
+
 def _split(value: str) -> frozenset[str]:
     return frozenset(part.strip() for part in value.split(",") if part.strip())
 
@@ -134,6 +153,11 @@ class Settings(BaseSettings):
     )
     """`serve`'s CPU core: a number, `any` (no pinning), or unset: one core on SQLite,
     any on PostgreSQL (`bot.cli.serve_cpu`). `--cpu` wins."""
+    outbox_worker: Literal["process", "inline"] | None = Field(
+        default=None, validation_alias=AliasChoices("OUTBOX_WORKER", "outbox_worker")
+    )
+    """Where `serve` runs the outbox worker: `process` (its own child process, the default)
+    or `inline` (in the serving process). `--worker` wins."""
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, gt=0)
     """The largest intake body read (`MAX_BODY_BYTES`); one byte more is 413."""
 
@@ -151,6 +175,11 @@ class Settings(BaseSettings):
     @classmethod
     def _cpu_or_any(cls, value: object) -> int | Literal["any"] | None:
         return parse_cpu(value)
+
+    @field_validator("outbox_worker", mode="before")
+    @classmethod
+    def _process_or_inline(cls, value: object) -> Literal["process", "inline"] | None:
+        return parse_outbox_worker(value)
 
     @field_validator("teams_sdk")
     @classmethod

@@ -37,11 +37,18 @@ class _OutboxCollector(Collector):
 
 
 class Metrics:
-    """Counters and histograms of the product; one instance per app."""
+    """Counters and histograms of the product; one instance per app.
+
+    The outbox worker's own (sends, retries, throttling, send latency) are on a registry of
+    their own, `worker_registry`: with the worker in a process of its own
+    (`bot.outbox.child`), `/metrics` shows that process's instead (`render(worker_text=…)`).
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.worker_registry = CollectorRegistry()
         r = self.registry
+        w = self.worker_registry
         self.answers = Counter(
             "frakturkedjan_answers_received",
             "DXA answers received, by outcome (created, duplicate, correction, rejected)",
@@ -58,24 +65,33 @@ class Metrics:
             registry=r,
         )
         self.sends = Counter(
-            "frakturkedjan_outbox_sends", "Sends to Teams, by result", ["result"], registry=r
+            "frakturkedjan_outbox_sends", "Sends to Teams, by result", ["result"], registry=w
         )
         self.retries = Counter(
-            "frakturkedjan_outbox_retries", "Sends scheduled for a retry", registry=r
+            "frakturkedjan_outbox_retries", "Sends scheduled for a retry", registry=w
         )
         self.throttled = Counter(
-            "frakturkedjan_outbox_throttled", "Sends answered 429 by Teams", registry=r
+            "frakturkedjan_outbox_throttled", "Sends answered 429 by Teams", registry=w
         )
         self.send_latency = Histogram(
             "frakturkedjan_outbox_send_seconds",
             "Latency of one send to the Bot Connector",
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=r,
+            registry=w,
         )
         self._outbox = _OutboxCollector()
         r.register(self._outbox)
 
-    async def render(self, probe: DepthProbe | None = None) -> bytes:
+    async def render(
+        self, probe: DepthProbe | None = None, *, worker_text: bytes | None = None
+    ) -> bytes:
+        """The exposition of both registries; `worker_text` stands in for the worker's
+        (the last snapshot of a worker process, `bot.outbox.child`)."""
         if probe is not None:
             self._outbox.depth, self._outbox.oldest = await probe()
-        return bytes(generate_latest(self.registry))
+        worker = self.worker_text() if worker_text is None else worker_text
+        return bytes(generate_latest(self.registry)) + worker
+
+    def worker_text(self) -> bytes:
+        """The outbox worker's metrics, as Prometheus text."""
+        return bytes(generate_latest(self.worker_registry))

@@ -26,7 +26,7 @@ BOTBUILDER = ("botbuilder", "botframework", "msrest")
 AGENTS_SDK = ("microsoft_agents",)
 SDK = (*BOTBUILDER, *AGENTS_SDK)
 SDK_ALLOWED = ("bot/teams/", "dialogs/")
-TEAMS_LAYER = ("bot.teams", "dialogs", "bot.app")
+TEAMS_LAYER = ("bot.teams", "dialogs", "bot.worker_process", "bot.app")  # and wiring
 # the Teams layer's modules that import no SDK: the seam and what both runtimes share
 SDK_FREE = (
     "bot/teams/__init__.py",
@@ -89,6 +89,7 @@ LAYERS = (
     "bot.migrate",
     "bot.manifest",
     "bot.demo",  # a sample answer made unique, for the local demo
+    "bot.worker_process",  # `frakturkedjan worker`: the outbox worker on its own
     "bot.app",
     "bot.cli",
 )

@@ -1,0 +1,118 @@
+"""`frakturkedjan worker`: the outbox worker on its own (`bot.outbox.child` says why), and
+what the serving process builds its own worker from. Imports only what sending needs, so
+that the worker process stays small."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.db import create_engine, session_factory, utcnow
+from bot.messaging.cards import notice_card
+from bot.messaging.views import MessageViews
+from bot.metrics import Metrics
+from bot.outbox.child import METRICS_EVERY_SECONDS, ParentLink
+from bot.outbox.sending import Sender
+from bot.outbox.worker import OutboxWorker
+from bot.preflight import SchemaWatch, check_registration
+from bot.teams.connector import ConnectorClient
+from bot.teams.registration import Registration
+from bot.teams.runtime import TeamsEndpoint, create_endpoint  # imports an SDK when called
+
+log = logging.getLogger("frakturkedjan.worker")
+
+
+def registration(settings: Settings, *, local: bool) -> Registration:
+    return Registration(
+        app_id=settings.app_id or None,
+        app_password=settings.app_password or None,
+        app_type=settings.app_type,
+        tenant_id=settings.app_tenant_id or None,
+        local=local,
+        allowed_tenants=settings.allowed_tenants,
+    )
+
+
+def outbox_worker(
+    settings: Settings,
+    factory: async_sessionmaker[AsyncSession],
+    sender: Sender,
+    metrics: Metrics,
+    clock: Callable[[], datetime],
+) -> OutboxWorker:
+    return OutboxWorker(
+        factory,
+        sender,
+        poll_seconds=settings.outbox_poll_seconds,
+        metrics=metrics,
+        notice_card=notice_card,
+        views=MessageViews(factory, clock=clock),
+    )
+
+
+async def run_outbox_worker(settings: Settings, *, local: bool, managed: bool) -> int:
+    """`frakturkedjan worker`: the outbox worker alone, until SIGTERM (or SIGINT).
+
+    `managed` is the child `serve` starts (`bot.outbox.child`): it is woken through stdin,
+    ends at end of file there (SIGINT, a terminal's Ctrl-C, is `serve`'s to handle), and
+    sends its metrics to `serve` through stdout. Otherwise it looks at the outbox every
+    `OUTBOX_POLL_SECONDS`. Its exit status.
+    """
+    check_registration(settings, local=local)
+    engine = create_engine(settings.database_url)
+    schema = SchemaWatch(engine)
+    factory = session_factory(engine)
+    metrics = Metrics()
+    endpoint: TeamsEndpoint | None = None
+    if settings.app_id:  # for its outbound token (check_registration: required unless local)
+        endpoint = create_endpoint(
+            settings.teams_sdk,
+            registration(settings, local=local),
+            factory=factory,
+            on_change=lambda: None,  # it receives no activities
+            clock=utcnow,
+            metrics=metrics,
+        )
+    connector = ConnectorClient(
+        token_provider=endpoint.token_provider() if endpoint is not None else None
+    )
+    worker = outbox_worker(settings, factory, connector, metrics, utcnow)
+
+    def stop() -> None:
+        worker.stop()
+        schema.close()
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop)
+    if not managed:  # managed, SIGINT stays ignored (bot.cli)
+        loop.add_signal_handler(signal.SIGINT, stop)
+    helpers: list[asyncio.Task[None]] = []
+    if managed:
+        link = ParentLink(worker.wake, stop)
+        helpers.append(asyncio.create_task(link.listen(), name="wake-ups"))
+
+        async def publish() -> None:
+            while True:
+                link.publish(metrics.worker_text())
+                await asyncio.sleep(METRICS_EVERY_SECONDS)
+
+        helpers.append(asyncio.create_task(publish(), name="metrics"))
+    log.info("outbox worker running", extra={"managed": managed})
+    try:
+        await schema.run_while_current(worker.run)
+    finally:
+        for helper in helpers:
+            helper.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        await connector.close()
+        if endpoint is not None:
+            await endpoint.close()
+        await engine.dispose()
+    log.info("outbox worker stopped")
+    return 0
