@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -163,6 +164,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         from bot.worker_process import run_outbox_worker
 
+        settle_garbage_collector()
         return asyncio.run(run_outbox_worker(settings, local=args.local, managed=args.managed))
     if args.command == "db":
         asyncio.run(_preflight(settings.database_url, check_reachable))
@@ -262,6 +264,22 @@ def serve_cpu(
     return max(allowed)
 
 
+GC_GEN0_THRESHOLD = 7000  # Python's default is 700
+
+
+def settle_garbage_collector() -> None:
+    """For a long-running process, once its start-up is done: the objects made so far
+    (modules, mappers, templates: most of what a collection would scan, and none of it
+    garbage) are frozen out of the collector's way, and the youngest generation is
+    collected every 7,000 allocations instead of 700. Measured through a benchmark run
+    (issue 15): 0.35 s in the collector, three full collections of about 80 ms each (each
+    a pause for every request under way), down to 0.04 s and none."""
+    gc.collect()
+    gc.freeze()
+    _gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+
+
 def worker_cores(allowed: set[int] | None, core: int | None) -> set[int] | None:
     """The cores of `serve`'s outbox worker process: the others when `serve` keeps to
     `core`, else (None) the same as `serve`'s."""
@@ -318,6 +336,7 @@ def _serve(
     host = "127.0.0.1" if local else settings.host
     if local:
         log.warning("local mode: bound to 127.0.0.1 only, without Bot Framework authentication")
+    settle_garbage_collector()
     web.run_app(app, host=host, port=port or settings.port, print=None, access_log=None)
     return 0
 

@@ -91,12 +91,13 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             kwargs.setdefault("max_overflow", 0)
             kwargs.setdefault("pool_timeout", 60)
     else:
-        # One process runs one core's worth of Python: beyond ten transactions at once a
-        # request waits for a connection rather than for the event loop, no slower, and
-        # each connection keeps prepared statements of its own (SQLAlchemy's cache, up to
-        # 100). 10 + 10 measured 3.8 MB more peak memory through the benchmark (issue 15).
-        kwargs.setdefault("pool_size", 5)
-        kwargs.setdefault("max_overflow", 5)
+        # A connection for each request the event loop holds at once under load (the
+        # benchmark's 16 clients): with 5 + 5, requests queued for a connection and the
+        # overflow was opened and closed again and again, 1.2-1.3x the echo bot's clicks a
+        # second on PostgreSQL against 1.45-1.5x with 16 + 4, and 1 ms less CPU a click
+        # (bench/README.md, issue 15). Connections open when first needed.
+        kwargs.setdefault("pool_size", 16)
+        kwargs.setdefault("max_overflow", 4)
         kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("hide_parameters", True)  # no patient data in error messages
     engine = create_async_engine(target, **kwargs)

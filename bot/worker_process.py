@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.db import create_engine, session_factory, utcnow
+from bot.db import create_engine, is_sqlite, session_factory, utcnow
 from bot.messaging.cards import notice_card
 from bot.messaging.views import MessageViews
 from bot.metrics import Metrics
@@ -65,7 +65,9 @@ async def run_outbox_worker(settings: Settings, *, local: bool, managed: bool) -
     `OUTBOX_POLL_SECONDS`. Its exit status.
     """
     check_registration(settings, local=local)
-    engine = create_engine(settings.database_url)
+    # a pass at a time, its sends recorded in few transactions: a small PostgreSQL pool
+    pool = {} if is_sqlite(settings.database_url) else {"pool_size": 4, "max_overflow": 4}
+    engine = create_engine(settings.database_url, **pool)
     schema = SchemaWatch(engine)
     factory = session_factory(engine)
     metrics = Metrics()

@@ -50,3 +50,18 @@ def test_a_bad_worker_setting_exits_2_naming_it(tmp_path: Path, env: dict[str, s
     assert done.stderr.splitlines() == [
         "frakturkedjan: setting OUTBOX_WORKER: 'threads' is not one of process, inline"
     ], done.stderr
+
+
+def test_the_collector_is_settled_for_a_long_run() -> None:
+    import gc
+
+    from bot.cli import GC_GEN0_THRESHOLD, settle_garbage_collector
+
+    before = gc.get_threshold()
+    try:
+        settle_garbage_collector()
+        assert gc.get_freeze_count() > 1000  # what was made so far: out of the scans
+        assert gc.get_threshold() == (GC_GEN0_THRESHOLD, *before[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
