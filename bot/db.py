@@ -19,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from bot import sqlite_driver
+from bot.core import jsonfast
 
 _M = TypeVar("_M")
 
@@ -100,6 +101,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("max_overflow", 4)
         kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("hide_parameters", True)  # no patient data in error messages
+    # JSON columns (cards in the outbox, a click's answer, audit details) through orjson
+    kwargs.setdefault("json_serializer", jsonfast.dumps)
+    kwargs.setdefault("json_deserializer", jsonfast.loads)
     engine = create_async_engine(target, **kwargs)
     if target is not url:
         engine.sync_engine.url = make_url(url)

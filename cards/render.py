@@ -119,6 +119,8 @@ from typing import Any, Final
 
 import jinja2
 
+from bot.core import jsonfast
+
 __all__ = [
     "COMPACT_LIMITS",
     "CONTENT_TYPE",
@@ -242,7 +244,7 @@ def _render_json(
     except Exception:
         environment.handle_exception()
     try:
-        card = json.loads(text)
+        card = jsonfast.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"card template {template.name!r} produced invalid JSON: {exc}") from exc
     if not isinstance(card, dict):

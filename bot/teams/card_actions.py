@@ -12,18 +12,17 @@ drops the `trigger` field, and botbuilder cannot serialise a message-type answer
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.core import jsonfast
 from bot.metrics import Metrics
 from bot.teams import actions
 from bot.teams.inbound import traceback_without_messages
@@ -50,7 +49,7 @@ CARD_ACTION = "adaptiveCard/action"
 ERROR_CONTENT_TYPE = "application/vnd.microsoft.error"
 INTERNAL_ERROR_MESSAGE = "Något gick fel. Försök igen om en stund."
 
-_json_dumps = partial(json.dumps, ensure_ascii=False)
+_json_dumps = jsonfast.dumps
 _ROUTING_TEXT_FIELDS = ("id", "channelId", "serviceUrl")
 _ROUTING_ACCOUNTS = ("conversation", "from", "recipient")
 

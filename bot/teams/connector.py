@@ -35,6 +35,8 @@ import jwt
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
+from bot.core import jsonfast
+
 __all__ = [
     "CachingTokenProvider",
     "ConnectorClient",
@@ -255,7 +257,7 @@ class ConnectorClient:
         # Path segments are quoted like msrest does (':', '@', ';' in Teams ids), and
         # `encoded=True` keeps yarl from re-quoting them.
         url = URL(service_url.rstrip("/") + path, encoded=True)
-        data = json.dumps(activity, ensure_ascii=False).encode()
+        data = jsonfast.dumps_bytes(activity)
         try:
             proxy = await self._proxy_for(url)
             proxy_headers = None

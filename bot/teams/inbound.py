@@ -6,12 +6,13 @@ without exception messages. Imports no Teams SDK.
 
 from __future__ import annotations
 
-import json
 import traceback
 from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
+
+from bot.core import jsonfast
 
 __all__ = [
     "error_response",
@@ -41,7 +42,7 @@ async def read_activity_body(request: web.Request) -> dict[str, Any] | web.Respo
     except web.HTTPRequestEntityTooLarge:
         return error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large")
     try:
-        body = json.loads(raw)
+        body = jsonfast.loads(raw)
     except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nesting
         return error_response(HTTPStatus.BAD_REQUEST, "body_not_json")
     if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:

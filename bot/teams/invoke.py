@@ -11,8 +11,6 @@ here wrap the SDK-free answers of `bot.teams.card_actions` (the raw JSON), and
 
 from __future__ import annotations
 
-import json
-from functools import partial
 from http import HTTPStatus
 from typing import Any, Protocol, runtime_checkable
 
@@ -20,6 +18,7 @@ from aiohttp import web
 from botbuilder.core import InvokeResponse, serializer_helper
 from msrest.serialization import Model
 
+from bot.core import jsonfast
 from bot.teams.card_actions import ERROR_CONTENT_TYPE, card_answer, error_answer, trigger_of
 
 __all__ = [
@@ -31,7 +30,7 @@ __all__ = [
     "write_invoke_response",
 ]
 
-_json_dumps = partial(json.dumps, ensure_ascii=False)
+_json_dumps = jsonfast.dumps
 
 
 @runtime_checkable
