@@ -10,13 +10,13 @@ never quote the text they are about.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
 from collections.abc import Iterator
 from typing import TypeAlias
 
-from bot.core import jsonfast
 from bot.intake import limits
 from bot.intake.problems import Problem, ProblemList
 
@@ -59,7 +59,7 @@ def decode(body: bytes) -> object:
             Problem("$", f"not valid JSON: the body is not UTF-8 (byte {error.start})")
         ) from None
     try:
-        return jsonfast.loads(text.removeprefix("\ufeff"), parse_int=_parse_int)
+        return json.loads(text.removeprefix("\ufeff"), parse_int=_parse_int)
     except RecursionError:
         raise TooDeep(
             Problem("$", f"nesting is deeper than {limits.MAX_DEPTH} levels of arrays and objects")
