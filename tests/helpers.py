@@ -129,3 +129,12 @@ def statements_run(factory: Any, *, rows_once: bool = False) -> Iterator[list[st
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", before)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, ended but not reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False

@@ -10,14 +10,25 @@ import os
 import re
 import signal
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import create_engine, session_factory
 from tests.faults.connector import RecordingConnector, recording_connector, seed_cards
 from tests.faults.processes import Serve, ServeProcesses
 from tests.harness import ANNA, Teams
+from tests.helpers import process_alive as alive
+
+Factory = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[RecordingConnector]:
+    async with recording_connector() as started:
+        yield started
 
 
 def children(pid: int) -> list[int]:
@@ -35,14 +46,6 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
 
 
 async def worker_of(serve: Serve, other_than: int | None = None, timeout: float = 30.0) -> int:
@@ -98,66 +101,54 @@ async def delivered(connector: RecordingConnector, prefix: str, count: int) -> N
 
 
 async def test_the_worker_process_sends_reports_and_is_started_again_when_killed(
-    db_url: str, serve_processes: ServeProcesses
+    db_url: str, factory: Factory, connector: RecordingConnector, serve_processes: ServeProcesses
 ) -> None:
-    engine = create_engine(db_url)
-    factory = session_factory(engine)
-    try:
-        async with recording_connector() as connector:
-            serve = serve_processes.start(db_url)
-            worker = await worker_of(serve)
-            conversations = [f"19:first-{n}@thread.tacv2" for n in range(6)]
-            await seed_cards(factory, connector.url, conversations, cards=24, prefix="a")
-            await delivered(connector, "a", 24)
-            # the sends were the worker process's; serve's /metrics shows them
-            deadline = time.monotonic() + 10
-            while await sends_ok(serve) < 24:
-                assert time.monotonic() < deadline, "the worker's sends never reached /metrics"
-                await asyncio.sleep(0.2)
+    serve = serve_processes.start(db_url)
+    worker = await worker_of(serve)
+    conversations = [f"19:first-{n}@thread.tacv2" for n in range(6)]
+    await seed_cards(factory, connector.url, conversations, cards=24, prefix="a")
+    await delivered(connector, "a", 24)
+    # the sends were the worker process's; serve's /metrics shows them
+    deadline = time.monotonic() + 10
+    while await sends_ok(serve) < 24:
+        assert time.monotonic() < deadline, "the worker's sends never reached /metrics"
+        await asyncio.sleep(0.2)
 
-            os.kill(worker, signal.SIGKILL)
-            again = await worker_of(serve, other_than=worker)
-            assert "outbox worker process ended" in serve.tail(200)
-            conversations = [f"19:second-{n}@thread.tacv2" for n in range(6)]
-            await seed_cards(factory, connector.url, conversations, cards=12, prefix="b")
-            await delivered(connector, "b", 12)
-            assert set(connector.delivered().values()) == {1}  # none twice
+    os.kill(worker, signal.SIGKILL)
+    again = await worker_of(serve, other_than=worker)
+    assert "outbox worker process ended" in serve.tail(200)
+    conversations = [f"19:second-{n}@thread.tacv2" for n in range(6)]
+    await seed_cards(factory, connector.url, conversations, cards=12, prefix="b")
+    await delivered(connector, "b", 12)
+    assert set(connector.delivered().values()) == {1}  # none twice
 
-            serve.stop()
-            assert not serve.running()
-            deadline = time.monotonic() + 10
-            while alive(again):
-                assert time.monotonic() < deadline, "the worker outlived serve"
-                await asyncio.sleep(0.1)
-            assert "outbox worker stopped" in serve.tail(20)
-    finally:
-        await engine.dispose()
+    serve.stop()
+    assert not serve.running()
+    deadline = time.monotonic() + 10
+    while alive(again):
+        assert time.monotonic() < deadline, "the worker outlived serve"
+        await asyncio.sleep(0.1)
+    assert "outbox worker stopped" in serve.tail(20)
 
 
 async def test_a_commit_in_serve_wakes_the_worker_long_before_its_poll(
-    db_url: str, serve_processes: ServeProcesses
+    db_url: str, factory: Factory, connector: RecordingConnector, serve_processes: ServeProcesses
 ) -> None:
-    engine = create_engine(db_url)
-    factory = session_factory(engine)
-    try:
-        async with recording_connector() as connector:
-            serve = serve_processes.start(db_url, OUTBOX_POLL_SECONDS="120")
-            await worker_of(serve)
-            await until_ready(serve)
-            await asyncio.sleep(1.5)  # its first pass, at start, is over
-            conversations = [f"19:quiet-{n}@thread.tacv2" for n in range(3)]
-            await seed_cards(factory, connector.url, conversations, cards=6, prefix="q")
-            await asyncio.sleep(1.5)
-            assert not connector.delivered(), "sent without a wake-up: the poll is 120 s"
-            # storing a conversation reference is a commit that wakes the outbox
-            async with aiohttp.ClientSession() as http:
-                teams = Teams(http, base_url(serve), connector.url)
-                started = time.monotonic()
-                await teams.install_personal(ANNA)
-            await delivered(connector, "q", 6)
-            assert time.monotonic() - started < 10
-    finally:
-        await engine.dispose()
+    serve = serve_processes.start(db_url, OUTBOX_POLL_SECONDS="120")
+    await worker_of(serve)
+    await until_ready(serve)
+    await asyncio.sleep(1.5)  # its first pass, at start, is over
+    conversations = [f"19:quiet-{n}@thread.tacv2" for n in range(3)]
+    await seed_cards(factory, connector.url, conversations, cards=6, prefix="q")
+    await asyncio.sleep(1.5)
+    assert not connector.delivered(), "sent without a wake-up: the poll is 120 s"
+    # storing a conversation reference is a commit that wakes the outbox
+    async with aiohttp.ClientSession() as http:
+        teams = Teams(http, base_url(serve), connector.url)
+        started = time.monotonic()
+        await teams.install_personal(ANNA)
+    await delivered(connector, "q", 6)
+    assert time.monotonic() - started < 10
 
 
 async def test_the_worker_process_ends_when_serve_is_killed_alone(
@@ -173,16 +164,12 @@ async def test_the_worker_process_ends_when_serve_is_killed_alone(
         await asyncio.sleep(0.1)
 
 
-async def test_inline_keeps_one_process(db_url: str, serve_processes: ServeProcesses) -> None:
-    engine = create_engine(db_url)
-    factory = session_factory(engine)
-    try:
-        async with recording_connector() as connector:
-            serve = serve_processes.start(db_url, OUTBOX_WORKER="inline")
-            await until_ready(serve)
-            await seed_cards(factory, connector.url, ["19:one@thread.tacv2"], cards=3, prefix="i")
-            await delivered(connector, "i", 3)
-            assert not [p for p in children(serve.popen.pid) if "worker" in cmdline(p)]
-            assert await sends_ok(serve) >= 3  # counted in serve itself
-    finally:
-        await engine.dispose()
+async def test_inline_keeps_one_process(
+    db_url: str, factory: Factory, connector: RecordingConnector, serve_processes: ServeProcesses
+) -> None:
+    serve = serve_processes.start(db_url, OUTBOX_WORKER="inline")
+    await until_ready(serve)
+    await seed_cards(factory, connector.url, ["19:one@thread.tacv2"], cards=3, prefix="i")
+    await delivered(connector, "i", 3)
+    assert not [p for p in children(serve.popen.pid) if "worker" in cmdline(p)]
+    assert await sends_ok(serve) >= 3  # counted in serve itself

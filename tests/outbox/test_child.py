@@ -19,6 +19,7 @@ import pytest
 from bot.cli import worker_cores
 from bot.outbox import child as child_module
 from bot.outbox.child import WorkerChild
+from tests.helpers import process_alive as alive
 
 SEVERAL_CORES = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) > 1
 
@@ -94,14 +95,6 @@ async def until(predicate: Callable[[], object], what: str, timeout: float = 10.
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.02)
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
 
 
 async def test_wake_ups_in_one_turn_are_one_byte_and_end_of_file_ends_the_child(
