@@ -68,7 +68,6 @@ class WorkerChild:
         self._reader: asyncio.Task[None] | None = None
         self.metrics_text = b""
         self.starts = 0
-        self.started = asyncio.Event()  # set after each start (tests)
 
     @property
     def pid(self) -> int | None:
@@ -141,7 +140,6 @@ class WorkerChild:
             "outbox worker process started",
             extra={"pid": self._proc.pid, "cores": sorted(self._cores or ())},
         )
-        self.started.set()
 
     async def _read_metrics(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
