@@ -31,9 +31,13 @@ __all__ = [
 async def post_decision_card(
     session: AsyncSession, case: Case, *, notice: str | None = None
 ) -> None:
-    """The decision card to the case's physician (who must be set)."""
+    """The decision card to the case's physician (who must be set). Without a notice the
+    outbox worker draws it when it sends it, as the physician's current card of the case
+    (`bot.messaging.views.message_card`, the same `cards.decision_card` while the case
+    awaits their decision), in its own process: the intake, the assignment and the
+    reassignment render nothing for it (issue 15)."""
     assert case.physician is not None
-    card = await cards.decision_card(session, case, notice=notice)
+    card = None if notice is None else await cards.decision_card(session, case, notice=notice)
     await post_now(
         session,
         card,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.directory.models import Staff, Unit
 from bot.outbox import service as outbox
 from bot.outbox.models import OutboxMessage
+from bot.outbox.views import to_draw
 
 __all__ = ["post", "post_now"]
 
@@ -28,7 +29,7 @@ class Posting(TypedDict):
     task_id: NotRequired[int | None]
 
 
-def _delivery(card: dict[str, Any], posting: Posting) -> outbox.Delivery:
+def _delivery(card: dict[str, Any] | None, posting: Posting) -> outbox.Delivery:
     to = posting["to"]
     kind, target = (
         ("user", to.aad_object_id) if isinstance(to, Staff) else ("channel", to.mva_channel or "")
@@ -37,7 +38,11 @@ def _delivery(card: dict[str, Any], posting: Posting) -> outbox.Delivery:
         "purpose": posting["purpose"],
         "target_kind": kind,
         "target": target,
-        "activity": outbox.card_activity(card, summary=posting["summary"]),
+        "activity": (
+            to_draw(summary=posting["summary"])
+            if card is None
+            else outbox.card_activity(card, summary=posting["summary"])
+        ),
         "unit_id": posting["unit_id"],
         "case_id": posting.get("case_id"),
         "task_id": posting.get("task_id"),
@@ -49,7 +54,10 @@ def post(session: AsyncSession, card: dict[str, Any], **posting: Unpack[Posting]
     return outbox.enqueue(session, **_delivery(card, posting))
 
 
-async def post_now(session: AsyncSession, card: dict[str, Any], **posting: Unpack[Posting]) -> None:
+async def post_now(
+    session: AsyncSession, card: dict[str, Any] | None, **posting: Unpack[Posting]
+) -> None:
     """`post`, its outbox row inserted now as one Core statement (`outbox.enqueue_now`):
-    for the hot paths, which need no `OutboxMessage` object."""
+    for the hot paths, which need no `OutboxMessage` object. `card` None: the worker draws
+    the card of the posting's purpose and case when it sends it (`to_draw`)."""
     await outbox.enqueue_now(session, **_delivery(card, posting))

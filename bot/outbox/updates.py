@@ -21,7 +21,7 @@ from sqlalchemy.orm import aliased
 from bot.db import transaction, utcnow
 from bot.outbox.models import OutboxMessage
 from bot.outbox.routing import Outgoing, Route
-from bot.outbox.views import CardViews, Shown, card_hash
+from bot.outbox.views import DRAW_AT_SEND, CardViews, Shown, card_hash
 
 __all__ = ["Ready", "Skip", "Wait", "prepare", "put_aside", "skip_all"]
 
@@ -71,9 +71,13 @@ async def prepare(
     update, or for a card that goes to the MVA channel instead of a person)."""
     if outgoing.update_of is None:
         activity = outgoing.activity
-        if route.delivered_to == "fallback" and views is not None and outgoing.case_id:
-            drawn = await views.current(_shown(outgoing, route, "fallback"))
-            activity = drawn if drawn is not None else activity
+        drawing = activity.get(DRAW_AT_SEND) is True
+        if (drawing or route.delivered_to == "fallback") and views is not None and outgoing.case_id:
+            drawn = await views.current(_shown(outgoing, route, route.delivered_to))
+            if drawn is not None:
+                activity = {**drawn, "summary": activity["summary"]} if drawing else drawn
+        if activity.get(DRAW_AT_SEND) is True:  # nothing drawn: its text goes
+            activity = {k: v for k, v in activity.items() if k != DRAW_AT_SEND}
         return Ready(activity, card_hash(_with_text(activity, route.fallback_text)))
     if views is None:
         return Skip("no card views to draw the update")

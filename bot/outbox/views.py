@@ -5,7 +5,9 @@ Each card message the bot posts is recorded with its activity id. After a change
 case, an update row naming it (`update_of`) goes into the outbox in the change's
 transaction; the worker draws the message's current card when it sends the update
 (`CardViews`, wired in bot/app.py), so a message updated three times in a minute costs
-one send, and a card that did not change costs none (`card_hash`).
+one send, and a card that did not change costs none (`card_hash`). A new message may be
+drawn the same way when it is sent (`to_draw`): the action that posts it renders nothing,
+and the card it shows is the one of that moment.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["CardViews", "Shown", "card_hash"]
+__all__ = ["DRAW_AT_SEND", "CardViews", "Shown", "card_hash", "to_draw"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,17 @@ class CardViews(Protocol):
         to show (the case is gone, or the message is not one kept current). `session`:
         read in it (the worker's, for reading only) rather than in a session of its own."""
         ...
+
+
+DRAW_AT_SEND = "frakturkedjanDrawAtSend"
+"""The key that marks an activity to draw when it is sent (`to_draw`)."""
+
+
+def to_draw(*, summary: str) -> dict[str, Any]:
+    """A message whose card the worker draws when it sends it (`CardViews`, as it draws
+    an update), so that the action that posts it does not render it: its text is what goes
+    when no card can be drawn (the case is gone), never nothing."""
+    return {"type": "message", "summary": summary, "text": summary, DRAW_AT_SEND: True}
 
 
 def card_hash(activity: dict[str, Any]) -> str:

@@ -32,11 +32,16 @@ Script = Callable[[str, str, int], tuple[int, dict[str, str]] | None]
 
 
 def activity_key(activity: Any) -> str:
-    """How the fault tests know one activity: its `faultId`, else its JSON without `text`."""
+    """How the fault tests know one activity: its `faultId`, else its notification text
+    (`summary`: one per case and card; a row the worker draws when it sends it holds no
+    card, `bot.outbox.views.to_draw`, and the card it sends keeps the row's summary),
+    else its JSON without `text`."""
     if isinstance(activity, dict):
         data = activity.get("channelData")
         if isinstance(data, dict) and isinstance(data.get("faultId"), str):
             return str(data["faultId"])
+        if isinstance(activity.get("summary"), str):
+            return f"summary: {activity['summary']}"
         activity = {k: v for k, v in activity.items() if k != "text"}
     return json.dumps(activity, sort_keys=True, ensure_ascii=False)
 

@@ -17,7 +17,7 @@ from bot.outbox.models import OutboxMessage
 from bot.teams import actions
 from bot.visits.models import FollowUp, Visit
 from tests.harness import card_text, check_card
-from tests.helpers import fixture_bytes, ingest_body
+from tests.helpers import card_of_row, fixture_bytes, ingest_body
 
 ANNA = "00000000-0000-0000-0000-000000000101"
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -38,9 +38,9 @@ async def _decision_card_text(factory: Any, case_id: int) -> str:
             )
         )
     assert message is not None
-    [attachment] = message.activity["attachments"]
-    check_card(attachment["content"])
-    return card_text(attachment["content"])
+    card = await card_of_row(factory, message, now=T0 + timedelta(days=30))
+    check_card(card)
+    return card_text(card)
 
 
 def _earlier_lines(text: str) -> list[str]:
@@ -85,12 +85,17 @@ async def test_the_card_lists_the_latest_earlier_cases_and_counts_the_others(
 async def test_a_decision_after_the_answer_arrived_is_no_refracture(factory: Any) -> None:
     first = await _answer(factory, 0)
     second = await _answer(factory, 1)
+    # the second answer's card as the worker draws it on sending, before the decision
+    text = await _decision_card_text(factory, second)
+    assert _earlier_lines(text) == [f"Ärende {first} (2026-11-20): inget beslut"]
+    assert "återfraktur" not in text
     data = {"case_id": first, "version": 1, "decision": "call_in", "note": "Tolk"}
     invoke = actions.Invoke(actor_aad=ANNA, now=T0 + timedelta(days=2), trigger="manual")
     assert (await actions.dispatch(factory, "case.decide", data, invoke)).decision == "call_in"
-    # the second answer's card was drawn before the decision: listed, no re-fracture
+    # drawn again after it (an update): the decision listed, still no re-fracture, as
+    # the first case was decided after the second answer arrived
     text = await _decision_card_text(factory, second)
-    assert _earlier_lines(text) == [f"Ärende {first} (2026-11-20): inget beslut"]
+    assert _earlier_lines(text) == [f"Ärende {first} (2026-11-20): Kalla till läkarbesök"]
     assert "återfraktur" not in text
 
 

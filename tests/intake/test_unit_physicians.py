@@ -15,7 +15,7 @@ from bot.directory import service as directory
 from bot.directory.enums import Role
 from bot.directory.models import Staff, StaffRole, Unit
 from bot.outbox.models import OutboxMessage
-from tests.helpers import ingest_sample
+from tests.helpers import card_of_row, ingest_sample
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 UNIT = "SE2321000156-7TNG"
@@ -81,12 +81,12 @@ async def test_decision_card_lists_the_units_physicians(factory: Any) -> None:
             )
         )
         assert card_row is not None and card_row.target == named.aad_object_id
-        card = card_row.activity["attachments"][0]["content"]
-        choices = _choice_set(card, "visit_physician")
-        assert [c["title"] for c in choices] == ["Aina Ahl", "Anna Berg", "Erik Lund"]
-        assert choices[1]["value"] == named.aad_object_id
-        others = _choice_set(card, "physician")  # "Fördela om": all but the named one
-        assert [c["title"] for c in others] == ["Aina Ahl", "Erik Lund"]
+    card = await card_of_row(factory, card_row, now=NOW)  # after: SQLite has one connection
+    choices = _choice_set(card, "visit_physician")
+    assert [c["title"] for c in choices] == ["Aina Ahl", "Anna Berg", "Erik Lund"]
+    assert choices[1]["value"] == named.aad_object_id
+    others = _choice_set(card, "physician")  # "Fördela om": all but the named one
+    assert [c["title"] for c in others] == ["Aina Ahl", "Erik Lund"]
 
 
 def _choice_set(items: Any, wanted: str) -> list[dict[str, str]]:
