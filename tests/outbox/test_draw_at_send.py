@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from bot.db import transaction
 from bot.outbox import service as outbox
-from bot.outbox.models import ConversationRef, OutboxMessage
+from bot.outbox.models import OutboxMessage
 from bot.outbox.views import DRAW_AT_SEND, Shown, card_hash, to_draw
 from bot.outbox.worker import OutboxWorker
 from tests.helpers import fixture_bytes, ingest_sample
-from tests.outbox.test_updates import CHAT, USER, Sender, Views, _pacer, _rows
+from tests.outbox.test_updates import USER, Sender, Views, _pacer, _rows, add_chat
 
 DRAWN = {
     "type": "message",
@@ -27,15 +27,7 @@ DRAWN = {
 
 async def _to_draw(factory: Any) -> None:
     async with transaction(factory) as session:
-        session.add(
-            ConversationRef(
-                kind="personal",
-                key=USER,
-                conversation_id=CHAT,
-                service_url="http://127.0.0.1:9",
-                user_id="29:anna",
-            )
-        )
+        add_chat(session)
         outbox.enqueue(
             session,
             purpose="decision_card",

@@ -75,18 +75,23 @@ def _pacer() -> Pacer:
     return Pacer(conversation_windows=((1000, 1.0),), app_windows=((1000, 1.0),), margin=0.0)
 
 
+def add_chat(session: AsyncSession) -> None:
+    """The user's personal chat with the bot (its conversation reference)."""
+    session.add(
+        ConversationRef(
+            kind="personal",
+            key=USER,
+            conversation_id=CHAT,
+            service_url="http://127.0.0.1:9",
+            user_id="29:anna",
+        )
+    )
+
+
 async def _posted(factory: Any, *, status: str = "sent") -> int:
     """A decision card posted to the user's chat (sent unless told otherwise)."""
     async with transaction(factory) as session:
-        session.add(
-            ConversationRef(
-                kind="personal",
-                key=USER,
-                conversation_id=CHAT,
-                service_url="http://127.0.0.1:9",
-                user_id="29:anna",
-            )
-        )
+        add_chat(session)
         row = outbox.enqueue(
             session,
             purpose="decision_card",
