@@ -222,16 +222,13 @@ async def test_the_write_lock_is_held_from_the_first_statement(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
     """BEGIN IMMEDIATE still starts the transaction, before its first statement (a read)."""
-    other = sqlite3.connect(tmp_path / "driver.db", timeout=0, isolation_level=None)
-    try:
+    with other_writer(tmp_path) as other:
         async with engine.begin() as connection:
             await connection.execute(select(parent.c.id))
             with pytest.raises(sqlite3.OperationalError, match="locked"):
                 other.execute("BEGIN IMMEDIATE")
         other.execute("BEGIN IMMEDIATE")
         other.execute("ROLLBACK")
-    finally:
-        other.close()
 
 
 async def test_a_transaction_without_statements_costs_no_job(engine: AsyncEngine) -> None:
@@ -255,13 +252,21 @@ async def test_a_streamed_result_begins_its_transaction(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
     """A server-side cursor (stream) is the stock one: the deferred BEGIN runs before it."""
-    other = sqlite3.connect(tmp_path / "driver.db", timeout=0, isolation_level=None)
-    try:
+    with other_writer(tmp_path) as other:
         async with engine.begin() as connection:
             streamed = await connection.stream(select(parent.c.name).order_by(parent.c.id))
             assert [row[0] async for row in streamed] == ["a", "b", "c"]
             with pytest.raises(sqlite3.OperationalError, match="locked"):
                 other.execute("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def other_writer(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    """A second connection to the test database that never waits for a lock (closed after):
+    its BEGIN IMMEDIATE fails while another transaction holds the write lock."""
+    other = sqlite3.connect(tmp_path / "driver.db", timeout=0, isolation_level=None)
+    try:
+        yield other
     finally:
         other.close()
 

@@ -162,22 +162,8 @@ async def test_the_answer_shows_the_history_as_stored(factory: Any) -> None:
     answer = await actions.dispatch(factory, "case.decide", data, invoke)
     assert answer.card is not None and answer.changed, answer.error
 
-    async with factory() as session:
-        case = await session.get(Case, case_id)
-        person = await directory.staff_by_aad(session, ANNA)
-        assert case is not None and person is not None
-        events = (
-            await session.scalars(
-                select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
-            )
-        ).all()
-        assert [e.action for e in events][-1] == "decided" and len(events) >= 2
-        drawn = await cards.summary_card(session, case, now=NOW, undo_for=person)
-    assert answer.card == drawn
-    # each line as the card writes it, its markdown escapes (backslashes) left out
-    shown = json.dumps(answer.card, ensure_ascii=False).replace("\\\\", "")
-    for stored in events:
-        assert event_text(stored) in shown
+    case, events = await _answer_drawn_from_stored(factory, case_id, answer.card)
+    assert [e.action for e in events][-1] == "decided" and len(events) >= 2
 
 
 async def test_a_reassignment_answers_with_its_own_event_in_the_history(factory: Any) -> None:
@@ -190,21 +176,34 @@ async def test_a_reassignment_answers_with_its_own_event_in_the_history(factory:
     answer = await actions.dispatch(factory, "case.decide", data, invoke)
     assert answer.card is not None and answer.changed, answer.error
 
+    case, events = await _answer_drawn_from_stored(
+        factory, case_id, answer.card, notice="Fördelat om till Erik Lund."
+    )
+    assert case.physician is not None and case.physician.aad_object_id == erik
+    assert events[-1].action == "reassigned"
+
+
+async def _answer_drawn_from_stored(
+    factory: Any, case_id: int, card: dict[str, Any], *, notice: str | None = None
+) -> tuple[Case, list[CaseEvent]]:
+    """Assert that `card`, a click's answer, is the summary card drawn for Anna from the
+    stored rows afterwards (with `notice`), and that it shows every stored event of the
+    case; the case and its events, in order."""
     async with factory() as session:
         case = await session.get(Case, case_id)
         person = await directory.staff_by_aad(session, ANNA)
         assert case is not None and person is not None
-        assert case.physician is not None and case.physician.aad_object_id == erik
-        events = (
-            await session.scalars(
-                select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
-            )
-        ).all()
-        assert events[-1].action == "reassigned"
-        drawn = await cards.summary_card(
-            session, case, now=NOW, notice="Fördelat om till Erik Lund.", undo_for=person
+        events = list(
+            (
+                await session.scalars(
+                    select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
+                )
+            ).all()
         )
-    assert answer.card == drawn
-    shown = json.dumps(answer.card, ensure_ascii=False).replace("\\\\", "")
+        drawn = await cards.summary_card(session, case, now=NOW, notice=notice, undo_for=person)
+    assert card == drawn
+    # each line as the card writes it, its markdown escapes (backslashes) left out
+    shown = json.dumps(card, ensure_ascii=False).replace("\\\\", "")
     for stored in events:
         assert event_text(stored) in shown
+    return case, events
