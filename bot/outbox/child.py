@@ -47,20 +47,14 @@ TERM_SECONDS = 5.0  # after SIGTERM, before SIGKILL
 class WorkerChild:
     """Parent side: starts, wakes, supervises and stops the worker process.
 
-    `argv` is the child's command line; `cores` the CPU cores it may use (None: as the
-    parent). `wake` may be called from the event loop at any rate.
+    `argv` is the child's command line (it inherits the environment); `cores` the CPU
+    cores it may use (None: as the parent). `wake` may be called from the event loop at
+    any rate.
     """
 
-    def __init__(
-        self,
-        argv: list[str],
-        *,
-        cores: set[int] | None = None,
-        env: dict[str, str] | None = None,
-    ) -> None:
+    def __init__(self, argv: list[str], *, cores: set[int] | None = None) -> None:
         self._argv = argv
         self._cores = cores
-        self._env = env
         self._proc: asyncio.subprocess.Process | None = None
         self._stopping = False
         self._wake_due = False
@@ -127,7 +121,6 @@ class WorkerChild:
             *self._argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            env=self._env,
         )
         self.starts += 1
         if self._cores and hasattr(os, "sched_setaffinity"):
@@ -164,14 +157,19 @@ class WorkerChild:
                 "outbox worker process ended; starting it again",
                 extra={"pid": proc.pid, "exit_status": code, "in_seconds": delay},
             )
-            await asyncio.sleep(delay)
-            delay = min(RESTART_MAX_SECONDS, delay * 2)
-            if self._stopping:
-                return
-            try:
-                await self._spawn()
-            except OSError as exc:
-                log.error("outbox worker process could not start", extra={"error": str(exc)})
+            while True:  # until it starts again (a failed start is not another death)
+                await asyncio.sleep(delay)
+                delay = min(RESTART_MAX_SECONDS, delay * 2)
+                if self._stopping:
+                    return
+                try:
+                    await self._spawn()
+                    break
+                except OSError as exc:
+                    log.error(
+                        "outbox worker process could not start",
+                        extra={"error": str(exc), "in_seconds": delay},
+                    )
 
 
 class ParentLink:

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,7 @@ SEVERAL_CORES = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)
 BYTE_COUNTER = """
 import sys
 from pathlib import Path
+from typing import Any
 data = sys.stdin.buffer.read()
 Path(sys.argv[1]).write_text(str(len(data)))
 """
@@ -36,6 +38,7 @@ Path(sys.argv[1]).write_text(str(len(data)))
 LINKED = """
 import asyncio, sys
 from pathlib import Path
+from typing import Any
 from bot.outbox.child import ParentLink
 
 out = Path(sys.argv[1])
@@ -66,6 +69,7 @@ asyncio.run(main())
 CRASHES_ONCE = """
 import sys
 from pathlib import Path
+from typing import Any
 marker = Path(sys.argv[1])
 starts = int(marker.read_text()) if marker.exists() else 0
 marker.write_text(str(starts + 1))
@@ -188,3 +192,30 @@ async def test_the_child_runs_on_the_cores_it_is_given(
         assert os.sched_getaffinity(child.pid) == cores
     finally:
         await child.stop()
+
+
+async def test_a_failed_start_is_tried_again_without_another_death_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(child_module, "RESTART_FIRST_SECONDS", 0.05)
+    marker = tmp_path / "starts.txt"
+    child = WorkerChild([*script(tmp_path, "crashes", CRASHES_ONCE), str(marker)])
+    real = asyncio.create_subprocess_exec
+    refusals = []
+
+    async def refuse_once(*args: Any, **kwargs: Any) -> Any:
+        if not refusals:
+            refusals.append(args)
+            raise OSError("no processes left")
+        return await real(*args, **kwargs)
+
+    with caplog.at_level(logging.INFO, logger="frakturkedjan.worker"):
+        await child.start()  # the real one: it exits 3 at once
+        monkeypatch.setattr(asyncio, "create_subprocess_exec", refuse_once)
+        await until(lambda: child.starts == 2, "a start after the refused one")
+        await until(lambda: marker.read_text() == "2", "the second child running")
+        await child.stop()
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count("outbox worker process could not start") == 1
+    assert sum(m.startswith("outbox worker process ended") for m in messages) == 1
+    assert len(refusals) == 1
