@@ -259,5 +259,5 @@ async def _decide(
         tasks=len(created),
     )
     await views.keep_current(session, case)
-    await notify.post_task_cards(session, case, created, now=now)
+    await notify.post_task_cards(session, case, created)
     return Done(case=case, tasks=created)

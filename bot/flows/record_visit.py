@@ -119,7 +119,7 @@ async def record_visit(
     if checklist.physio_contact:
         task = visits.add_physio_task(session, case, now=now)
         await session.flush()
-        await notify.post_task_cards(session, case, [task], now=now)
+        await notify.post_task_cards(session, case, [task])
     return Done(case=case, message=message)
 
 

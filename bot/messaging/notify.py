@@ -63,17 +63,17 @@ async def post_triage_card(session: AsyncSession, case: Case, *, notice: str | N
     )
 
 
-async def post_task_cards(
-    session: AsyncSession, case: Case, tasks: Sequence[Task], *, now: datetime
-) -> None:
-    """One task card per assignee group of `tasks` (the tasks an action just created, all
-    of their groups' tasks): the MVA channel's, or the assigned physician's chat."""
+async def post_task_cards(session: AsyncSession, case: Case, tasks: Sequence[Task]) -> None:
+    """One task card per assignee group of `tasks` (the tasks an action just created): the
+    MVA channel's, or the assigned physician's chat. The outbox worker draws each when it
+    sends it, as the group's current task card of the case (`bot.messaging.views`
+    `message_card`, the card its updates show: the group's tasks as they stand), in its
+    own process: the action renders nothing for it (issue 15)."""
     groups: dict[str, list[Task]] = {}
     for task in tasks:
         groups.setdefault(task_group(task), []).append(task)
     for group, members in groups.items():
         first = members[0]
-        card = await cards.task_card(session, case, group=group, now=now, tasks=members)
         to: Staff | Unit
         if group == Role.MVA:
             to = case.unit
@@ -82,7 +82,7 @@ async def post_task_cards(
             to = first.assignee
         await post_now(
             session,
-            card,
+            None,
             to=to,
             summary=f"Nya uppgifter: {case_ref(case.id)}",
             purpose="task_card",

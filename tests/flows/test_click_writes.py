@@ -25,7 +25,7 @@ from bot.messaging.context import event_text
 from bot.outbox.models import OutboxMessage
 from bot.tasks.models import Task
 from bot.teams import actions
-from tests.helpers import ingest_sample, statements_run
+from tests.helpers import card_of_row, ingest_sample, statements_run
 
 ANNA = "00000000-0000-0000-0000-000000000101"
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -120,7 +120,9 @@ async def test_call_in_writes_each_row_once_and_names_the_stored_tasks(factory: 
         ).all()
         assert len(posted) == 1  # the MVA group's card
         assert posted[0].task_id == ids[0] and posted[0].status == "pending"
-        assert _task_ids_on(posted[0].activity) == set(ids)  # its buttons
+        assert posted[0].activity["summary"] == f"Nya uppgifter: Ärende {case_id}"
+    # the worker draws it when it sends it: the group's tasks, each with its buttons
+    assert _task_ids_on(await card_of_row(factory, posted[0], now=NOW)) == set(ids)
     assert _task_ids_on(answer.card) <= set(ids)
 
 

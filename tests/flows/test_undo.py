@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from bot.audit.models import AuditEntry
 from bot.cases.models import Case, CaseEvent, Decision
+from bot.outbox.models import OutboxMessage
 from bot.reports.service import quality_figures
 from bot.tasks.models import Task
 from bot.teams import actions
@@ -29,7 +30,7 @@ from tests.harness import (
     personal_conversation,
     running_bot,
 )
-from tests.helpers import fixture_bytes, ingest_sample
+from tests.helpers import card_of_row, fixture_bytes, ingest_sample
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # 10:00 in Stockholm
 SAMPLE = "01_osteoporosis_named.json"
@@ -138,6 +139,16 @@ async def test_the_decider_undoes_and_every_posted_card_follows(db_url: str, fac
             ANNA, "case.decide", {**letter["data"], "other_note": "Remiss till reumatolog"}
         )
         assert "Beslut: Annan åtgärd" in card_text(card_of(answer))
+        # the new decision's task is the physician's own: its card, drawn by the worker when
+        # it sends it, goes to her chat and lists her group's task alone
+        [new_message] = await connector.wait_for(
+            lambda: [s for s in connector.to(ANNA_CHAT) if s.method == "POST"][1:]
+        )
+        assert new_message.card is not None
+        assert new_message.activity["summary"] == f"Nya uppgifter: Ärende {case_id}"
+        assert "Remiss till reumatolog" in card_text(new_message.card)
+        assert "Avbruten" not in card_text(new_message.card)
+        assert verbs(new_message.card).count("task.complete") == 1
 
     state, version, decisions, tasks = await state_of(factory, case_id)
     assert (state, version, decisions) == ("decided", 4, ["other"])
@@ -181,6 +192,45 @@ async def test_an_undone_decision_is_not_counted_by_the_report(factory: Any) -> 
     data = {"case_id": case_id, "version": 3, "decision": "call_in"}
     assert (await click(factory, ANNA, "case.decide", data, NOW + timedelta(minutes=1))).changed
     assert await decisions_counted() == (1, 1)
+
+
+async def test_after_an_undo_the_new_decision_s_task_card_shows_the_group_as_it_stands(
+    factory: Any,
+) -> None:
+    """The worker draws a task card when it sends it (issue 15): after an undo and the same
+    decision again, the new card of the MVA group lists the group's tasks as its updates
+    and a secretary's click show them, the cancelled four with the new four, and only the
+    new ones can be ticked off."""
+    case_id = await decided_case(factory)
+    undo = await click(factory, ANNA, "case.undo", {"case_id": case_id, "version": 2}, NOW)
+    assert undo.changed, undo.error
+    data = {"case_id": case_id, "version": 3, "decision": "call_in"}
+    assert (await click(factory, ANNA, "case.decide", data, NOW + timedelta(minutes=1))).changed
+    async with factory() as session:
+        first, second = (
+            await session.scalars(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.case_id == case_id,
+                    OutboxMessage.purpose == "task_card",
+                    OutboxMessage.update_of.is_(None),
+                )
+                .order_by(OutboxMessage.id)
+            )
+        ).all()
+        new = (
+            await session.scalars(
+                select(Task.id).where(Task.case_id == case_id, Task.status == "open")
+            )
+        ).all()
+    assert second.task_id == min(new)
+    card = await card_of_row(factory, second, now=NOW + timedelta(minutes=1))
+    check_card(card)
+    assert card_text(card).count("Avbruten") == 4
+    ticks = [a["data"]["task_id"] for a in actions_of(card) if a["verb"] == "task.complete"]
+    assert sorted(ticks) == sorted(new)
+    # the first card, drawn now, is the same card
+    assert await card_of_row(factory, first, now=NOW + timedelta(minutes=1)) == card
 
 
 async def test_only_the_decider_may_undo(factory: Any) -> None:
