@@ -1,4 +1,5 @@
-"""py-spy profiles of the bot process during a timed phase (``--profile DIR``)."""
+"""py-spy profiles of the bot process, and of its outbox worker process, during a timed
+phase (``--profile DIR``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+from bench.run.processes import descendants
 
 
 class Profiler:
@@ -26,12 +29,31 @@ class Profiler:
 
     @contextlib.asynccontextmanager
     async def record(self, pid: int, name: str) -> AsyncIterator[None]:
+        """Profile `pid` into `{name}.txt` and each process it started (`serve`'s outbox
+        worker) into `{name}-worker-{pid}.txt`, for the length of the block."""
         if self.directory is None or self.exe is None:
             yield
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        output = self.directory / f"{name}.txt"
-        proc = await asyncio.create_subprocess_exec(
+        targets = [(pid, name)] + [(c, f"{name}-worker-{c}") for c in descendants(pid)]
+        procs = [await self._start(target, label) for target, label in targets]
+        await asyncio.sleep(0.5)  # let them attach
+        try:
+            yield
+        finally:
+            for proc in procs:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGINT)
+            for proc in procs:
+                try:
+                    await asyncio.wait_for(proc.wait(), 30)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+
+    async def _start(self, pid: int, name: str) -> asyncio.subprocess.Process:
+        assert self.directory is not None and self.exe is not None
+        return await asyncio.create_subprocess_exec(
             self.exe,
             "record",
             "--pid",
@@ -43,21 +65,10 @@ class Profiler:
             "--format",
             "raw",
             "--output",
-            str(output),
+            str(self.directory / f"{name}.txt"),
             "--duration",
             "600",
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
-        await asyncio.sleep(0.5)  # let it attach
-        try:
-            yield
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
