@@ -6,7 +6,8 @@ answers), it migrates, loads the benchmark directory, then times COUNT bundles t
 ``bot.flows.take_in_answer.ingest`` (each for a patient of its own, one in ten for a
 returning patient: ``bench.run.payloads.Bundles``) and COUNT decisions through
 ``bot.teams.actions.dispatch`` (``case.decide``, one transaction each, the summary card
-rendered), one at a time. It prints CPU and wall milliseconds per action: what a click
+rendered), one at a time. It prints CPU and wall milliseconds per action (and, on
+PostgreSQL, the CPU the database server's processes used for it): what a click
 and a bundle cost before aiohttp, the botbuilder turn and the outbox worker add theirs
 (compare with ``cpu_ms_per_request`` of ``python -m bench.run``).
 """
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bench.run.directory import PHYSICIANS, directory_yaml
 from bench.run.payloads import DECISIONS, Bundles
 from bench.run.postgres import create_pg_database, drop_pg_database
-from bench.run.processes import run_command
+from bench.run.processes import named_cpu_seconds, run_command
 from bot.db import create_engine, session_factory
 from bot.flows.take_in_answer import ingest
 from bot.teams import actions
@@ -86,13 +87,23 @@ async def measure(url: str, count: int) -> dict[str, float]:
             for n in range(WARMUP):
                 await step(n)
             cpu, wall = time.process_time(), time.perf_counter()
+            server = named_cpu_seconds("postgres")
             for n in range(WARMUP, WARMUP + count):
                 await step(n)
             figures[f"{name}_cpu_ms"] = 1000 * (time.process_time() - cpu) / count
             figures[f"{name}_wall_ms"] = 1000 * (time.perf_counter() - wall) / count
+            figures[f"{name}_server_ms"] = 1000 * (named_cpu_seconds("postgres") - server) / count
     finally:
         await engine.dispose()
     return figures
+
+
+def server(kind: str, figures: dict[str, float], name: str) -> str:
+    """`, server 1.23`: the PostgreSQL server's CPU ms per action (its processes on this
+    machine: the session's backend and the background writers)."""
+    if kind != "postgresql":
+        return ""
+    return f", server {figures[name + '_server_ms']:4.2f}"
 
 
 async def main(count: int) -> int:
@@ -110,9 +121,10 @@ async def main(count: int) -> int:
                 figures = await measure(url, count)
                 print(
                     f"{kind:10}  intake {figures['intake_cpu_ms']:5.2f} ms CPU "
-                    f"({figures['intake_wall_ms']:5.2f} wall)  click "
-                    f"{figures['click_cpu_ms']:5.2f} ms CPU ({figures['click_wall_ms']:5.2f} wall)"
-                    f"  per action, {count} each"
+                    f"({figures['intake_wall_ms']:5.2f} wall{server(kind, figures, 'intake')})"
+                    "  click "
+                    f"{figures['click_cpu_ms']:5.2f} ms CPU ({figures['click_wall_ms']:5.2f} wall"
+                    f"{server(kind, figures, 'click')})  per action, {count} each"
                 )
         finally:
             if pg_url is not None:

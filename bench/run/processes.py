@@ -76,6 +76,22 @@ def cpu_times(pid: int) -> tuple[float, float]:
     return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
 
+def named_cpu_seconds(name: str) -> float:
+    """The CPU seconds every live process called `name` (its `comm`) has used: the
+    database server's (`postgres`) when it runs on this machine."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != name:
+                continue
+        except OSError:
+            continue
+        total += cpu_seconds(int(entry.name))
+    return total
+
+
 def children(pid: int) -> list[int]:
     """The live child processes of a process (of all its threads), from
     /proc/PID/task/TID/children; empty when there are none or the process is gone."""
