@@ -68,8 +68,12 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncEngine:
     """Create the async engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    `read_only` (SQLite; see `reading_factory`): its transactions begin deferred, so they
+    read one snapshot without taking the write lock (WAL: readers never wait for the
+    writer nor hold it up), and its connections refuse writes (``PRAGMA query_only``).
 
     A ``sqlite+aiosqlite`` URL runs on `bot.sqlite_driver`'s dialect, SQLAlchemy's aiosqlite
     dialect with one thread hop per statement instead of four (issue 15). Operators keep
@@ -81,7 +85,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite+aiosqlite:"):
         target = make_url(url).set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
         # BEGIN IMMEDIATE (see below) goes in the job of the transaction's first statement
-        kwargs.setdefault("begin_immediate", True)
+        kwargs.setdefault("begin_immediate", not read_only)
+        kwargs.setdefault("begin_deferred", read_only)
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": 30})
         if ":memory:" not in url:
@@ -117,6 +122,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            if read_only:
+                cursor.execute("PRAGMA query_only=ON")
             cursor.close()
 
     if is_sqlite(url) and target is url:
@@ -126,13 +133,25 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             # pysqlite's deferred BEGIN lets two writers both read, then one fails on
             # upgrade; BEGIN IMMEDIATE serialises writers so row checks stay true. (The
             # sqlite+aiosqlite dialect sends it with the first statement: begin_immediate.)
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def reading_factory(url: str) -> async_sessionmaker[AsyncSession] | None:
+    """On SQLite, sessions for reading only, on a connection of their own (`create_engine`
+    `read_only`): what the outbox worker process reads to route and draw its cards, so
+    that those reads never hold `serve`'s transactions up (every transaction of the main
+    engine takes the one write lock from its first statement on). None elsewhere: on
+    PostgreSQL readers never wait for writers anyway. Dispose of its engine
+    (`factory.kw["bind"]`) when done."""
+    if not is_sqlite(url) or ":memory:" in url:
+        return None
+    return session_factory(create_engine(url, read_only=True))
 
 
 @asynccontextmanager

@@ -9,7 +9,8 @@ connection, execute (or executemany), every row when there is a description, the
 `description`, `rowcount` and `lastrowid` captured and the sqlite3 cursor closed. The
 adapter answers `description`, `rowcount`, `lastrowid` and the fetches from what came back.
 With ``begin_immediate`` (set by `bot.db.create_engine`) a transaction's ``BEGIN IMMEDIATE``
-runs in the job of its first statement instead of one of its own.
+runs in the job of its first statement instead of one of its own (``begin_deferred``, for a
+reading engine: a plain ``BEGIN``).
 
 It is still SQLAlchemy executing its compiled statements through a DBAPI adapter: the same
 `_execute_mutex`, the same exception translation (`_handle_exception`), the same dialect
@@ -196,19 +197,24 @@ class SQLiteDialect_aiosqlite_onehop(SQLiteDialect_aiosqlite):
     driver = "aiosqlite"  # the DBAPI is still aiosqlite's; only the adapter differs
     supports_statement_cache = True
 
-    def __init__(self, begin_immediate: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, begin_immediate: bool = False, begin_deferred: bool = False, **kwargs: Any
+    ) -> None:
         """`begin_immediate`: each transaction starts with ``BEGIN IMMEDIATE`` (on a
         connection whose `isolation_level` is None), run in the job of its first statement
         rather than as a job of its own: nothing reaches SQLite in between, so the write
         lock is held from the first statement on, as before, one hop fewer; a transaction
-        without statements costs no hop at all (its COMMIT or ROLLBACK is not sent)."""
+        without statements costs no hop at all (its COMMIT or ROLLBACK is not sent).
+        `begin_deferred`: a plain ``BEGIN`` the same way, for a reading engine: one
+        snapshot for the transaction's reads, without the write lock."""
         super().__init__(**kwargs)
         self.begin_immediate = begin_immediate
+        self.begin_deferred = begin_deferred
 
     def do_begin(self, dbapi_connection: Any) -> None:
-        if self.begin_immediate:
+        if self.begin_immediate or self.begin_deferred:
             adapted = getattr(dbapi_connection, "dbapi_connection", dbapi_connection)
-            adapted.defer_begin("BEGIN IMMEDIATE")
+            adapted.defer_begin("BEGIN IMMEDIATE" if self.begin_immediate else "BEGIN")
 
     @classmethod
     def import_dbapi(cls) -> OneHopDBAPI:

@@ -9,11 +9,12 @@ import logging
 import signal
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.db import create_engine, is_sqlite, session_factory, utcnow
+from bot.db import create_engine, is_sqlite, reading_factory, session_factory, utcnow
 from bot.messaging.cards import notice_card
 from bot.messaging.views import MessageViews
 from bot.metrics import Metrics
@@ -45,14 +46,19 @@ def outbox_worker(
     sender: Sender,
     metrics: Metrics,
     clock: Callable[[], datetime],
+    *,
+    reads: async_sessionmaker[AsyncSession] | None = None,
 ) -> OutboxWorker:
+    """The outbox worker; `reads` (`bot.db.reading_factory`) for what it only reads: its
+    routes, the messages its updates replace and the cards it draws."""
     return OutboxWorker(
         factory,
         sender,
         poll_seconds=settings.outbox_poll_seconds,
         metrics=metrics,
         notice_card=notice_card,
-        views=MessageViews(factory, clock=clock),
+        views=MessageViews(reads or factory, clock=clock),
+        reads=reads,
     )
 
 
@@ -66,7 +72,9 @@ async def run_outbox_worker(settings: Settings, *, local: bool, managed: bool) -
     """
     check_registration(settings, local=local)
     # a pass at a time, its sends recorded in few transactions: a small PostgreSQL pool
-    pool = {} if is_sqlite(settings.database_url) else {"pool_size": 4, "max_overflow": 4}
+    pool: dict[str, Any] = (
+        {} if is_sqlite(settings.database_url) else {"pool_size": 4, "max_overflow": 4}
+    )
     engine = create_engine(settings.database_url, **pool)
     schema = SchemaWatch(engine)
     factory = session_factory(engine)
@@ -84,7 +92,9 @@ async def run_outbox_worker(settings: Settings, *, local: bool, managed: bool) -
     connector = ConnectorClient(
         token_provider=endpoint.token_provider() if endpoint is not None else None
     )
-    worker = outbox_worker(settings, factory, connector, metrics, utcnow)
+    # on SQLite, reading and drawing on a connection of its own, without the write lock
+    reads = reading_factory(settings.database_url)
+    worker = outbox_worker(settings, factory, connector, metrics, utcnow, reads=reads)
 
     def stop() -> None:
         worker.stop()
@@ -116,5 +126,7 @@ async def run_outbox_worker(settings: Settings, *, local: bool, managed: bool) -
         if endpoint is not None:
             await endpoint.close()
         await engine.dispose()
+        if reads is not None:
+            await reads.kw["bind"].dispose()
     log.info("outbox worker stopped")
     return 0

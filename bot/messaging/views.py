@@ -29,7 +29,7 @@ from bot.messaging.context import task_group
 from bot.messaging.format import case_ref
 from bot.outbox import service as outbox
 from bot.outbox.views import Shown
-from bot.tasks.models import Task
+from bot.tasks import queries as task_queries
 from bot.visits import service as visits
 
 __all__ = [
@@ -125,9 +125,13 @@ async def message_card(
     if shown.purpose == "triage_card":
         return await cards.triage_view(session, case, now=now)
     if shown.purpose == "task_card" and shown.task_id is not None:
-        task = await session.get(Task, shown.task_id)
-        if task is not None:
-            return await cards.task_card(session, case, group=task_group(task), now=now)
+        # the group of the message's first task, with the group's tasks from one read
+        tasks = await task_queries.of_case(session, case_id=case.id)
+        first = next((t for t in tasks if t.id == shown.task_id), None)
+        if first is not None:
+            group = task_group(first)
+            members = [t for t in tasks if task_group(t) == group]
+            return await cards.task_card(session, case, group=group, now=now, tasks=members)
     person = await _person(session, case, shown) if shown.target_kind == "user" else None
     if shown.delivered_to == "fallback":
         return await rerouted_card(session, case, meant_for=person, now=now)

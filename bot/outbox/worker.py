@@ -69,7 +69,9 @@ class OutboxWorker:
     the card that tells a unit's MVA channel a person is no longer reachable; without it
     that notice is plain text. `views` draws the current card of a posted message for its
     updates (and for a person's card that goes to the MVA channel instead); without it
-    updates are skipped and such a card goes as it is, with the fallback text.
+    updates are skipped and such a card goes as it is, with the fallback text. `reads`:
+    the sessions it routes and reads updates' messages with (`bot.db.reading_factory`;
+    by default `factory`'s); its claims and records always go through `factory`.
     """
 
     def __init__(
@@ -85,8 +87,10 @@ class OutboxWorker:
         lease_seconds: float = LEASE_SECONDS,
         notice_card: NoticeCard | None = None,
         views: CardViews | None = None,
+        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self._factory = factory
+        self._reads = reads or factory
         self._poll = poll_seconds
         self._batch = batch_size
         self._clock = clock
@@ -164,7 +168,7 @@ class OutboxWorker:
                     if not claimed:
                         break
                     resolved = await routing.resolve(
-                        self._factory, claimed, self._claims.taken(claimed)
+                        self._reads, claimed, self._claims.taken(claimed)
                     )
                     routes = resolved.routes
                     if resolved.skipped:
@@ -253,7 +257,7 @@ class OutboxWorker:
             message_id, route, outgoing = queue[0]
             try:
                 prepared = await updates.prepare(
-                    self._factory, message_id, route, outgoing, self._views
+                    self._reads, message_id, route, outgoing, self._views
                 )
             except Exception:
                 # the card could not be drawn (database unreachable): the rest lapses

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot import sqlite_driver
-from bot.db import create_engine, session_factory, transaction
+from bot.db import create_engine, reading_factory, session_factory, transaction
 
 metadata = MetaData()
 parent = Table(
@@ -282,3 +282,50 @@ async def test_the_stock_dialect_takes_more_jobs(tmp_path: Path) -> None:
         assert jobs > statements * 2
     finally:
         await stock.dispose()
+
+
+async def test_a_reading_engine_reads_a_snapshot_without_the_write_lock(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """`reading_factory` (the outbox worker's reads on SQLite): its transaction reads one
+    snapshot and leaves the write lock free, so `serve`'s transactions never wait for it."""
+    reads = reading_factory(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}")
+    assert reads is not None
+    try:
+        with other_writer(tmp_path) as other:
+            async with reads() as session:
+                assert await session.scalar(select(func.count()).select_from(parent)) == 3
+                other.execute("BEGIN IMMEDIATE")  # free: the main engine's read would hold it
+                other.execute("INSERT INTO parent (name) VALUES ('w')")
+                other.execute("COMMIT")
+                # the same snapshot until the transaction ends
+                assert await session.scalar(select(func.count()).select_from(parent)) == 3
+            async with reads() as session:
+                assert await session.scalar(select(func.count()).select_from(parent)) == 4
+            # and, the other way round, a writer's open transaction does not stop its reads
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("INSERT INTO parent (name) VALUES ('x')")
+            async with reads() as session:
+                assert await session.scalar(select(func.count()).select_from(parent)) == 4
+            other.execute("COMMIT")
+    finally:
+        await reads.kw["bind"].dispose()
+
+
+async def test_a_reading_engine_refuses_writes(engine: AsyncEngine, tmp_path: Path) -> None:
+    reads = reading_factory(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}")
+    assert reads is not None
+    try:
+        async with reads() as session:
+            with pytest.raises(OperationalError, match="readonly"):
+                await session.execute(insert(parent).values(name="z"))
+    finally:
+        await reads.kw["bind"].dispose()
+    async with engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(parent)) == 3
+
+
+def test_only_a_sqlite_file_gets_a_reading_engine() -> None:
+    """PostgreSQL's readers never wait for writers; an in-memory database is one connection's."""
+    assert reading_factory("postgresql+asyncpg://u@127.0.0.1/x") is None
+    assert reading_factory("sqlite+aiosqlite:///:memory:") is None
