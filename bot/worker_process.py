@@ -49,8 +49,8 @@ def outbox_worker(
     *,
     reads: async_sessionmaker[AsyncSession] | None = None,
 ) -> OutboxWorker:
-    """The outbox worker; `reads` (`bot.db.reading_factory`) for what it only reads: its
-    routes, the messages its updates replace and the cards it draws."""
+    """The outbox worker; `reads` (`bot.db.reading_factory`) for what it only reads to
+    draw its cards: the messages its updates replace, and the cards."""
     return OutboxWorker(
         factory,
         sender,
@@ -92,7 +92,7 @@ async def run_outbox_worker(settings: Settings, *, local: bool, managed: bool) -
     connector = ConnectorClient(
         token_provider=endpoint.token_provider() if endpoint is not None else None
     )
-    # on SQLite, reading and drawing on a connection of its own, without the write lock
+    # on SQLite, drawing its cards on a connection of its own, without the write lock
     reads = reading_factory(settings.database_url)
     worker = outbox_worker(settings, factory, connector, metrics, utcnow, reads=reads)
 

@@ -70,8 +70,9 @@ class OutboxWorker:
     that notice is plain text. `views` draws the current card of a posted message for its
     updates (and for a person's card that goes to the MVA channel instead); without it
     updates are skipped and such a card goes as it is, with the fallback text. `reads`:
-    the sessions it routes and reads updates' messages with (`bot.db.reading_factory`;
-    by default `factory`'s); its claims and records always go through `factory`.
+    the sessions it reads an update's message and draws cards with
+    (`bot.db.reading_factory`; by default `factory`'s); everything else goes through
+    `factory`.
     """
 
     def __init__(
@@ -168,7 +169,7 @@ class OutboxWorker:
                     if not claimed:
                         break
                     resolved = await routing.resolve(
-                        self._reads, claimed, self._claims.taken(claimed)
+                        self._factory, claimed, self._claims.taken(claimed)
                     )
                     routes = resolved.routes
                     if resolved.skipped:
