@@ -6,10 +6,19 @@ answers), it migrates, loads the benchmark directory, then times COUNT bundles t
 ``bot.flows.take_in_answer.ingest`` (each for a patient of its own, one in ten for a
 returning patient: ``bench.run.payloads.Bundles``) and COUNT decisions through
 ``bot.teams.actions.dispatch`` (``case.decide``, one transaction each, the summary card
-rendered), one at a time. It prints CPU and wall milliseconds per action (and, on
-PostgreSQL, the CPU the database server's processes used for it): what a click
-and a bundle cost before aiohttp, the botbuilder turn and the outbox worker add theirs
-(compare with ``cpu_ms_per_request`` of ``python -m bench.run``).
+rendered), one at a time. Then it draws, as the outbox worker does before a send
+(``bot.messaging.views.MessageViews``, in one reading session each), every card those
+clicks left to draw: the physician's decision card updated, the task cards. It prints CPU
+and wall milliseconds per action, and per drawn card (and, on PostgreSQL, the CPU the
+database server's processes used for it): what a click and a bundle cost before aiohttp,
+the botbuilder turn and the outbox worker add theirs (compare with ``cpu_ms_per_request``
+of ``python -m bench.run``), and what the worker spends drawing the cards of a click.
+The outbox worker sends what the bundles left (their decision cards, drawn at send) before
+the clicks, and what the clicks left after them (``drain``; every physician and MVA
+channel has a chat with the bot; Teams replaced by a sender that answers at once, no
+pacing): CPU per row, all the worker does included (the claim, the routing, the drawing,
+the recording of each send). The clicks are the benchmark's (``bench.run.payloads``), each
+deciding its case.
 """
 
 from __future__ import annotations
@@ -19,17 +28,26 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bench.run.directory import PHYSICIANS, directory_yaml
-from bench.run.payloads import DECISIONS, Bundles
+from bench.run.directory import PHYSICIANS, UNITS, directory_yaml
+from bench.run.payloads import DECISIONS, Bundles, decision_data
 from bench.run.postgres import create_pg_database, drop_pg_database
 from bench.run.processes import named_cpu_seconds, run_command
-from bot.db import create_engine, session_factory
+from bot.db import create_engine, session_factory, transaction
 from bot.flows.take_in_answer import ingest
+from bot.messaging.views import LIVE_PURPOSES, MessageViews
+from bot.outbox import service as outbox
+from bot.outbox.models import OutboxMessage
+from bot.outbox.pacing import Pacer
+from bot.outbox.views import DRAW_AT_SEND, Shown
+from bot.outbox.worker import OutboxWorker
 from bot.teams import actions
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -76,14 +94,16 @@ async def measure(url: str, count: int) -> dict[str, float]:
             cases.append(await ingest_bundle(factory, bundles.make(f"paths-{n}", physician)))
 
         async def one_click(n: int) -> None:
-            decision = DECISIONS[n % len(DECISIONS)]
-            data = {"case_id": cases[n], "version": 1, "decision": decision, "other_note": "x"}
+            data = decision_data(physician, cases[n], DECISIONS[n % len(DECISIONS)])
             invoke = actions.Invoke(actor_aad=physician.aad, now=NOW, trigger="manual")
             answer = await actions.dispatch(factory, "case.decide", data, invoke)
             if answer.card is None:
                 raise RuntimeError(f"click refused: {answer.error}")
 
+        await remember_conversations(factory)
         for name, step in (("intake", one_bundle), ("click", one_click)):
+            if name == "click":  # the decision cards posted, as before a click in Teams
+                await measure_sends(factory, figures, "intake")
             for n in range(WARMUP):
                 await step(n)
             cpu, wall = time.process_time(), time.perf_counter()
@@ -93,9 +113,115 @@ async def measure(url: str, count: int) -> dict[str, float]:
             figures[f"{name}_cpu_ms"] = 1000 * (time.process_time() - cpu) / count
             figures[f"{name}_wall_ms"] = 1000 * (time.perf_counter() - wall) / count
             figures[f"{name}_server_ms"] = 1000 * (named_cpu_seconds("postgres") - server) / count
+        await measure_draws(factory, cases[WARMUP:], figures)
+        await measure_sends(factory, figures, "click")
     finally:
         await engine.dispose()
     return figures
+
+
+async def measure_draws(
+    factory: async_sessionmaker[AsyncSession], cases: list[int], figures: dict[str, float]
+) -> None:
+    """Draw each card the clicks on `cases` left to draw, as the worker does before sending
+    it (the update of the decision card, the new task cards); figures per card drawn."""
+    async with factory() as session:
+        rows = (
+            await session.execute(
+                select(OutboxMessage).where(
+                    OutboxMessage.case_id.in_(cases),
+                    OutboxMessage.purpose.in_(LIVE_PURPOSES),
+                    OutboxMessage.status == "pending",
+                )
+            )
+        ).scalars()
+        shown = [
+            Shown(
+                purpose=row.purpose,
+                case_id=row.case_id,
+                task_id=row.task_id,
+                target_kind=row.target_kind,
+                target=row.target,
+                delivered_to=row.target_kind,
+            )
+            for row in rows
+            if row.update_of is not None or row.activity.get(DRAW_AT_SEND) is True
+        ]
+    views = MessageViews(factory)
+    cpu, wall = time.process_time(), time.perf_counter()
+    server = named_cpu_seconds("postgres")
+    for one in shown:
+        async with factory() as session:
+            if await views.current(one, session=session) is None:
+                raise RuntimeError(f"nothing drawn for {one}")
+    figures["draws"] = len(shown)
+    figures["draw_cpu_ms"] = 1000 * (time.process_time() - cpu) / len(shown)
+    figures["draw_wall_ms"] = 1000 * (time.perf_counter() - wall) / len(shown)
+    figures["draw_server_ms"] = 1000 * (named_cpu_seconds("postgres") - server) / len(shown)
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A send Teams took at once."""
+
+    activity_id: str
+    ok: bool = True
+    status: int = 201
+    retry_after: float | None = None
+    error_code: str | None = None
+
+
+class Instant:
+    """Teams that answers every send and update at once (no HTTP)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send_activity(
+        self, service_url: str, conversation_id: str, activity: dict[str, Any]
+    ) -> Answered:
+        self.sent += 1
+        return Answered(f"a-{self.sent}")
+
+    async def update_activity(
+        self, service_url: str, conversation_id: str, activity_id: str, activity: dict[str, Any]
+    ) -> Answered:
+        self.sent += 1
+        return Answered(activity_id)
+
+
+async def remember_conversations(factory: async_sessionmaker[AsyncSession]) -> None:
+    """Every physician and MVA channel has a chat with the bot (as after its installation)."""
+    async with transaction(factory) as session:
+        for kind, key in [("personal", p.aad) for p in PHYSICIANS] + [
+            ("channel", u.channel) for u in UNITS
+        ]:
+            await outbox.remember_conversation(
+                session,
+                kind=kind,
+                key=key,
+                conversation_id=f"a:{key}",
+                service_url="https://teams.invalid/",
+                tenant_id="t",
+                bot_id="b",
+            )
+
+
+async def measure_sends(
+    factory: async_sessionmaker[AsyncSession], figures: dict[str, float], name: str
+) -> None:
+    """The outbox worker sends everything pending (the rows of phase `name`); figures per
+    row done."""
+    sender = Instant()
+    free = Pacer(conversation_windows=((10**6, 1.0),), app_windows=((10**6, 1.0),), margin=0.0)
+    worker = OutboxWorker(factory, sender, pacer=free, views=MessageViews(factory))
+    cpu, wall = time.process_time(), time.perf_counter()
+    server = named_cpu_seconds("postgres")
+    done = await worker.drain()
+    figures[f"{name}_sends"] = done
+    figures[f"{name}_send_cpu_ms"] = 1000 * (time.process_time() - cpu) / done
+    figures[f"{name}_send_wall_ms"] = 1000 * (time.perf_counter() - wall) / done
+    figures[f"{name}_send_server_ms"] = 1000 * (named_cpu_seconds("postgres") - server) / done
 
 
 def server(kind: str, figures: dict[str, float], name: str) -> str:
@@ -126,6 +252,19 @@ async def main(count: int) -> int:
                     f"{figures['click_cpu_ms']:5.2f} ms CPU ({figures['click_wall_ms']:5.2f} wall"
                     f"{server(kind, figures, 'click')})  per action, {count} each"
                 )
+                print(
+                    f"{'':10}  draw {figures['draw_cpu_ms']:5.2f} ms CPU "
+                    f"({figures['draw_wall_ms']:5.2f} wall{server(kind, figures, 'draw')})"
+                    f"  per card the worker draws, {figures['draws']:.0f} cards"
+                )
+                for phase in ("intake", "click"):
+                    name = f"{phase}_send"
+                    print(
+                        f"{'':10}  send {figures[name + '_cpu_ms']:5.2f} ms CPU "
+                        f"({figures[name + '_wall_ms']:5.2f} wall{server(kind, figures, name)})"
+                        f"  per row the worker sends after the {phase}s, "
+                        f"{figures[name + 's']:.0f} rows"
+                    )
         finally:
             if pg_url is not None:
                 await drop_pg_database(pg_url)

@@ -85,8 +85,9 @@ def text_message(service_url: str, person: Person, text: str) -> dict[str, Any]:
     return {**activity_base(service_url, person, conversation), "type": "message", "text": text}
 
 
-def click_body(service_url: str, person: Person, case_id: int, decision: str, n: int) -> bytes:
-    """The `adaptiveCard/action` invoke Teams posts when a physician clicks a decision."""
+def decision_data(person: Person, case_id: int, decision: str) -> dict[str, Any]:
+    """The data of a physician's `case.decide` click on a new case's decision card: each
+    decision decides the case at once (a normal one is its confirmation's click)."""
     data: dict[str, Any] = {"case_id": case_id, "version": 1, "decision": decision}
     if decision == "call_in":
         data["visit_physician"] = person.aad
@@ -95,6 +96,12 @@ def click_body(service_url: str, person: Person, case_id: int, decision: str, n:
         data["other_note"] = "Remiss till fysioterapeut för balansträning"
     else:  # sample 01 shows osteoporosis: a normal decision is its confirmation's click
         data["confirmed"] = True
+    return data
+
+
+def click_body(service_url: str, person: Person, case_id: int, decision: str, n: int) -> bytes:
+    """The `adaptiveCard/action` invoke Teams posts when a physician clicks a decision."""
+    data = decision_data(person, case_id, decision)
     conversation = {"id": personal_conversation(person), "conversationType": "personal"}
     activity = {
         **activity_base(service_url, person, conversation),
