@@ -15,7 +15,10 @@ from bot.directory.models import Staff, Unit
 from bot.outbox.models import ConversationRef, OutboxMessage
 from bot.outbox.notices import fallback_text
 
-__all__ = ["CLAIMED_COLUMNS", "Outgoing", "Resolved", "Route", "resolve"]
+__all__ = ["CLAIMED_COLUMNS", "LATER_UPDATE", "Outgoing", "Resolved", "Route", "resolve"]
+
+LATER_UPDATE = "a later update of the message follows"
+"""Why an update is skipped when another of the same message waits to be sent."""
 
 
 # what `resolve` needs of a claimed row; the claim returns them (bot/outbox/claims.py)
@@ -59,7 +62,8 @@ class Outgoing:
 @dataclass
 class Resolved:
     """The claimed rows with a route (`routes`, `outgoing`), and the updates with nothing
-    to update (`skipped`: row id -> why): their message was never posted or is gone."""
+    to update (`skipped`: row id -> why): their message was never posted or is gone, or a
+    later update of it was claimed with them."""
 
     routes: dict[int, Route]
     outgoing: dict[int, Outgoing]
@@ -106,6 +110,16 @@ async def resolve(
                     skipped[m.id] = "the message's conversation is no longer reachable"
                 else:
                     updates[m.id] = (original.ref, original.delivered_to or m.target_kind)
+        # Of several updates of one message in the claim only the last is sent (it draws
+        # the card as it is then); the earlier ones are skipped here, without a read each.
+        last: dict[int, int] = {}
+        for m in messages:
+            if m.update_of is not None and m.id not in skipped:
+                last[m.update_of] = max(m.id, last.get(m.update_of, m.id))
+        for m in messages:
+            if m.update_of is not None and m.id not in skipped and last[m.update_of] != m.id:
+                skipped[m.id] = LATER_UPDATE
+                updates.pop(m.id, None)
         messages = [m for m in messages if m.id not in skipped]
         routed_as_posted = [m for m in messages if m.id not in updates]
         users = {m.target for m in routed_as_posted if m.target_kind == "user"}

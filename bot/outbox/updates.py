@@ -20,7 +20,7 @@ from sqlalchemy.orm import aliased
 
 from bot.db import transaction, utcnow
 from bot.outbox.models import OutboxMessage
-from bot.outbox.routing import Outgoing, Route
+from bot.outbox.routing import LATER_UPDATE, Outgoing, Route
 from bot.outbox.views import DRAW_AT_SEND, CardViews, Shown, card_hash
 
 __all__ = ["Ready", "Skip", "Wait", "prepare", "put_aside", "skip_all"]
@@ -92,7 +92,7 @@ async def prepare(
         if posted is None or posted.status not in ("pending", "sent"):
             return Skip("the message was never posted or is gone")
         if posted.later is not None:
-            return Skip("a later update of the message follows")
+            return Skip(LATER_UPDATE)
         if posted.status == "pending":
             return Wait("the message is not posted yet")
         if not posted.activity_id:

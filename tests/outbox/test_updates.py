@@ -17,7 +17,7 @@ from bot.outbox import service as outbox
 from bot.outbox.claims import Leases
 from bot.outbox.models import ConversationRef, OutboxMessage
 from bot.outbox.pacing import Pacer
-from bot.outbox.routing import Route
+from bot.outbox.routing import LATER_UPDATE, Route
 from bot.outbox.updates import Ready
 from bot.outbox.views import Shown, card_hash
 from bot.outbox.worker import OutboxWorker
@@ -219,6 +219,56 @@ async def test_an_update_costs_a_few_statements(factory: Any) -> None:
     assert (update.status, update.attempts, update.activity_id) == ("sent", 1, "posted-1")
     assert posted.status == "sent" and posted.attempts == 0
     assert posted.shown_hash == update.shown_hash == card_hash(sender.updated[0][1])
+
+
+SUPERSEDED_PASS_BUDGET = 5  # as above, and one UPDATE for the updates a later one replaces
+
+
+async def test_updates_a_later_one_replaces_cost_one_statement_together(factory: Any) -> None:
+    # a secretary ticking four tasks off in a row: four updates of the same card, claimed
+    # together; the first three are skipped at once, without a read or a transaction each
+    await _posted(factory)
+    await _updates(factory, 4)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            statements.append(statement)
+
+    sender, views = Sender(), Views()
+    engine = factory.kw["bind"].sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert await _worker(factory, sender, views).drain() == 4
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) <= SUPERSEDED_PASS_BUDGET, "\n".join(statements)
+    assert len(views.asked) == 1 and len(sender.updated) == 1
+    rows = await _rows(factory)
+    assert [(r.status, r.last_error) for r in rows[1:]] == [
+        ("skipped", LATER_UPDATE),
+        ("skipped", LATER_UPDATE),
+        ("skipped", LATER_UPDATE),
+        ("sent", None),
+    ]
+
+
+async def test_an_update_claimed_apart_from_a_later_one_is_skipped_when_sent(
+    factory: Any,
+) -> None:
+    # the later update is not in the same claim (a claim of one row at a time): the
+    # earlier one finds it in the database when it is about to be drawn
+    await _posted(factory)
+    await _updates(factory, 2)
+    sender, views = Sender(), Views()
+    worker = OutboxWorker(factory, sender, pacer=_pacer(), views=views, batch_size=1)
+    assert await worker.drain() == 2
+    assert len(views.asked) == 1 and len(sender.updated) == 1
+    rows = await _rows(factory)
+    assert [(r.status, r.last_error) for r in rows[1:]] == [
+        ("skipped", LATER_UPDATE),
+        ("sent", None),
+    ]
 
 
 async def test_a_sent_update_recorded_twice_changes_nothing_more(factory: Any) -> None:
