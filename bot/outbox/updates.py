@@ -4,7 +4,8 @@ channel instead gets the channel's view of it; every other row sends what it hol
 
 An update that would change nothing is put aside unsent (`Skip`): its message is gone or
 was never posted, a later update of the same message follows, or the card is unchanged.
-An update of a message still to be posted (by another worker) waits a moment (`Wait`).
+(When the later update was claimed with it, `routing.resolve` has skipped it already,
+with the others of the claim, in one statement.) An update of a message still to be posted (by another worker) waits a moment (`Wait`).
 """
 
 from __future__ import annotations
