@@ -24,7 +24,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import UTCDateTime, transaction, utcnow
-from bot.outbox.models import OutboxMessage
+from bot.outbox.models import OutboxMessage, locked_in_id_order
 from bot.outbox.routing import CLAIMED_COLUMNS
 
 __all__ = ["Leases", "database_unreachable"]
@@ -213,10 +213,13 @@ def _claiming(batch: int) -> Update:
 
 
 def _held(*, ids: str, tokens: str) -> ColumnElement[bool]:
-    """Rows `ids` whose lease is still one of `tokens` (parameter names, lists)."""
-    return and_(
-        OutboxMessage.id.in_(bindparam(ids, expanding=True)),
-        OutboxMessage.lease_until.in_(bindparam(tokens, expanding=True, type_=UTCDateTime)),
+    """Rows `ids` whose lease is still one of `tokens` (parameter names, lists), locked in
+    id order (`locked_in_id_order`)."""
+    return locked_in_id_order(
+        lambda row: and_(
+            row.id.in_(bindparam(ids, expanding=True)),
+            row.lease_until.in_(bindparam(tokens, expanding=True, type_=UTCDateTime)),
+        )
     )
 
 

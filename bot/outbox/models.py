@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ColumnElement,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    select,
+)
+from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from bot.db import Base, UTCDateTime, utcnow
 
@@ -73,3 +85,20 @@ class OutboxMessage(Base):
     update_of: Mapped[int | None] = mapped_column(Integer, index=True)
     # the hash of the card the posted message shows now (set when sent or updated)
     shown_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+def locked_in_id_order(
+    where: Callable[[Any], ColumnElement[bool]],
+) -> ColumnElement[bool]:
+    """The outbox rows that `where` (given the entity) matches, locked in id order first:
+    the condition of every statement that changes several outbox rows at once.
+
+    PostgreSQL's UPDATE locks rows in the order it finds them (on disk, or in an index), so
+    two such statements running at once (a turn making the waiting deliveries due, the
+    worker renewing its leases) could each hold a row the other waits for: a deadlock, and
+    an error for one of them. Locked in one order, the later one only waits. On SQLite the
+    transaction holds the whole database, and no row is locked.
+    """
+    row = aliased(OutboxMessage)
+    ordered = select(row.id).where(where(row)).order_by(row.id).with_for_update()
+    return and_(where(OutboxMessage), OutboxMessage.id.in_(ordered))

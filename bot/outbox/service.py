@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict, Unpack, cast
 
-from sqlalchemy import JSON, Insert, Table, bindparam, func, insert, literal, select
+from sqlalchemy import JSON, Insert, Table, and_, bindparam, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import UTCDateTime, utcnow
-from bot.outbox.models import OutboxMessage
+from bot.outbox.models import OutboxMessage, locked_in_id_order
 from bot.outbox.views import card_hash
 from cards.render import card_attachment
 
@@ -252,7 +252,12 @@ async def retry_waiting_now(session: AsyncSession) -> int:
 
     result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.status == "pending", OutboxMessage.last_error == NO_ROUTE)
+        .where(
+            locked_in_id_order(
+                lambda row: and_(row.status == "pending", row.last_error == NO_ROUTE)
+            )
+        )
         .values(next_attempt_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -5,7 +5,8 @@ channel instead gets the channel's view of it; every other row sends what it hol
 An update that would change nothing is put aside unsent (`Skip`): its message is gone or
 was never posted, a later update of the same message follows, or the card is unchanged.
 (When the later update was claimed with it, `routing.resolve` has skipped it already,
-with the others of the claim, in one statement.) An update of a message still to be posted (by another worker) waits a moment (`Wait`).
+with the others of the claim, in one statement.) An update of a message still to be
+posted (by another worker) waits a moment (`Wait`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.db import transaction, utcnow
-from bot.outbox.models import OutboxMessage
+from bot.outbox.models import OutboxMessage, locked_in_id_order
 from bot.outbox.routing import LATER_UPDATE, Outgoing, Route
 from bot.outbox.views import DRAW_AT_SEND, CardViews, Shown, card_hash
 
@@ -183,7 +184,9 @@ async def _skip(session: AsyncSession, reasons: dict[int, str]) -> None:
 _SKIP = (  # parameters: ids, reason
     update(OutboxMessage)
     .where(
-        OutboxMessage.id.in_(bindparam("ids", expanding=True)), OutboxMessage.status == "pending"
+        locked_in_id_order(
+            lambda row: and_(row.id.in_(bindparam("ids", expanding=True)), row.status == "pending")
+        )
     )
     .values(status="skipped", lease_until=None, last_error=bindparam("reason"))
     .execution_options(synchronize_session=False)
