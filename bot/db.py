@@ -169,7 +169,9 @@ def whole_database_locked(session: AsyncSession) -> bool:
     return bool(session.get_bind().dialect.name == "sqlite")
 
 
-async def load_locked(session: AsyncSession, model: type[_M], ident: Any) -> _M | None:
+async def load_locked(
+    session: AsyncSession, model: type[_M], ident: Any, *, locked: bool = False
+) -> _M | None:
     """The row of `model` with primary key `ident`, locked until the transaction ends.
 
     The bare row is locked first, then loaded: after waiting for a lock PostgreSQL
@@ -178,9 +180,10 @@ async def load_locked(session: AsyncSession, model: type[_M], ident: Any) -> _M 
     alone: a query-wide `populate_existing` would also reset the people loaded with it
     (an actor's roles). On SQLite the transaction holds the database's write lock from its
     `BEGIN IMMEDIATE`, so no row lock is taken (it would be one more statement).
+    `locked`: the caller has locked the row in this transaction already; it is only loaded.
     """
     lock, load = _locking_statements(model)
-    if not whole_database_locked(session):
+    if not locked and not whole_database_locked(session):
         await session.execute(lock, {"ident": ident})
     held = session.identity_map.get(session.sync_session.identity_key(model, ident))
     if isinstance(held, model):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases.enums import DecisionKind
@@ -14,7 +14,7 @@ from bot.cases.models import Case, Decision
 from bot.cases.service import as_loaded, get_case
 from bot.core.calendar import add_months, add_working_days, local_date
 from bot.core.refusal import Refusal
-from bot.db import load_locked
+from bot.db import load_locked, whole_database_locked
 from bot.directory.enums import Role
 from bot.directory.models import Staff, Unit
 from bot.tasks.enums import TaskKind, TaskStatus
@@ -212,12 +212,33 @@ async def get_for_update(session: AsyncSession, *, task_id: int) -> Task | None:
 
 async def lock_with_case(session: AsyncSession, *, task_id: int) -> tuple[Task, Case]:
     """The task and its case, both rows locked until the transaction ends; `Refusal`
-    ("unknown task") when there is no such task."""
-    task = await get_for_update(session, task_id=task_id)
-    case = await get_case(session, case_id=task.case_id, for_update=True) if task else None
+    ("unknown task") when there is no such task.
+
+    The case is locked first, then the task, as every action on a case that changes its
+    tasks does (an undone decision locks the case, then cancels its open tasks): two such
+    actions wait for each other in turn, never in a circle (on PostgreSQL a deadlock, and
+    an error for one of them). On SQLite the transaction holds the whole database."""
+    task: Task | None
+    case: Case | None
+    if whole_database_locked(session):
+        task = await get_for_update(session, task_id=task_id)
+        case = await get_case(session, case_id=task.case_id, for_update=True) if task else None
+    else:
+        # the case's row locked through the task's case id, in one statement
+        case_id = await session.scalar(_LOCK_CASE_OF_TASK, {"task_id": task_id})
+        case = None if case_id is None else await load_locked(session, Case, case_id, locked=True)
+        task = None if case is None else await get_for_update(session, task_id=task_id)
     if task is None or case is None:
         raise Refusal("unknown task", "Uppgiften finns inte längre.")  # no internal id
     return task, case
+
+
+# built once: every tick and its undo run it (PostgreSQL)
+_LOCK_CASE_OF_TASK = (
+    select(Case.id)
+    .where(Case.id == select(Task.case_id).where(Task.id == bindparam("task_id")).scalar_subquery())
+    .with_for_update()
+)
 
 
 def mark_done(task: Task, *, by: Staff, note: str | None, now: datetime) -> None:
