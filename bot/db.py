@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, bindparam, event, inspect, select
 from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -161,6 +162,20 @@ async def transaction(
     """One unit of work: commit on success, roll back on any exception."""
     async with factory() as session, session.begin():
         yield session
+
+
+CONFLICT_STATES = frozenset({"40001", "40P01"})
+"""PostgreSQL's serialization failure and deadlock: it ended a transaction to let another
+go on."""
+
+
+def lost_to_a_conflict(error: BaseException) -> bool:
+    """True when the database ended the transaction to resolve a conflict with another one
+    (PostgreSQL: a deadlock, a serialization failure): nothing of it was written, and it
+    may run again."""
+    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in (
+        CONFLICT_STATES
+    )
 
 
 def whole_database_locked(session: AsyncSession) -> bool:

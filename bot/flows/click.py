@@ -4,6 +4,7 @@ answered once (`answer_once`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -11,17 +12,19 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clicks import service as clicks
-from bot.db import transaction
+from bot.db import lost_to_a_conflict, transaction
 from bot.directory import service as directory
 from bot.directory.actor import Actor
 from bot.flows.result import Refused, Stale
 from bot.messaging import cards
 
 __all__ = ["Answer", "Invoke", "acting", "answer_once", "error_of"]
+
+log = logging.getLogger("frakturkedjan.clicks")
 
 
 @dataclass(frozen=True)
@@ -90,14 +93,15 @@ async def answer_once(
     of the flow's transaction and its answer the last (`bot.clicks`). The same click
     arriving again gets the stored answer and records nothing (`changed` false); one
     arriving while the first still runs waits for it. A click only looking the same
-    (outside the window, or after another click of the person) runs as a new one."""
+    (outside the window, or after another click of the person) runs as a new one. A
+    click whose transaction the database ended to break a deadlock runs again."""
     keys = clicks.keys_of(
         clicker=invoke.actor_aad,
         activity_id=invoke.activity_id,
         verb=verb,
         data=data.model_dump(mode="json"),
     )
-    for _ in range(_CLAIM_ATTEMPTS):
+    for attempt in range(1, _CLAIM_ATTEMPTS + 1):
         try:
             async with transaction(factory) as session:
                 try:
@@ -110,6 +114,16 @@ async def answer_once(
             return answer
         except _Claimed:
             pass
+        except DBAPIError as error:
+            # PostgreSQL ended the transaction to let another go on (a deadlock): nothing
+            # of it was written, so the click runs again rather than fail in Teams
+            if not lost_to_a_conflict(error) or attempt == _CLAIM_ATTEMPTS:
+                raise
+            log.warning(
+                "click ran again after a database conflict",
+                extra={"verb": verb, "sqlstate": getattr(error.orig, "sqlstate", None)},
+            )
+            continue
         async with transaction(factory) as session:
             repeated = await clicks.answer_of_repeat(session, keys, now=invoke.now)
         if repeated is not None:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from bot.audit.models import AuditEntry
 from bot.cases.models import Decision
@@ -20,6 +22,7 @@ from bot.db import transaction
 from bot.directory.actor import Actor
 from bot.flows.click import answer_once
 from bot.flows.data import DecideData
+from bot.flows.decide import on_decide
 from bot.flows.take_in_answer import ingest
 from bot.outbox.models import OutboxMessage
 from bot.retention.service import purge
@@ -179,6 +182,47 @@ async def test_a_failed_click_is_not_remembered(factory: Any) -> None:
         await answer_once(factory, "case.decide", data, clicked(ANNA, activity_id="f:1"), broken)
     assert await count(factory, Click) == 0
     assert (await decide(factory, case_id, clicked(ANNA, activity_id="f:1"))).changed
+
+
+@pytest.mark.parametrize(
+    ("errcode", "runs_again"),
+    [("40P01", True), ("40001", True), ("P0001", False)],  # deadlock, serialization, other
+)
+async def test_a_click_the_database_ended_to_break_a_deadlock_runs_again(
+    db_url: str, factory: Any, caplog: pytest.LogCaptureFixture, errcode: str, runs_again: bool
+) -> None:
+    """PostgreSQL ends one of two transactions that wait for each other; the click whose
+    transaction it ended runs again (once recorded), any other database error fails it."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite: a transaction holds the whole database, no deadlocks")
+    caplog.set_level(logging.WARNING, logger="frakturkedjan.clicks")
+    case_id = await ingest_sample(factory, SAMPLE, now=NOW)
+    runs = 0
+
+    async def ended_once(made: Any, data: DecideData, invoke: actions.Invoke) -> actions.Answer:
+        nonlocal runs
+        runs += 1
+        if runs == 1:  # the database ends this transaction, as it does to break a deadlock
+            assert invoke.claimed is not None
+            raise_it = f"DO $$ BEGIN RAISE EXCEPTION 'ended' USING ERRCODE = '{errcode}'; END $$"
+            await invoke.claimed.execute(text(raise_it))
+        return await on_decide(made, data, invoke)
+
+    data = DecideData(case_id=case_id, version=1, decision="call_in", note="Tolk")
+    invoke = clicked(ANNA, activity_id="f:1")
+    if not runs_again:
+        with pytest.raises(DBAPIError):
+            await answer_once(factory, "case.decide", data, invoke, ended_once)
+        assert runs == 1 and await count(factory, Click) == 0
+        return
+    answer = await answer_once(factory, "case.decide", data, invoke, ended_once)
+    assert runs == 2 and answer.changed and answer.card is not None
+    await assert_decided_once(factory, case_id)
+    assert await count(factory, Click) == 1
+    warned = [
+        r for r in caplog.records if r.getMessage() == "click ran again after a database conflict"
+    ]
+    assert [getattr(r, "sqlstate", None) for r in warned] == [errcode]
 
 
 async def test_answered_clicks_are_purged_after_a_day(factory: Any) -> None:
