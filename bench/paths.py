@@ -46,7 +46,7 @@ from bot.messaging.views import LIVE_PURPOSES, MessageViews
 from bot.outbox import service as outbox
 from bot.outbox.models import OutboxMessage
 from bot.outbox.pacing import Pacer
-from bot.outbox.views import DRAW_AT_SEND, Shown
+from bot.outbox.views import DRAW_AT_SEND, shown_at_target
 from bot.outbox.worker import OutboxWorker
 from bot.teams import actions
 
@@ -136,14 +136,7 @@ async def measure_draws(
             )
         ).scalars()
         shown = [
-            Shown(
-                purpose=row.purpose,
-                case_id=row.case_id,
-                task_id=row.task_id,
-                target_kind=row.target_kind,
-                target=row.target,
-                delivered_to=row.target_kind,
-            )
+            shown_at_target(row)
             for row in rows
             if row.update_of is not None or row.activity.get(DRAW_AT_SEND) is True
         ]

@@ -147,19 +147,12 @@ async def card_of_row(
     draws when it sends it (`bot.outbox.views.to_draw`), the card the worker would draw at
     `now` for the person or channel it goes to."""
     from bot.messaging.views import MessageViews
-    from bot.outbox.views import DRAW_AT_SEND, Shown
+    from bot.outbox.views import DRAW_AT_SEND, shown_at_target
 
     activity = message.activity
     if activity.get(DRAW_AT_SEND) is not True:
         return dict(activity["attachments"][0]["content"])
-    shown = Shown(
-        purpose=message.purpose,
-        case_id=message.case_id,
-        task_id=message.task_id,
-        target_kind=message.target_kind,
-        target=message.target,
-        delivered_to=message.target_kind,
-    )
+    shown = shown_at_target(message)
     drawn = await MessageViews(factory, clock=lambda: now).current(shown)
     assert drawn is not None, f"nothing to draw for {shown}"
     return dict(drawn["attachments"][0]["content"])

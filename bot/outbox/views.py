@@ -19,7 +19,9 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["DRAW_AT_SEND", "CardViews", "Shown", "card_hash", "to_draw"]
+from bot.outbox.models import OutboxMessage
+
+__all__ = ["DRAW_AT_SEND", "CardViews", "Shown", "card_hash", "shown_at_target", "to_draw"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,19 @@ class Shown:
     target_kind: str
     target: str
     delivered_to: str
+
+
+def shown_at_target(message: OutboxMessage) -> Shown:
+    """What the outbox row `message` shows when it goes to its own target (no fallback):
+    for drawing its card outside a send, as the benchmark and the tests do."""
+    return Shown(
+        purpose=message.purpose,
+        case_id=message.case_id,
+        task_id=message.task_id,
+        target_kind=message.target_kind,
+        target=message.target,
+        delivered_to=message.target_kind,
+    )
 
 
 class CardViews(Protocol):
