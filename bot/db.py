@@ -169,13 +169,16 @@ CONFLICT_STATES = frozenset({"40001", "40P01"})
 go on."""
 
 
+def sqlstate_of(error: BaseException) -> str | None:
+    """The SQLSTATE code of a database error (PostgreSQL's drivers give one), else None."""
+    return getattr(error.orig, "sqlstate", None) if isinstance(error, DBAPIError) else None
+
+
 def lost_to_a_conflict(error: BaseException) -> bool:
     """True when the database ended the transaction to resolve a conflict with another one
     (PostgreSQL: a deadlock, a serialization failure): nothing of it was written, and it
     may run again."""
-    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in (
-        CONFLICT_STATES
-    )
+    return sqlstate_of(error) in CONFLICT_STATES
 
 
 def whole_database_locked(session: AsyncSession) -> bool:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clicks import service as clicks
-from bot.db import lost_to_a_conflict, transaction
+from bot.db import lost_to_a_conflict, sqlstate_of, transaction
 from bot.directory import service as directory
 from bot.directory.actor import Actor
 from bot.flows.result import Refused, Stale
@@ -121,7 +121,7 @@ async def answer_once(
                 raise
             log.warning(
                 "click ran again after a database conflict",
-                extra={"verb": verb, "sqlstate": getattr(error.orig, "sqlstate", None)},
+                extra={"verb": verb, "sqlstate": sqlstate_of(error)},
             )
             continue
         async with transaction(factory) as session:
