@@ -32,7 +32,8 @@ class AuditFields(TypedDict):
     detail: NotRequired[dict[str, Any] | None]
 
 
-def _row(fields: AuditFields) -> dict[str, Any]:
+def row_of(fields: AuditFields) -> dict[str, Any]:
+    """The audit row of `fields`, column by column, stamped now (as `record` adds it)."""
     return {
         "at": utcnow(),
         "actor": fields["actor"],
@@ -48,7 +49,7 @@ def _row(fields: AuditFields) -> dict[str, Any]:
 
 def record(session: AsyncSession, **fields: Unpack[AuditFields]) -> AuditEntry:
     """Add one audit row to the session's transaction (committed with the action it records)."""
-    entry = AuditEntry(**_row(fields))
+    entry = AuditEntry(**row_of(fields))
     session.add(entry)
     return entry
 
@@ -61,7 +62,7 @@ async def write(session: AsyncSession, **fields: Unpack[AuditFields]) -> None:
     """Insert one audit row now, in the session's transaction (committed with the action
     it records): `record`'s row as one Core statement, for the hot paths, which need no
     `AuditEntry` object."""
-    await session.execute(_INSERT, _row(fields))
+    await session.execute(_INSERT, row_of(fields))
 
 
 async def for_patient(session: AsyncSession, *, key: str) -> Sequence[AuditEntry]:

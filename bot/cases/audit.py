@@ -11,7 +11,7 @@ from bot.audit.models import AuditEntry
 from bot.cases.models import Case
 from bot.directory.actor import Actor
 
-__all__ = ["audit_case", "audit_stale", "write_audit"]
+__all__ = ["audit_case", "audit_row", "audit_stale", "write_audit"]
 
 
 class CaseAudit(TypedDict):
@@ -43,6 +43,11 @@ def audit_case(session: AsyncSession, **row: Unpack[CaseAudit]) -> AuditEntry:
     """Add the audit row of `action` on `case` (and its task `task_id`) by `actor` to the
     session's transaction: who, what, outcome, the case's unit and patient pseudonym."""
     return audit.record(session, **_fields(row))
+
+
+def audit_row(**row: Unpack[CaseAudit]) -> dict[str, Any]:
+    """`audit_case`'s row, column by column, for a statement that writes it with others."""
+    return audit.row_of(_fields(row))
 
 
 async def write_audit(session: AsyncSession, **row: Unpack[CaseAudit]) -> None:

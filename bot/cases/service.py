@@ -6,7 +6,7 @@ record the physician's decision and undo it. What a user does with them is in `b
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -170,7 +170,7 @@ _DECISIONS = cast(Table, Decision.__table__)
 # the decision's writes, built once (Core: the click runs no unit-of-work flush)
 _INSERT_DECISION = insert(_DECISIONS).returning(_DECISIONS.c.id)
 _INSERT_EVENT = insert(_EVENTS)
-_DECIDED = (
+DECIDED = (  # a statement of its own here, a CTE of `bot.tasks.service.record_decision`'s
     update(_CASES)
     .where(_CASES.c.id == bindparam("case_id"))
     .values(
@@ -179,6 +179,82 @@ _DECIDED = (
         decided_at=bindparam("new_decided_at", type_=_CASES.c.decided_at.type),
     )
 )
+
+
+class DecisionRows(NamedTuple):
+    """The rows a decision writes, before they are written (`decision_rows`): the
+    decision (`decision`, without its id), its history event (`event`) and the case's
+    new state and version (`case`: the parameters of `DECIDED`)."""
+
+    decision: dict[str, Any]
+    event: dict[str, Any]
+    case: dict[str, Any]
+
+
+def decision_rows(
+    case: Case,
+    *,
+    kind: DecisionKind,
+    note: str | None,
+    visit_physician: Staff | None,
+    actor: Actor,
+    now: datetime,
+) -> DecisionRows:
+    """What recording the decision of `actor` (a physician) on `case` writes: checked
+    (`IllegalTransition` unless the case may move to `decided`), written by no one yet.
+    `visit_physician` sees a call-in patient (None for the other kinds)."""
+    to_state = CaseState.DECIDED
+    states.check_transition(case.state, to_state)
+    return DecisionRows(
+        decision={
+            "case_id": case.id,
+            "kind": kind,
+            "by_id": actor.staff.id,
+            "at": now,
+            "note": note,
+            "visit_physician_id": visit_physician.id if visit_physician else None,
+        },
+        event={
+            "case_id": case.id,
+            "at": now,
+            "actor": actor.display_name,
+            "action": EventKind.DECIDED,
+            "from_state": case.state,
+            "to_state": to_state,
+            "reason": DECISION_LABELS[kind],
+        },
+        case={
+            "case_id": case.id,
+            "new_state": to_state,
+            "new_version": case.version + 1,
+            "new_decided_at": now,
+        },
+    )
+
+
+def took_decision(
+    session: AsyncSession,
+    case: Case,
+    rows: DecisionRows,
+    *,
+    decision_id: int,
+    by: Staff,
+    visit_physician: Staff | None,
+) -> Decision:
+    """After `rows` were written (the decision with id `decision_id`): `case` shows them
+    as the database now holds them, without a query (its decision, state, version and
+    remembered history), and the decision is one of the session's objects."""
+    queries.add_to_history(session, case.id, CaseEvent(**rows.event))  # shown, not added
+    decision = Decision(id=decision_id, **rows.decision)
+    as_loaded(session, decision, by=by, visit_physician=visit_physician, case=case)
+    for name, value in (
+        ("decision", decision),
+        ("decided_at", rows.case["new_decided_at"]),
+        ("state", rows.case["new_state"]),
+        ("version", rows.case["new_version"]),
+    ):
+        set_committed_value(case, name, value)
+    return decision
 
 
 async def record_decision(
@@ -194,45 +270,22 @@ async def record_decision(
     """Record the decision of `actor` (a physician) and move the case to `decided`, in
     its history: three statements, run now; `case` (which must have no unflushed
     changes) shows them. `visit_physician` sees a call-in patient (None for the other
-    kinds)."""
-    physician = actor.staff
-    to_state = CaseState.DECIDED
-    states.check_transition(case.state, to_state)
-    values: dict[str, Any] = {
-        "case_id": case.id,
-        "kind": kind,
-        "by_id": physician.id,
-        "at": now,
-        "note": note,
-        "visit_physician_id": visit_physician.id if visit_physician else None,
-    }
-    decision_id = (await session.execute(_INSERT_DECISION, values)).scalar_one()
-    event = {
-        "case_id": case.id,
-        "at": now,
-        "actor": actor.display_name,
-        "action": EventKind.DECIDED,
-        "from_state": case.state,
-        "to_state": to_state,
-        "reason": DECISION_LABELS[kind],
-    }
-    await session.execute(_INSERT_EVENT, event)
-    queries.add_to_history(session, case.id, CaseEvent(**event))  # shown, not added
-    version = case.version + 1
-    await session.execute(
-        _DECIDED,
-        {"case_id": case.id, "new_state": to_state, "new_version": version, "new_decided_at": now},
+    kinds). (`bot.tasks.service.record_decision` writes the decision's tasks and audit
+    row with it, in one statement on PostgreSQL.)"""
+    rows = decision_rows(
+        case, kind=kind, note=note, visit_physician=visit_physician, actor=actor, now=now
     )
-    decision = Decision(id=decision_id, **values)
-    as_loaded(session, decision, by=physician, visit_physician=visit_physician, case=case)
-    for name, value in (
-        ("decision", decision),
-        ("decided_at", now),
-        ("state", to_state),
-        ("version", version),
-    ):
-        set_committed_value(case, name, value)
-    return decision
+    decision_id = (await session.execute(_INSERT_DECISION, rows.decision)).scalar_one()
+    await session.execute(_INSERT_EVENT, rows.event)
+    await session.execute(DECIDED, rows.case)
+    return took_decision(
+        session,
+        case,
+        rows,
+        decision_id=decision_id,
+        by=actor.staff,
+        visit_physician=visit_physician,
+    )
 
 
 def undo_refusal(
@@ -245,13 +298,11 @@ def undo_refusal(
     if decision is None or person is None or decision.by_id != person.id:
         return Refusal("role", "Endast läkaren som fattade beslutet kan ångra det.")
     if case.state != CaseState.DECIDED:
-        return Refusal(
-            "case ended", "Ärendet är avslutat; beslutet kan inte ångras.", on_card=True
-        )
+        return Refusal("case ended", "Ärendet är avslutat; beslutet kan inte ångras.", on_card=True)
     if done_task is not None:
         return Refusal(
             "task done",
-            f"Uppgiften \"{done_task[:80]}\" är redan klar; beslutet kan inte ångras.",
+            f'Uppgiften "{done_task[:80]}" är redan klar; beslutet kan inte ångras.',
             on_card=True,
         )
     if now - decision.at >= UNDO_WINDOW:

@@ -133,9 +133,7 @@ async def decide_case(
         if kind in _NO_OSTEOPOROSIS and not confirmed:
             reasons = against_no_osteoporosis(suggestion_of(case))
             if reasons:
-                return await _unconfirmed(
-                    session, case, kind=kind, reasons=reasons, actor=actor
-                )
+                return await _unconfirmed(session, case, kind=kind, reasons=reasons, actor=actor)
         return await _decide(
             session,
             case,
@@ -204,9 +202,7 @@ async def _reassign(
         by="reassign",
     )
     await views.keep_current(session, case)
-    await notify.post_decision_card(
-        session, case, notice=f"Fördelat om av {actor.display_name}."
-    )
+    await notify.post_decision_card(session, case, notice=f"Fördelat om av {actor.display_name}.")
     return Done(case=case, message=f"Fördelat om till {target.name}.")
 
 
@@ -232,23 +228,15 @@ async def _decide(
             )
             if visit_physician is None:
                 raise Refusal("visit physician", "Välj en läkare på enheten för besöket.")
-    decision = await cases.record_decision(
-        session, case, kind=kind, note=note, visit_physician=visit_physician, actor=actor, now=now
-    )
-    created = await tasks.create_tasks(
+    _, created = await tasks.record_decision(
         session,
-        case=case,
-        decision=decision,
-        decided_by=physician,
+        case,
+        kind=kind,
+        note=note,
         visit_physician=visit_physician,
-        now=now,
-    )
-    await write_audit(
-        session,
         actor=actor,
+        now=now,
         action=VERB,
-        case=case,
-        detail={"decision": kind.value, "tasks": [t.id for t in created]},
     )
     log_on_commit(
         session,
@@ -258,6 +246,5 @@ async def _decide(
         decision=kind.value,
         tasks=len(created),
     )
-    await views.keep_current(session, case)
-    await notify.post_task_cards(session, case, created)
+    await notify.post_task_cards(session, case, created, keep_current=True)
     return Done(case=case, tasks=created)

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.cases.models import Case
 from bot.directory.enums import Role
 from bot.directory.models import Staff, Unit
-from bot.messaging import cards
+from bot.messaging import cards, views
 from bot.messaging.context import task_group
 from bot.messaging.format import case_ref
-from bot.messaging.post import post, post_now
+from bot.messaging.post import Posting, post, post_now
 from bot.tasks.models import Task
 from bot.visits.models import FollowUp, Visit
 
@@ -63,15 +63,20 @@ async def post_triage_card(session: AsyncSession, case: Case, *, notice: str | N
     )
 
 
-async def post_task_cards(session: AsyncSession, case: Case, tasks: Sequence[Task]) -> None:
+async def post_task_cards(
+    session: AsyncSession, case: Case, tasks: Sequence[Task], *, keep_current: bool = False
+) -> None:
     """One task card per assignee group of `tasks` (the tasks an action just created): the
     MVA channel's, or the assigned physician's chat. The outbox worker draws each when it
     sends it, as the group's current task card of the case (`bot.messaging.views`
     `message_card`, the card its updates show: the group's tasks as they stand), in its
-    own process: the action renders nothing for it (issue 15)."""
+    own process: the action renders nothing for it (issue 15). `keep_current`: first an
+    update of every card message posted about the case (`views.keep_current`), in the same
+    statement on PostgreSQL."""
     groups: dict[str, list[Task]] = {}
     for task in tasks:
         groups.setdefault(task_group(task), []).append(task)
+    postings: list[Posting] = []
     for group, members in groups.items():
         first = members[0]
         to: Staff | Unit
@@ -80,16 +85,21 @@ async def post_task_cards(session: AsyncSession, case: Case, tasks: Sequence[Tas
         else:
             assert first.assignee is not None
             to = first.assignee
-        await post_now(
-            session,
-            None,
-            to=to,
-            summary=f"Nya uppgifter: {case_ref(case.id)}",
-            purpose="task_card",
-            unit_id=case.unit_id,
-            case_id=case.id,
-            task_id=first.id,
+        postings.append(
+            {
+                "to": to,
+                "summary": f"Nya uppgifter: {case_ref(case.id)}",
+                "purpose": "task_card",
+                "unit_id": case.unit_id,
+                "case_id": case.id,
+                "task_id": first.id,
+            }
         )
+    if keep_current:
+        await views.keep_current(session, case, then=postings)
+        return
+    for posting in postings:
+        await post_now(session, None, **posting)
 
 
 async def post_followup_card(

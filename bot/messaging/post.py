@@ -12,7 +12,7 @@ from bot.outbox import service as outbox
 from bot.outbox.models import OutboxMessage
 from bot.outbox.views import to_draw
 
-__all__ = ["post", "post_now"]
+__all__ = ["Posting", "delivery_of", "post", "post_now"]
 
 
 class Posting(TypedDict):
@@ -29,7 +29,8 @@ class Posting(TypedDict):
     task_id: NotRequired[int | None]
 
 
-def _delivery(card: dict[str, Any] | None, posting: Posting) -> outbox.Delivery:
+def delivery_of(card: dict[str, Any] | None, posting: Posting) -> outbox.Delivery:
+    """The outbox delivery of `posting`: `card`, or (None) the card the worker draws."""
     to = posting["to"]
     kind, target = (
         ("user", to.aad_object_id) if isinstance(to, Staff) else ("channel", to.mva_channel or "")
@@ -51,7 +52,7 @@ def _delivery(card: dict[str, Any] | None, posting: Posting) -> outbox.Delivery:
 
 def post(session: AsyncSession, card: dict[str, Any], **posting: Unpack[Posting]) -> OutboxMessage:
     """Put `card` in the outbox, in the session's transaction (see `Posting`)."""
-    return outbox.enqueue(session, **_delivery(card, posting))
+    return outbox.enqueue(session, **delivery_of(card, posting))
 
 
 async def post_now(
@@ -60,4 +61,4 @@ async def post_now(
     """`post`, its outbox row inserted now as one Core statement (`outbox.enqueue_now`):
     for the hot paths, which need no `OutboxMessage` object. `card` None: the worker draws
     the card of the posting's purpose and case when it sends it (`to_draw`)."""
-    await outbox.enqueue_now(session, **_delivery(card, posting))
+    await outbox.enqueue_now(session, **delivery_of(card, posting))

@@ -12,7 +12,7 @@ shows the secretaries what they can do with it (`rerouted_card`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from bot.directory.models import Staff
 from bot.messaging import cards
 from bot.messaging.context import task_group
 from bot.messaging.format import case_ref
+from bot.messaging.post import Posting, delivery_of
 from bot.outbox import service as outbox
 from bot.outbox.views import Shown
 from bot.tasks import queries as task_queries
@@ -53,11 +54,18 @@ LIVE_PURPOSES = (
 )
 
 
-async def keep_current(session: AsyncSession, case: Case) -> int:
+async def keep_current(session: AsyncSession, case: Case, *, then: Sequence[Posting] = ()) -> None:
     """After a change of `case` (or of one of its tasks), in the change's transaction: an
     update of every card message posted about it. Call it before posting the change's new
-    cards, which show the change already. Returns how many updates were added."""
-    return await outbox.enqueue_updates(session, case_id=case.id, purposes=LIVE_PURPOSES)
+    cards, which show the change already, or give them as `then` (cards the worker draws
+    when it sends them, `post_now` without a card): posted after the updates, in the same
+    statement on PostgreSQL."""
+    await outbox.enqueue_updates_then(
+        session,
+        case_id=case.id,
+        purposes=LIVE_PURPOSES,
+        deliveries=[delivery_of(None, posting) for posting in then],
+    )
 
 
 def remember_command_card(
@@ -177,4 +185,3 @@ async def rerouted_card(
     ):
         return await cards.triage_card(session, case, meant_for=meant_for)
     return await cards.summary_card(session, case, now=now, view=cards.CHANNEL)
-

@@ -6,7 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict, Unpack, cast
 
-from sqlalchemy import JSON, Insert, Table, and_, bindparam, func, insert, literal, select
+from sqlalchemy import (
+    JSON,
+    Insert,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import UTCDateTime, utcnow
@@ -160,6 +171,36 @@ def _updates_statement() -> Insert:
 
 
 _UPDATES = _updates_statement()
+_ROW_KEYS = (
+    "created_at",
+    "purpose",
+    "target_kind",
+    "target",
+    "activity",
+    "unit_id",
+    "case_id",
+    "task_id",
+    "status",
+    "attempts",
+    "next_attempt_at",
+)
+_UPDATES_THEN: dict[int, Insert] = {}  # by number of new rows, each built once
+
+
+def _updates_then_statement(count: int) -> Insert:
+    """PostgreSQL: `_UPDATES` as a data-modifying CTE of the INSERT of `count` new rows,
+    whose parameters are `row<n>_<column>` (see `enqueue_updates_then`). The new rows wait
+    for the count of the updates: PostgreSQL runs the updates first, so that they get the
+    lower ids and go out before the new messages, as with a statement each."""
+    updates = _UPDATES.returning(_OUTBOX.c.id).cte("updates")
+    after_updates = select(func.count()).select_from(updates).scalar_subquery() >= 0
+    rows = [
+        select(*(bindparam(f"row{n}_{key}", type_=_OUTBOX.c[key].type) for key in _ROW_KEYS)).where(
+            after_updates
+        )
+        for n in range(count)
+    ]
+    return insert(_OUTBOX).from_select(_ROW_KEYS, union_all(*rows) if count > 1 else rows[0])
 
 
 async def enqueue_updates(session: AsyncSession, *, case_id: int, purposes: Sequence[str]) -> int:
@@ -171,6 +212,31 @@ async def enqueue_updates(session: AsyncSession, *, case_id: int, purposes: Sequ
         _UPDATES, {"case_id": case_id, "now": utcnow(), "purposes": list(purposes)}
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def enqueue_updates_then(
+    session: AsyncSession,
+    *,
+    case_id: int,
+    purposes: Sequence[str],
+    deliveries: Sequence[Delivery],
+) -> None:
+    """`enqueue_updates`, then `enqueue_now` of each of `deliveries` (new messages about
+    the case, which show its change already: no update of them is added). One statement
+    on PostgreSQL: the updates a data-modifying CTE, which sees the messages posted before
+    the statement only. One each elsewhere."""
+    if not deliveries or session.get_bind().dialect.name != "postgresql":
+        await enqueue_updates(session, case_id=case_id, purposes=purposes)
+        for delivery in deliveries:
+            await enqueue_now(session, **delivery)
+        return
+    statement = _UPDATES_THEN.get(len(deliveries))
+    if statement is None:
+        statement = _UPDATES_THEN[len(deliveries)] = _updates_then_statement(len(deliveries))
+    params: dict[str, Any] = {"case_id": case_id, "now": utcnow(), "purposes": list(purposes)}
+    for n, delivery in enumerate(deliveries):
+        params.update({f"row{n}_{k}": v for k, v in _row(delivery).items()})
+    await session.execute(statement, params)
 
 
 async def depth(session: AsyncSession) -> tuple[int, datetime | None]:

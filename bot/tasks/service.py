@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import (
+    Select,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.audit.models import AuditEntry
+from bot.cases import service as cases
+from bot.cases.audit import audit_row, write_audit
 from bot.cases.enums import DecisionKind
-from bot.cases.models import Case, Decision
+from bot.cases.models import Case, CaseEvent, Decision
 from bot.cases.service import as_loaded, get_case
 from bot.core.calendar import add_months, add_working_days, local_date
 from bot.core.refusal import Refusal
 from bot.db import load_locked, whole_database_locked
+from bot.directory.actor import Actor
 from bot.directory.enums import Role
 from bot.directory.models import Staff, Unit
 from bot.tasks.enums import TaskKind, TaskStatus
@@ -132,22 +148,26 @@ _TASKS = cast(Table, Task.__table__)
 # built once; executed with a row each, it is one INSERT … VALUES (…), (…) RETURNING on
 # both databases ("insertmanyvalues"): the position says which id is whose
 _INSERT_TASKS = insert(_TASKS).returning(_TASKS.c.id, _TASKS.c.position)
+_TASK_KEYS = tuple(c.key for c in _TASKS.c if c.key != "id")
 
 
-async def create_tasks(
-    session: AsyncSession,
-    *,
+def _task_rows(
     case: Case,
-    decision: Decision,
+    *,
+    kind: DecisionKind,
+    note: str | None,
     decided_by: Staff,
     visit_physician: Staff | None,
     now: datetime,
-) -> list[Task]:
-    """Insert the decision's tasks (one statement, run now), due dates computed from the
-    decision date in Stockholm; the tasks as the session's objects, in position order."""
+) -> list[dict[str, Any]]:
+    """The rows of the tasks a decision creates (`plan_tasks`), in position order, due
+    dates computed from the decision date in Stockholm."""
     decided_on = local_date(now)
     plans = plan_tasks(
-        unit=case.unit, decision=decision, decided_by=decided_by, visit_physician=visit_physician
+        unit=case.unit,
+        decision=Decision(kind=kind, note=note),
+        decided_by=decided_by,
+        visit_physician=visit_physician,
     )
     rows: list[dict[str, Any]] = []
     for position, plan in enumerate(plans, start=1):
@@ -177,17 +197,144 @@ async def create_tasks(
                 "referral_clinic": None,
             }
         )
-    if not rows:
-        return []
-    ids = {position: task_id for task_id, position in await session.execute(_INSERT_TASKS, rows)}
+    return rows
+
+
+async def record_decision(
+    session: AsyncSession,
+    case: Case,
+    *,
+    kind: DecisionKind,
+    note: str | None,
+    visit_physician: Staff | None,
+    actor: Actor,
+    now: datetime,
+    action: str,
+) -> tuple[Decision, list[Task]]:
+    """Record the decision of `actor` (a physician of the case's unit) as
+    `bot.cases.service.record_decision` does, with the tasks it creates and its audit row
+    (`action`; detail: the decision and its tasks' ids, in order). One statement on
+    PostgreSQL (data-modifying CTEs), one a table on SQLite. Returns the decision and its
+    tasks (in position order) as the session's objects; `case` shows the decision."""
+    physician = actor.staff
+    written = cases.decision_rows(
+        case, kind=kind, note=note, visit_physician=visit_physician, actor=actor, now=now
+    )
+    rows = _task_rows(
+        case, kind=kind, note=note, decided_by=physician, visit_physician=visit_physician, now=now
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        decision_id, ids = await _record_in_one(session, case, written, rows, actor, action)
+        decision = cases.took_decision(
+            session,
+            case,
+            written,
+            decision_id=decision_id,
+            by=physician,
+            visit_physician=visit_physician,
+        )
+    else:  # SQLite has no data-modifying CTEs
+        decision = await cases.record_decision(
+            session,
+            case,
+            kind=kind,
+            note=note,
+            visit_physician=visit_physician,
+            actor=actor,
+            now=now,
+        )
+        ids = {}
+        if rows:
+            ids = {p: task_id for task_id, p in await session.execute(_INSERT_TASKS, rows)}
+        detail = {"decision": kind.value, "tasks": [ids[row["position"]] for row in rows]}
+        await write_audit(session, actor=actor, action=action, case=case, detail=detail)
     tasks: list[Task] = []
     for row in rows:
         task = Task(id=ids[row["position"]], **row)
         # set, so that cards read them without a query
-        assignee = decided_by if row["assignee_id"] == decided_by.id else None
+        assignee = physician if row["assignee_id"] == physician.id else None
         as_loaded(session, task, assignee=assignee, done_by=None)
         tasks.append(task)
-    return tasks
+    return decision, tasks
+
+
+async def _record_in_one(
+    session: AsyncSession,
+    case: Case,
+    written: cases.DecisionRows,
+    rows: list[dict[str, Any]],
+    actor: Actor,
+    action: str,
+) -> tuple[int, dict[int, int]]:
+    """PostgreSQL: `record_decision`'s rows in one statement; the decision's id and the
+    tasks' ids by position."""
+    statement = _RECORDED.get(len(rows))
+    if statement is None:
+        statement = _RECORDED[len(rows)] = _recorded_statement(len(rows))
+    params: dict[str, Any] = {f"decision_{k}": v for k, v in written.decision.items()}
+    params.update({f"event_{k}": v for k, v in written.event.items()})
+    params.update(written.case)
+    for n, row in enumerate(rows):
+        params.update({f"task{n}_{k}": v for k, v in row.items()})
+    audit = audit_row(actor=actor, action=action, case=case)
+    params.update({f"audit_{k}": v for k, v in audit.items() if k != "detail"})
+    params["audit_decision"] = written.decision["kind"].value
+    result = (await session.execute(statement, params)).all()
+    ids = {position: task_id for _, task_id, position in result if task_id is not None}
+    return int(result[0][0]), ids
+
+
+_RECORDED: dict[int, Select[Any]] = {}  # by number of tasks, each built once
+_AUDIT = cast(Table, AuditEntry.__table__)
+
+
+def _recorded_statement(count: int) -> Select[Any]:
+    """PostgreSQL: the decision (parameters `decision_<column>`), its event
+    (`event_<column>`), the case's new state (`DecisionRows.case`), `count` tasks
+    (`task<n>_<column>`) and the audit row (`audit_<column>`; its detail built from the
+    decision kind `audit_decision` and the tasks' ids) in one statement of data-modifying
+    CTEs. Its rows: the decision's id with each task's id and position (one row, without
+    a task, for none)."""
+
+    def binds(table: Table, prefix: str, keys: Sequence[str]) -> dict[str, Any]:
+        return {k: bindparam(f"{prefix}_{k}", type_=table.c[k].type) for k in keys}
+
+    decisions = cast(Table, Decision.__table__)
+    events = cast(Table, CaseEvent.__table__)
+    new_decision = (
+        insert(decisions)
+        .values(binds(decisions, "decision", [c.key for c in decisions.c if c.key != "id"]))
+        .returning(decisions.c.id)
+        .cte("new_decision")
+    )
+    new_event = insert(events).values(
+        binds(events, "event", [c.key for c in events.c if c.key != "id"])
+    )
+    statement = select(new_decision.c.id).add_cte(new_event.cte("new_event"))
+    statement = statement.add_cte(cases.DECIDED.cte("decided"))
+    audit_keys = [c.key for c in _AUDIT.c if c.key not in ("id", "detail")]
+    if count:
+        new_tasks = (
+            insert(_TASKS)
+            .values([binds(_TASKS, f"task{n}", _TASK_KEYS) for n in range(count)])
+            .returning(_TASKS.c.id, _TASKS.c.position)
+            .cte("new_tasks")
+        )
+        in_order = aggregate_order_by(new_tasks.c.id, new_tasks.c.position)
+        task_ids: Any = select(func.json_agg(in_order)).scalar_subquery()
+        statement = statement.add_columns(new_tasks.c.id, new_tasks.c.position).join_from(
+            new_decision, new_tasks, true()
+        )
+    else:
+        task_ids = literal_column("'[]'::json")
+        statement = statement.add_columns(literal_column("NULL"), literal_column("NULL"))
+    detail = func.json_build_object(
+        "decision", bindparam("audit_decision", type_=String()), "tasks", task_ids
+    )
+    audit_values = select(*binds(_AUDIT, "audit", audit_keys).values(), detail)
+    new_audit = insert(_AUDIT).from_select([*audit_keys, "detail"], audit_values)
+    statement = statement.add_cte(new_audit.cte("new_audit"))
+    return statement
 
 
 def may_handle(task: Task, person: Staff | None) -> bool:

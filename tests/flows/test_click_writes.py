@@ -11,6 +11,7 @@ PostgreSQL.
 from __future__ import annotations
 
 import json
+import re
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
@@ -32,13 +33,25 @@ NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 SAMPLE = "01_osteoporosis_named.json"
 
 # claim, clicker, (PostgreSQL: lock), case with its history, decision, event, case
-# update, tasks, audit, updates of the posted cards, the MVA list, the task card, the answer
-CALL_IN_STATEMENTS = {"postgresql": 13, "sqlite": 12}
+# update, tasks, audit, updates of the posted cards, the task card, the MVA list, the
+# answer; on PostgreSQL the decision with its event, the case's update, the tasks and the
+# audit row are one statement, and so are the updates with the task card
+CALL_IN_STATEMENTS = {"postgresql": 8, "sqlite": 12}
+# the tables each of those statements on PostgreSQL writes
+ONE_STATEMENT_EACH = [
+    ["audit_log", "case_events", "cases", "decisions", "tasks"],
+    ["outbox", "outbox"],
+]
 
 
 def executed(factory: Any) -> AbstractContextManager[list[str]]:
     """Every statement run on the factory's engine, BEGIN and COMMIT left out."""
     return statements_run(factory)
+
+
+def _tables_written(statement: str) -> list[str]:
+    """The tables a statement inserts into or updates, sorted."""
+    return sorted(re.findall(r"(?:INSERT INTO|UPDATE) (\w+)", statement))
 
 
 def _task_ids_on(card: dict[str, Any]) -> set[int]:
@@ -68,8 +81,12 @@ async def test_call_in_writes_each_row_once_and_names_the_stored_tasks(factory: 
         answer = await actions.dispatch(factory, "case.decide", data, invoke)
     assert answer.card is not None and answer.changed, answer.error
     assert len(statements) <= CALL_IN_STATEMENTS[dialect], "\n".join(statements)
-    inserts = [s for s in statements if s.upper().startswith("INSERT INTO TASKS")]
+    inserts = [s for s in statements if "INSERT INTO tasks" in s]
     assert len(inserts) == 1, inserts  # four tasks, one statement
+    if dialect == "postgresql":
+        written = [_tables_written(s) for s in statements]
+        for tables in ONE_STATEMENT_EACH:
+            assert tables in written, written
     assert statements[0].upper().startswith("INSERT INTO CLICKS")  # the click first
     assert statements[-1].upper().startswith("UPDATE CLICKS")  # its answer last
 
@@ -119,6 +136,16 @@ async def test_call_in_writes_each_row_once_and_names_the_stored_tasks(factory: 
             )
         ).all()
         assert len(posted) == 1  # the MVA group's card
+        updates = (
+            await session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.case_id == case_id, OutboxMessage.update_of.is_not(None)
+                )
+            )
+        ).all()
+        # the decision card's update, queued before the new card: it goes out first
+        assert [u.purpose for u in updates] == ["decision_card"]
+        assert updates[0].id < posted[0].id
         assert posted[0].task_id == ids[0] and posted[0].status == "pending"
         assert posted[0].activity["summary"] == f"Nya uppgifter: Ärende {case_id}"
     # the worker draws it when it sends it: the group's tasks, each with its buttons
