@@ -17,6 +17,7 @@ from sqlalchemy import (
     literal_column,
     select,
     true,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -314,9 +315,12 @@ def _recorded_statement(count: int) -> Select[Any]:
     statement = statement.add_cte(cases.DECIDED.cte("decided"))
     audit_keys = [c.key for c in _AUDIT.c if c.key not in ("id", "detail")]
     if count:
+        # INSERT … SELECT … UNION ALL …: SQLAlchemy caches its compiled form (not that of
+        # a multi-row VALUES), and each click runs it
+        rows = [select(*binds(_TASKS, f"task{n}", _TASK_KEYS).values()) for n in range(count)]
         new_tasks = (
             insert(_TASKS)
-            .values([binds(_TASKS, f"task{n}", _TASK_KEYS) for n in range(count)])
+            .from_select(_TASK_KEYS, union_all(*rows) if count > 1 else rows[0])
             .returning(_TASKS.c.id, _TASKS.c.position)
             .cte("new_tasks")
         )

@@ -10,17 +10,19 @@ order SQLAlchemy does not rely on) one by one in a row.
 
 from __future__ import annotations
 
+import json
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine.interfaces import CacheStats
 
 from bot.cases.models import Case
 from bot.outbox.models import OutboxMessage
 from bot.teams import actions
-from tests.helpers import ingest_sample, statements_run
+from tests.helpers import fixture_bytes, ingest_body, ingest_sample, statements_run
 
 ANNA = "00000000-0000-0000-0000-000000000101"
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -86,3 +88,34 @@ async def test_decision_click_statement_budget(
     async with factory() as session:
         case = await session.get(Case, case_id)
         assert case is not None and case.state == "decided"
+
+
+@pytest.mark.parametrize("decision", ["call_in", "normal_call"])
+async def test_the_hot_paths_compile_their_statements_once(factory: Any, decision: str) -> None:
+    """A second bundle and a second decision click run only statements SQLAlchemy compiled
+    for the first (its compiled cache; a construct it cannot cache, such as a multi-row
+    VALUES, is compiled again on every click)."""
+    engine = factory.kw["bind"].sync_engine
+    compiled_anew: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, _p: Any, context: Any, _m: Any) -> None:
+        if context.compiled is not None and context.cache_hit is not CacheStats.CACHE_HIT:
+            compiled_anew.append(f"{context.cache_hit}: {statement}")
+
+    invoke = actions.Invoke(actor_aad=ANNA, now=NOW, trigger="manual")
+    try:
+        for round_ in range(2):
+            if round_ == 1:
+                event.listen(engine, "before_cursor_execute", before)
+            bundle = json.loads(fixture_bytes(SAMPLE))
+            for entry in bundle["entry"]:
+                if entry["resource"]["resourceType"] == "DiagnosticReport":  # its own answer
+                    entry["resource"]["identifier"][0]["value"] += f"-{round_}"
+            case_id = await ingest_body(factory, json.dumps(bundle).encode(), now=NOW)
+            data = {"case_id": case_id, "version": 1, "decision": decision, "confirmed": True}
+            answer = await actions.dispatch(factory, "case.decide", data, invoke)
+            assert answer.card is not None and answer.changed, answer.error
+    finally:
+        if event.contains(engine, "before_cursor_execute", before):
+            event.remove(engine, "before_cursor_execute", before)
+    assert compiled_anew == []
