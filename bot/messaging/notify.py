@@ -72,7 +72,7 @@ async def post_task_cards(
     `message_card`, the card its updates show: the group's tasks as they stand), in its
     own process: the action renders nothing for it (issue 15). `keep_current`: first an
     update of every card message posted about the case (`views.keep_current`), in the same
-    statement on PostgreSQL."""
+    statement."""
     groups: dict[str, list[Task]] = {}
     for task in tasks:
         groups.setdefault(task_group(task), []).append(task)

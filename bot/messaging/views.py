@@ -59,7 +59,7 @@ async def keep_current(session: AsyncSession, case: Case, *, then: Sequence[Post
     update of every card message posted about it. Call it before posting the change's new
     cards, which show the change already, or give them as `then` (cards the worker draws
     when it sends them, `post_now` without a card): posted after the updates, in the same
-    statement on PostgreSQL."""
+    statement."""
     await outbox.enqueue_updates_then(
         session,
         case_id=case.id,

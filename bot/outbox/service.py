@@ -9,12 +9,14 @@ from typing import Any, NotRequired, TypedDict, Unpack, cast
 from sqlalchemy import (
     JSON,
     Insert,
+    Select,
     Table,
     and_,
     bindparam,
     func,
     insert,
     literal,
+    null,
     select,
     union_all,
 )
@@ -126,13 +128,28 @@ def record_posted(
     return message  # a posted message that may still be updated
 
 
-def _updates_statement() -> Insert:
-    """INSERT … SELECT of the updates of a case's posted card messages (see
-    `enqueue_updates`), built once: its parameters are `case_id`, `now` and `purposes`."""
-    table = cast(Table, OutboxMessage.__table__)
-    posted = table.alias("posted")
+_UPDATE_KEYS = (
+    "created_at",
+    "purpose",
+    "target_kind",
+    "target",
+    "activity",
+    "unit_id",
+    "case_id",
+    "task_id",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "update_of",
+)
+
+
+def _updates_rows() -> Select[Any]:
+    """The rows of the updates of a case's posted card messages (see `enqueue_updates`),
+    in the order of `_UPDATE_KEYS`: its parameters are `case_id`, `now` and `purposes`."""
+    posted = _OUTBOX.alias("posted")
     now = bindparam("now", type_=UTCDateTime())
-    rows = select(
+    return select(
         now,
         posted.c.purpose,
         posted.c.target_kind,
@@ -151,56 +168,27 @@ def _updates_statement() -> Insert:
         posted.c.purpose.in_(bindparam("purposes", expanding=True)),
         posted.c.status.in_(LIVE_STATUSES),
     )
-    return insert(table).from_select(
-        [
-            "created_at",
-            "purpose",
-            "target_kind",
-            "target",
-            "activity",
-            "unit_id",
-            "case_id",
-            "task_id",
-            "status",
-            "attempts",
-            "next_attempt_at",
-            "update_of",
-        ],
-        rows,
-    )
 
 
-_UPDATES = _updates_statement()
-_ROW_KEYS = (
-    "created_at",
-    "purpose",
-    "target_kind",
-    "target",
-    "activity",
-    "unit_id",
-    "case_id",
-    "task_id",
-    "status",
-    "attempts",
-    "next_attempt_at",
-)
+# INSERT … SELECT, built once
+_UPDATES = insert(_OUTBOX).from_select(_UPDATE_KEYS, _updates_rows())
 _UPDATES_THEN: dict[int, Insert] = {}  # by number of new rows, each built once
 
 
 def _updates_then_statement(count: int) -> Insert:
-    """PostgreSQL: `_UPDATES` as a data-modifying CTE of the INSERT of `count` new rows,
-    whose parameters are `row<n>_<column>` (see `enqueue_updates_then`). The new rows wait
-    for the count of the updates: PostgreSQL runs the updates first, so that they get the
-    lower ids and go out before the new messages, as with a statement each."""
-    updates = _UPDATES.returning(_OUTBOX.c.id).cte("updates")
-    after_updates = select(func.count()).select_from(updates).scalar_subquery() >= 0
-    rows = [
-        select(*(bindparam(f"row{n}_{key}", type_=_OUTBOX.c[key].type) for key in _ROW_KEYS)).where(
-            after_updates
+    """`_UPDATES` and `count` new rows, whose parameters are `row<n>_<column>` (see
+    `enqueue_updates_then`), in one INSERT … SELECT … UNION ALL: the updates come first,
+    so they get the lower ids and go out before the new messages, and the new rows are
+    not among the messages updated (the SELECT reads the table as it was before)."""
+    keys = _UPDATE_KEYS[:-1]
+    new_rows = [
+        select(
+            *(bindparam(f"row{n}_{key}", type_=_OUTBOX.c[key].type) for key in keys),
+            null(),  # update_of
         )
         for n in range(count)
     ]
-    return insert(_OUTBOX).from_select(_ROW_KEYS, union_all(*rows) if count > 1 else rows[0])
+    return insert(_OUTBOX).from_select(_UPDATE_KEYS, union_all(_updates_rows(), *new_rows))
 
 
 async def enqueue_updates(session: AsyncSession, *, case_id: int, purposes: Sequence[str]) -> int:
@@ -222,13 +210,10 @@ async def enqueue_updates_then(
     deliveries: Sequence[Delivery],
 ) -> None:
     """`enqueue_updates`, then `enqueue_now` of each of `deliveries` (new messages about
-    the case, which show its change already: no update of them is added). One statement
-    on PostgreSQL: the updates a data-modifying CTE, which sees the messages posted before
-    the statement only. One each elsewhere."""
-    if not deliveries or session.get_bind().dialect.name != "postgresql":
+    the case, which show its change already: no update of them is added), in one
+    statement."""
+    if not deliveries:
         await enqueue_updates(session, case_id=case_id, purposes=purposes)
-        for delivery in deliveries:
-            await enqueue_now(session, **delivery)
         return
     statement = _UPDATES_THEN.get(len(deliveries))
     if statement is None:
