@@ -22,6 +22,8 @@ from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, upda
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clicks.models import Click
+from bot.directory import service as directory
+from bot.directory.models import Staff
 
 __all__ = [
     "KEEP",
@@ -79,20 +81,41 @@ _KEEP_ANSWER = (
 )
 
 
-async def claim(session: AsyncSession, keys: ClickKeys, *, verb: str, now: datetime) -> None:
-    """Insert the click's row, as the first statement of its transaction. Raises
-    `IntegrityError` when a row holds one of its keys; a row of a transaction still
-    running makes this wait until that transaction ends."""
-    await session.execute(
-        _CLAIM,
-        {
-            "activity_key": keys.activity,
-            "content_key": keys.content,
-            "clicker": keys.clicker,
-            "verb": verb,
-            "created_at": now,
-        },
-    )
+# PostgreSQL: the click's row, a data-modifying CTE of the read of its clicker
+_CLAIM_KEYS = ("activity_key", "content_key", "clicker", "verb", "created_at")
+_CLAIM_AND_CLICKER = directory.STAFF_BY_AAD.add_cte(
+    insert(_CLICKS)
+    .values({key: bindparam(key, type_=_CLICKS.c[key].type) for key in _CLAIM_KEYS})
+    .cte("claimed")
+)
+
+
+def _claim_row(keys: ClickKeys, verb: str, now: datetime) -> dict[str, Any]:
+    return {
+        "activity_key": keys.activity,
+        "content_key": keys.content,
+        "clicker": keys.clicker,
+        "verb": verb,
+        "created_at": now,
+    }
+
+
+async def claim(
+    session: AsyncSession, keys: ClickKeys, *, verb: str, now: datetime, clicker: str | None
+) -> Staff | None:
+    """Insert the click's row, as the first statement of its transaction, and read the
+    person who clicked (the Entra object id `clicker`, None when unknown) with their roles
+    (`directory.staff_by_aad`; None for no such person): one statement on PostgreSQL
+    (the row a data-modifying CTE of the read), two on SQLite. Raises `IntegrityError`
+    when a row holds one of the click's keys; a row of a transaction still running makes
+    this wait until that transaction ends."""
+    row = _claim_row(keys, verb, now)
+    if clicker is not None and session.get_bind().dialect.name == "postgresql":
+        return await directory.staff_by_aad(
+            session, clicker, statement=_CLAIM_AND_CLICKER, params=row
+        )
+    await session.execute(_CLAIM, row)
+    return await directory.staff_by_aad(session, clicker) if clicker is not None else None
 
 
 async def keep_answer(session: AsyncSession, keys: ClickKeys, answer: dict[str, Any]) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -136,14 +137,21 @@ async def unit_by_hsa(session: AsyncSession, hsa_id: str) -> Unit | None:
     return await session.scalar(select(Unit).where(Unit.hsa_id == hsa_id, Unit.active))
 
 
-_STAFF_BY_AAD = (
-    select(Staff).options(WITH_ROLES).where(Staff.aad_object_id == bindparam("aad"))
-)  # built once: every click reads its clicker
+STAFF_BY_AAD = select(Staff).options(WITH_ROLES).where(Staff.aad_object_id == bindparam("aad"))
+"""The person with AAD object id `aad` with their roles; built once: every click reads its
+clicker (`bot.clicks` adds the click's row to it on PostgreSQL)."""
 
 
-async def staff_by_aad(session: AsyncSession, aad_object_id: str) -> Staff | None:
-    """A person with their roles (one query)."""
-    rows = await session.scalars(_STAFF_BY_AAD, {"aad": aad_object_id})
+async def staff_by_aad(
+    session: AsyncSession,
+    aad_object_id: str,
+    *,
+    statement: Select[Staff] = STAFF_BY_AAD,
+    params: Mapping[str, Any] | None = None,
+) -> Staff | None:
+    """A person with their roles (one query): `statement`, `STAFF_BY_AAD` or one that
+    writes something with it (with its `params`)."""
+    rows = await session.scalars(statement, {"aad": aad_object_id, **(params or {})})
     return rows.unique().one_or_none()
 
 
@@ -188,9 +196,7 @@ async def unit_staff(
     """Active staff holding `role` in the unit, by name; `with_roles` loads all their roles
     (for `has_role` on them). Read once per session (transaction): a card and the card
     sent with it list the same people."""
-    known: dict[tuple[int, str, bool], Sequence[Staff]] = session.info.setdefault(
-        "unit_staff", {}
-    )
+    known: dict[tuple[int, str, bool], Sequence[Staff]] = session.info.setdefault("unit_staff", {})
     key = (unit_id, role, with_roles)
     if key in known:
         return known[key]
@@ -207,7 +213,5 @@ def remember_unit_staff(
     """Make `staff` (active, holding `role` in the unit, by name; roles not loaded) what
     `unit_staff` answers in this session: for a caller that read them in a query of its
     own (the intake reads the unit's physicians with the unit)."""
-    known: dict[tuple[int, str, bool], Sequence[Staff]] = session.info.setdefault(
-        "unit_staff", {}
-    )
+    known: dict[tuple[int, str, bool], Sequence[Staff]] = session.info.setdefault("unit_staff", {})
     known[(unit_id, role, False)] = staff

@@ -32,13 +32,15 @@ class Invoke:
     """Who clicked (the Entra object id Teams sent, None when it sent none usable), and
     when; `trigger` is ``automatic`` for a refresh, ``manual`` for a click; `activity_id`
     the id of the invoke activity (a retry of it has the same). `claimed` is the
-    transaction `answer_once` opened with the click's row: `acting` runs in it."""
+    transaction `answer_once` opened with the click's row, and `clicker` who clicked, read
+    with it: `acting` runs in it, as them."""
 
     actor_aad: str | None
     now: datetime
     trigger: str | None
     activity_id: str | None = None
     claimed: AsyncSession | None = field(default=None, compare=False, repr=False)
+    clicker: Actor | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ async def acting(
     raises. A click `answer_once` claimed runs in the transaction it opened, which
     `answer_once` ends."""
     if invoke.claimed is not None:
-        yield invoke.claimed, await _clicker(invoke.claimed, invoke)
+        yield invoke.claimed, invoke.clicker or await _clicker(invoke.claimed, invoke)
         return
     async with transaction(factory) as session:
         yield session, await _clicker(session, invoke)
@@ -105,10 +107,15 @@ async def answer_once(
         try:
             async with transaction(factory) as session:
                 try:
-                    await clicks.claim(session, keys, verb=verb, now=invoke.now)
+                    person = await clicks.claim(
+                        session, keys, verb=verb, now=invoke.now, clicker=invoke.actor_aad or None
+                    )
                 except IntegrityError:
                     raise _Claimed from None
-                answer = await flow(factory, data, replace(invoke, claimed=session))
+                clicker = Actor.clicker(person, invoke.actor_aad)
+                answer = await flow(
+                    factory, data, replace(invoke, claimed=session, clicker=clicker)
+                )
                 stored = {"card": answer.card, "error": answer.error}
                 await clicks.keep_answer(session, keys, stored)
             return answer
