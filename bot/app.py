@@ -78,6 +78,19 @@ async def periodic_jobs(state: AppState, interval: float, stopped: asyncio.Event
 
 
 @web.middleware
+async def counted(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """The request counted in flight while it is answered (`InFlight`)."""
+    in_flight = request.app[STATE].in_flight
+    in_flight.enter()
+    try:
+        return await handler(request)
+    finally:
+        in_flight.leave()
+
+
+@web.middleware
 async def database_unavailable(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
@@ -139,7 +152,7 @@ def create_app(
     )
 
     app = web.Application(
-        client_max_size=6 * 1024 * 1024, middlewares=[request_log, database_unavailable]
+        client_max_size=6 * 1024 * 1024, middlewares=[counted, request_log, database_unavailable]
     )
     app[STATE] = state
 
@@ -201,6 +214,7 @@ def create_app(
         if worker_child is not None:
             await worker_child.start()
             state.wakers.append(worker_child.wake)
+            state.in_flight.listeners.append(worker_child.give_way)
         elif run_worker:
             used: Sender
             if sender is not None:
@@ -210,6 +224,7 @@ def create_app(
                 used = connector
             worker = outbox_worker(settings, state.factory, used, state.metrics, clock)
             state.wakers.append(worker.wake)
+            state.in_flight.listeners.append(worker.give_way)
             worker_task = asyncio.create_task(
                 schema.run_while_current(worker.run), name="outbox-worker"
             )
@@ -254,4 +269,3 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
-

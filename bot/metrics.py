@@ -73,6 +73,11 @@ class Metrics:
         self.throttled = Counter(
             "frakturkedjan_outbox_throttled", "Sends answered 429 by Teams", registry=w
         )
+        self.gave_way = Counter(
+            "frakturkedjan_outbox_gave_way",
+            "Times the worker slowed its sends to 5 a second while serve was busy answering",
+            registry=w,
+        )
         self.send_latency = Histogram(
             "frakturkedjan_outbox_send_seconds",
             "Latency of one send to the Bot Connector",

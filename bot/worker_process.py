@@ -106,7 +106,7 @@ async def run_outbox_worker(settings: Settings, *, local: bool, managed: bool) -
         loop.add_signal_handler(signal.SIGINT, stop)
     helpers: list[asyncio.Task[None]] = []
     if managed:
-        link = ParentLink(worker.wake, stop)
+        link = ParentLink(worker.wake, stop, worker.give_way)
         helpers.append(asyncio.create_task(link.listen(), name="wake-ups"))
 
         async def publish() -> None:

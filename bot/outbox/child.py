@@ -5,8 +5,10 @@ the same `OutboxWorker` on its own database connections; the two processes share
 but the database and two pipes:
 
 - the child's stdin: one byte after each commit that added outbox rows (the in-process
-  `wake()`), coalesced to at most one write per turn of the event loop. End of file (the
-  parent stopped, or died) ends the child after its current pass: it never outlives `serve`.
+  `wake()`, ``w``), coalesced to at most one write per turn of the event loop; ``b`` when
+  `serve` becomes busy answering requests and ``i`` when it is calm again (`give_way`:
+  meanwhile the child sends few cards, `Pacer.give_way`). End of file (the parent
+  stopped, or died) ends the child after its current pass: it never outlives `serve`.
   It shares `serve`'s process group: a kill of the group (a container's or systemd's stop)
   reaches both; SIGINT (a terminal's Ctrl-C) it leaves to `serve`, which stops it.
 - the child's stdout: its send metrics (Prometheus text), at most once a second when they
@@ -58,6 +60,7 @@ class WorkerChild:
         self._proc: asyncio.subprocess.Process | None = None
         self._stopping = False
         self._wake_due = False
+        self._busy = False  # told to a child that starts again
         self._supervisor: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self.metrics_text = b""
@@ -78,6 +81,20 @@ class WorkerChild:
             return
         self._wake_due = True
         asyncio.get_running_loop().call_soon(self._send_wake)
+
+    def give_way(self, busy: bool) -> None:
+        """Tell the child that `serve` is busy answering requests (it sends few cards
+        meanwhile), or calm again. Every change is written: none may be lost."""
+        self._busy = busy
+        self._write(b"b" if busy else b"i")
+
+    def _write(self, data: bytes) -> None:
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.returncode is not None:
+            return
+        if not proc.stdin.transport.is_closing():
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                proc.stdin.write(data)
 
     def _send_wake(self) -> None:
         self._wake_due = False
@@ -129,6 +146,8 @@ class WorkerChild:
             except OSError as exc:  # it still works, on the parent's cores
                 log.warning("outbox worker process: cores not set", extra={"error": str(exc)})
         self._reader = asyncio.create_task(self._read_metrics(self._proc))
+        if self._busy:
+            self._write(b"b")
         log.info(
             "outbox worker process started",
             extra={"pid": self._proc.pid, "cores": sorted(self._cores or ())},
@@ -173,18 +192,26 @@ class WorkerChild:
 
 
 class ParentLink:
-    """Child side of the pipes: wake-ups and end of file from stdin, metrics to stdout."""
+    """Child side of the pipes: wake-ups, `serve` busy or calm (`on_busy`), and end of
+    file from stdin; metrics to stdout."""
 
-    def __init__(self, on_wake: Callable[[], None], on_eof: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        on_wake: Callable[[], None],
+        on_eof: Callable[[], None],
+        on_busy: Callable[[bool], None] = lambda _busy: None,
+    ) -> None:
         self._on_wake = on_wake
         self._on_eof = on_eof
+        self._on_busy = on_busy
         self._out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
         # nothing else may write to the pipe: stray prints go to stderr from here on
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
         self._last = b""
 
     async def listen(self) -> None:
-        """Read stdin until end of file; each chunk is a wake-up."""
+        """Read stdin until end of file: in each chunk, the last ``b`` or ``i`` says
+        whether `serve` is busy; any other byte is a wake-up."""
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(
@@ -198,7 +225,11 @@ class ParentLink:
             if not chunk:
                 self._on_eof()
                 return
-            self._on_wake()
+            said = max(chunk.rfind(b"b"), chunk.rfind(b"i"))
+            if said >= 0:
+                self._on_busy(chunk[said : said + 1] == b"b")
+            if chunk.translate(None, b"bi"):  # a byte besides them: a wake-up
+                self._on_wake()
 
     def publish(self, text: bytes) -> None:
         """Send a metrics snapshot, when it changed. A parent that is gone ends nothing

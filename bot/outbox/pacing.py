@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 CONVERSATION_WINDOWS: tuple[tuple[int, float], ...] = ((7, 1.0), (60, 30.0), (1800, 3600.0))
 APP_WINDOWS: tuple[tuple[int, float], ...] = ((50, 1.0),)
+GIVE_WAY_SPACING = 0.2
+"""Seconds between two sends app-wide while the worker gives way (`Pacer.give_way`): 5 a
+second, so that no card waits without bound while `serve` is busy."""
 
 
 @dataclass
@@ -58,7 +61,9 @@ class Pacer:
         self._blocked_until: dict[str, float] = {}
         count, seconds = min(app_windows, key=lambda w: w[1])
         self._spacing = seconds / (count * spread) if spread else 0.0
+        self._even_spacing = self._spacing
         self._next_slot = float("-inf")
+        self._last_send = float("-inf")
 
     def _conversation(self, key: str) -> SlidingWindows:
         window = self._conversations.get(key)
@@ -90,6 +95,18 @@ class Pacer:
         # one back; after a pause of a spacing or more the schedule starts again from now.
         late = now - self._next_slot
         self._next_slot = (self._next_slot if late < self._spacing else now) + self._spacing
+        self._last_send = now
+
+    def give_way(self, busy: bool, now: float) -> None:
+        """While `busy`, sends go at most one each `GIVE_WAY_SPACING` app-wide: the process
+        that answers people's requests is busy, and the worker, which shares its machine,
+        leaves it the CPU (`bot.state.InFlight`). When no longer busy, the next send may go
+        one even spacing after the last."""
+        self._spacing = max(self._even_spacing, GIVE_WAY_SPACING) if busy else self._even_spacing
+        if busy:
+            self._next_slot = max(self._next_slot, self._last_send + self._spacing)
+        else:
+            self._next_slot = min(self._next_slot, max(self._last_send + self._spacing, now))
 
     def penalise(self, key: str, now: float, seconds: float) -> None:
         """After a 429, hold the conversation back for `seconds` (Retry-After)."""

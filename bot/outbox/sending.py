@@ -79,6 +79,10 @@ class Dispatch:
         self._stopping = stopping
         self._gate = asyncio.Lock()  # held by the one sender waiting for the app-wide slot
 
+    def give_way(self, busy: bool) -> None:
+        """See `Pacer.give_way`."""
+        self._pacer.give_way(busy, self._clock())
+
     async def take_slot(self, key: str) -> bool:
         """Wait until conversation `key` may send and the app-wide schedule has a slot,
         and take it (recorded in the pacer); False when the worker stops meanwhile.

@@ -118,6 +118,13 @@ class OutboxWorker:
         """Ask the worker to look at the outbox now (after a commit that added rows)."""
         self._wake.set()
 
+    def give_way(self, busy: bool) -> None:
+        """While `busy` (`serve` is busy answering requests: `bot.state.InFlight`), send
+        few cards (`Pacer.give_way`); the rest wait in the outbox until it is calm."""
+        if busy:
+            self._metrics.gave_way.inc()
+        self._dispatch.give_way(busy)
+
     def stop(self) -> None:
         """End `run` (and the pass under way) soon; sends already started are recorded."""
         self._stopping = True

@@ -99,3 +99,39 @@ def test_fifty_a_second_hold_where_teams_counts_them_after_a_network_delay() -> 
     arrivals.sort()
     assert max(bisect.bisect_left(arrivals, t + 1.0) - k for k, t in enumerate(arrivals)) <= 50
     assert arrivals[-1] < 999 / 48.8  # and still within 2.5 % of the rate allowed
+
+
+def _send_times(pacer: Pacer, start: float, count: int) -> list[float]:
+    """When `count` sends to conversations of their own go, each as early as allowed."""
+    now, times = start, []
+    for i in range(count):
+        now += pacer.wait_time(f"c{i}", now)
+        pacer.record(f"c{i}", now)
+        times.append(now)
+    return times
+
+
+def test_giving_way_sends_five_a_second_then_the_even_rate_again() -> None:
+    pacer = Pacer()
+    before = _send_times(pacer, 0.0, 10)
+    assert all(round(b - a, 4) == round(1 / (50 * 0.99), 4) for a, b in pairwise(before))
+    pacer.give_way(True, before[-1])
+    busy = _send_times(pacer, before[-1], 10)
+    assert busy[0] == before[-1] + 0.2  # one give-way spacing after the last send
+    assert all(round(b - a, 6) == 0.2 for a, b in pairwise(busy))
+    pacer.give_way(False, busy[-1] + 0.05)  # calm again: one even spacing after the last
+    calm = _send_times(pacer, busy[-1] + 0.05, 10)
+    assert calm[0] == busy[-1] + 0.05
+    assert all(round(b - a, 4) == round(1 / (50 * 0.99), 4) for a, b in pairwise(calm))
+
+
+def test_giving_way_keeps_the_conversation_windows() -> None:
+    pacer = Pacer(margin=0.0)
+    pacer.give_way(True, 0.0)
+    now = 0.0
+    for _ in range(7):
+        now += pacer.wait_time("c", now)
+        pacer.record("c", now)
+    assert round(now, 6) == 1.2  # 0.2 apart (the first at once), within 7 a second
+    pacer.penalise("c", now, 5.0)  # a 429's Retry-After is longer than the spacing
+    assert pacer.wait_time("c", now) == 5.0
