@@ -170,7 +170,7 @@ _DECISIONS = cast(Table, Decision.__table__)
 # the decision's writes, built once (Core: the click runs no unit-of-work flush)
 _INSERT_DECISION = insert(_DECISIONS).returning(_DECISIONS.c.id)
 _INSERT_EVENT = insert(_EVENTS)
-DECIDED = (  # a statement of its own here, a CTE of `bot.tasks.service.record_decision`'s
+DECIDED = (  # a statement of its own here, a CTE of `bot.tasks.service.record_decision`
     update(_CASES)
     .where(_CASES.c.id == bindparam("case_id"))
     .values(
@@ -257,35 +257,14 @@ def took_decision(
     return decision
 
 
-async def record_decision(
-    session: AsyncSession,
-    case: Case,
-    *,
-    kind: DecisionKind,
-    note: str | None,
-    visit_physician: Staff | None,
-    actor: Actor,
-    now: datetime,
-) -> Decision:
-    """Record the decision of `actor` (a physician) and move the case to `decided`, in
-    its history: three statements, run now; `case` (which must have no unflushed
-    changes) shows them. `visit_physician` sees a call-in patient (None for the other
-    kinds). (`bot.tasks.service.record_decision` writes the decision's tasks and audit
-    row with it, in one statement on PostgreSQL.)"""
-    rows = decision_rows(
-        case, kind=kind, note=note, visit_physician=visit_physician, actor=actor, now=now
-    )
-    decision_id = (await session.execute(_INSERT_DECISION, rows.decision)).scalar_one()
+async def write_decision(session: AsyncSession, rows: DecisionRows) -> int:
+    """Write a decision's `rows` (`decision_rows`): three statements, run now; the
+    decision's id. Then `took_decision`. (On PostgreSQL `bot.tasks.service.record_decision`
+    writes them with the decision's tasks and audit row in one statement.)"""
+    decision_id: int = (await session.execute(_INSERT_DECISION, rows.decision)).scalar_one()
     await session.execute(_INSERT_EVENT, rows.event)
     await session.execute(DECIDED, rows.case)
-    return took_decision(
-        session,
-        case,
-        rows,
-        decision_id=decision_id,
-        by=actor.staff,
-        visit_physician=visit_physician,
-    )
+    return decision_id
 
 
 def undo_refusal(

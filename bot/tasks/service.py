@@ -212,11 +212,12 @@ async def record_decision(
     now: datetime,
     action: str,
 ) -> tuple[Decision, list[Task]]:
-    """Record the decision of `actor` (a physician of the case's unit) as
-    `bot.cases.service.record_decision` does, with the tasks it creates and its audit row
-    (`action`; detail: the decision and its tasks' ids, in order). One statement on
-    PostgreSQL (data-modifying CTEs), one a table on SQLite. Returns the decision and its
-    tasks (in position order) as the session's objects; `case` shows the decision."""
+    """Record the decision of `actor` (a physician of the case's unit), moving the case to
+    `decided` in its history (`bot.cases.service.decision_rows`), with the tasks it
+    creates and its audit row (`action`; detail: the decision and its tasks' ids, in
+    order). One statement on PostgreSQL (data-modifying CTEs), one a table on SQLite.
+    Returns the decision and its tasks (in position order) as the session's objects;
+    `case` shows the decision."""
     physician = actor.staff
     written = cases.decision_rows(
         case, kind=kind, note=note, visit_physician=visit_physician, actor=actor, now=now
@@ -226,29 +227,21 @@ async def record_decision(
     )
     if session.get_bind().dialect.name == "postgresql":
         decision_id, ids = await _record_in_one(session, case, written, rows, actor, action)
-        decision = cases.took_decision(
-            session,
-            case,
-            written,
-            decision_id=decision_id,
-            by=physician,
-            visit_physician=visit_physician,
-        )
     else:  # SQLite has no data-modifying CTEs
-        decision = await cases.record_decision(
-            session,
-            case,
-            kind=kind,
-            note=note,
-            visit_physician=visit_physician,
-            actor=actor,
-            now=now,
-        )
+        decision_id = await cases.write_decision(session, written)
         ids = {}
         if rows:
             ids = {p: task_id for task_id, p in await session.execute(_INSERT_TASKS, rows)}
         detail = {"decision": kind.value, "tasks": [ids[row["position"]] for row in rows]}
         await write_audit(session, actor=actor, action=action, case=case, detail=detail)
+    decision = cases.took_decision(
+        session,
+        case,
+        written,
+        decision_id=decision_id,
+        by=physician,
+        visit_physician=visit_physician,
+    )
     tasks: list[Task] = []
     for row in rows:
         task = Task(id=ids[row["position"]], **row)
