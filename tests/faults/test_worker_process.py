@@ -1,7 +1,7 @@
 """`serve` runs the outbox worker in a process of its own (`bot.outbox.child`): the cards
 go out from that process, its sends show on `serve`'s /metrics, a commit in `serve` wakes
-it long before its poll, a killed worker is started again and nothing is lost, and it never
-outlives `serve`."""
+it long before its poll, a killed worker is started again and nothing is lost, it never
+outlives `serve`, and it hears when `serve` is busy (clicks first)."""
 
 from __future__ import annotations
 
@@ -173,3 +173,48 @@ async def test_inline_keeps_one_process(
     await delivered(connector, "i", 3)
     assert not [p for p in children(serve.popen.pid) if "worker" in cmdline(p)]
     assert await sends_ok(serve) >= 3  # counted in serve itself
+
+
+async def _held_body(ready: asyncio.Event, release: asyncio.Event) -> AsyncIterator[bytes]:
+    yield b"{"
+    ready.set()
+    await release.wait()
+    yield b"}"
+
+
+async def gave_way(serve: Serve) -> float:
+    async with aiohttp.ClientSession() as http, http.get(f"{base_url(serve)}/metrics") as answer:
+        text = await answer.text()
+    found = re.search(r"^frakturkedjan_outbox_gave_way_total (\S+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+async def test_the_worker_process_gives_way_while_serve_is_busy(
+    db_url: str, factory: Factory, serve_processes: ServeProcesses
+) -> None:
+    """Four requests in flight at `serve` reach its worker process over the pipe: the
+    worker counts that it gave way (its metrics, passed up to serve's /metrics)."""
+    serve = serve_processes.start(db_url)
+    await worker_of(serve)
+    await until_ready(serve)
+    assert await gave_way(serve) == 0.0
+    release = asyncio.Event()
+    readies = [asyncio.Event() for _ in range(4)]
+    async with aiohttp.ClientSession() as http:
+        held = [
+            asyncio.create_task(
+                http.post(f"{base_url(serve)}/api/messages", data=_held_body(ready, release))
+            )
+            for ready in readies
+        ]
+        try:
+            await asyncio.gather(*(ready.wait() for ready in readies))
+            deadline = time.monotonic() + 15
+            while await gave_way(serve) < 1:
+                assert time.monotonic() < deadline, f"the worker never gave way:\n{serve.tail()}"
+                await asyncio.sleep(0.2)
+        finally:
+            release.set()
+            for answer in await asyncio.gather(*held, return_exceptions=True):
+                if isinstance(answer, aiohttp.ClientResponse):
+                    answer.release()
