@@ -90,16 +90,6 @@ _CLAIM_AND_CLICKER = directory.STAFF_BY_AAD.add_cte(
 )
 
 
-def _claim_row(keys: ClickKeys, verb: str, now: datetime) -> dict[str, Any]:
-    return {
-        "activity_key": keys.activity,
-        "content_key": keys.content,
-        "clicker": keys.clicker,
-        "verb": verb,
-        "created_at": now,
-    }
-
-
 async def claim(
     session: AsyncSession, keys: ClickKeys, *, verb: str, now: datetime, clicker: str | None
 ) -> Staff | None:
@@ -109,7 +99,13 @@ async def claim(
     (the row a data-modifying CTE of the read), two on SQLite. Raises `IntegrityError`
     when a row holds one of the click's keys; a row of a transaction still running makes
     this wait until that transaction ends."""
-    row = _claim_row(keys, verb, now)
+    row = {
+        "activity_key": keys.activity,
+        "content_key": keys.content,
+        "clicker": keys.clicker,
+        "verb": verb,
+        "created_at": now,
+    }
     if clicker is not None and session.get_bind().dialect.name == "postgresql":
         return await directory.staff_by_aad(
             session, clicker, statement=_CLAIM_AND_CLICKER, params=row

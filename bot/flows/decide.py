@@ -228,7 +228,7 @@ async def _decide(
             )
             if visit_physician is None:
                 raise Refusal("visit physician", "Välj en läkare på enheten för besöket.")
-    _, created = await tasks.record_decision(
+    created = await tasks.record_decision(
         session,
         case,
         kind=kind,

@@ -14,7 +14,6 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
-    literal_column,
     select,
     true,
     union_all,
@@ -211,13 +210,13 @@ async def record_decision(
     actor: Actor,
     now: datetime,
     action: str,
-) -> tuple[Decision, list[Task]]:
+) -> list[Task]:
     """Record the decision of `actor` (a physician of the case's unit), moving the case to
     `decided` in its history (`bot.cases.service.decision_rows`), with the tasks it
     creates and its audit row (`action`; detail: the decision and its tasks' ids, in
     order). One statement on PostgreSQL (data-modifying CTEs), one a table on SQLite.
-    Returns the decision and its tasks (in position order) as the session's objects;
-    `case` shows the decision."""
+    Returns the tasks (one or more, `plan_tasks`; in position order) as the session's
+    objects; `case` shows the decision."""
     physician = actor.staff
     written = cases.decision_rows(
         case, kind=kind, note=note, visit_physician=visit_physician, actor=actor, now=now
@@ -229,12 +228,10 @@ async def record_decision(
         decision_id, ids = await _record_in_one(session, case, written, rows, actor, action)
     else:  # SQLite has no data-modifying CTEs
         decision_id = await cases.write_decision(session, written)
-        ids = {}
-        if rows:
-            ids = {p: task_id for task_id, p in await session.execute(_INSERT_TASKS, rows)}
+        ids = {p: task_id for task_id, p in await session.execute(_INSERT_TASKS, rows)}
         detail = {"decision": kind.value, "tasks": [ids[row["position"]] for row in rows]}
         await write_audit(session, actor=actor, action=action, case=case, detail=detail)
-    decision = cases.took_decision(
+    cases.took_decision(
         session,
         case,
         written,
@@ -249,7 +246,7 @@ async def record_decision(
         assignee = physician if row["assignee_id"] == physician.id else None
         as_loaded(session, task, assignee=assignee, done_by=None)
         tasks.append(task)
-    return decision, tasks
+    return tasks
 
 
 async def _record_in_one(
@@ -274,7 +271,7 @@ async def _record_in_one(
     params.update({f"audit_{k}": v for k, v in audit.items() if k != "detail"})
     params["audit_decision"] = written.decision["kind"].value
     result = (await session.execute(statement, params)).all()
-    ids = {position: task_id for _, task_id, position in result if task_id is not None}
+    ids = {position: task_id for _, task_id, position in result}
     return int(result[0][0]), ids
 
 
@@ -287,8 +284,7 @@ def _recorded_statement(count: int) -> Select[Any]:
     (`event_<column>`), the case's new state (`DecisionRows.case`), `count` tasks
     (`task<n>_<column>`) and the audit row (`audit_<column>`; its detail built from the
     decision kind `audit_decision` and the tasks' ids) in one statement of data-modifying
-    CTEs. Its rows: the decision's id with each task's id and position (one row, without
-    a task, for none)."""
+    CTEs. Its rows: the decision's id with each task's id and position."""
 
     def binds(table: Table, prefix: str, keys: Sequence[str]) -> dict[str, Any]:
         return {k: bindparam(f"{prefix}_{k}", type_=table.c[k].type) for k in keys}
@@ -307,24 +303,20 @@ def _recorded_statement(count: int) -> Select[Any]:
     statement = select(new_decision.c.id).add_cte(new_event.cte("new_event"))
     statement = statement.add_cte(cases.DECIDED.cte("decided"))
     audit_keys = [c.key for c in _AUDIT.c if c.key not in ("id", "detail")]
-    if count:
-        # INSERT … SELECT … UNION ALL …: SQLAlchemy caches its compiled form (not that of
-        # a multi-row VALUES), and each click runs it
-        rows = [select(*binds(_TASKS, f"task{n}", _TASK_KEYS).values()) for n in range(count)]
-        new_tasks = (
-            insert(_TASKS)
-            .from_select(_TASK_KEYS, union_all(*rows) if count > 1 else rows[0])
-            .returning(_TASKS.c.id, _TASKS.c.position)
-            .cte("new_tasks")
-        )
-        in_order = aggregate_order_by(new_tasks.c.id, new_tasks.c.position)
-        task_ids: Any = select(func.json_agg(in_order)).scalar_subquery()
-        statement = statement.add_columns(new_tasks.c.id, new_tasks.c.position).join_from(
-            new_decision, new_tasks, true()
-        )
-    else:
-        task_ids = literal_column("'[]'::json")
-        statement = statement.add_columns(literal_column("NULL"), literal_column("NULL"))
+    # INSERT … SELECT … UNION ALL …: SQLAlchemy caches its compiled form (not that of a
+    # multi-row VALUES), and each click runs it
+    rows = [select(*binds(_TASKS, f"task{n}", _TASK_KEYS).values()) for n in range(count)]
+    new_tasks = (
+        insert(_TASKS)
+        .from_select(_TASK_KEYS, union_all(*rows) if count > 1 else rows[0])
+        .returning(_TASKS.c.id, _TASKS.c.position)
+        .cte("new_tasks")
+    )
+    in_order = aggregate_order_by(new_tasks.c.id, new_tasks.c.position)
+    task_ids = select(func.json_agg(in_order)).scalar_subquery()
+    statement = statement.add_columns(new_tasks.c.id, new_tasks.c.position).join_from(
+        new_decision, new_tasks, true()
+    )
     detail = func.json_build_object(
         "decision", bindparam("audit_decision", type_=String()), "tasks", task_ids
     )
